@@ -1,0 +1,341 @@
+//! The client: one address, general options, one method per endpoint.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use drover_types::api::{
+    ClientAllocsResponse, ClientAllocsUpdateRequest, INDEX_HEADER, JobListStub, NodeRegisterResponse, TOKEN_HEADER,
+};
+use drover_types::{AllocClientUpdate, Node};
+
+use crate::error::ApiError;
+
+/// The general options: where the server is and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `http://127.0.0.1:4747` style address.
+    pub address: String,
+    /// Region sent as `?region=` when not empty.
+    pub region: String,
+    /// Namespace sent as `?namespace=` when not empty.
+    pub namespace: String,
+    /// ACL token sent as `X-Nomad-Token` when not empty.
+    pub token: String,
+    /// PEM CA file to verify the server.
+    pub ca_cert: Option<PathBuf>,
+    /// Directory of PEM CA files.
+    pub ca_path: Option<PathBuf>,
+    /// PEM client certificate.
+    pub client_cert: Option<PathBuf>,
+    /// PEM client key.
+    pub client_key: Option<PathBuf>,
+    /// SNI name to verify the server as.
+    pub tls_server_name: Option<String>,
+    /// Skip server certificate verification.
+    pub tls_skip_verify: bool,
+    /// Per-request timeout for non-blocking calls.
+    pub timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            address: "http://127.0.0.1:4747".to_string(),
+            region: String::new(),
+            namespace: String::new(),
+            token: String::new(),
+            ca_cert: None,
+            ca_path: None,
+            client_cert: None,
+            client_key: None,
+            tls_server_name: None,
+            tls_skip_verify: false,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a read returned besides its body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryMeta {
+    /// `X-Nomad-Index`: pass it back as `index` to block for changes.
+    pub index: u64,
+}
+
+/// A client for one server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    config: ClientConfig,
+}
+
+impl Client {
+    /// A client for `config.address`.
+    pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
+        let base = config.address.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ApiError::Config(format!(
+                "invalid address {:?}: it must start with http:// or https://",
+                config.address
+            )));
+        }
+        let builder = reqwest::Client::builder().pool_max_idle_per_host(64).tcp_nodelay(true);
+        let builder = crate::client::tls::configure(builder, &config, &base)?;
+        let http = builder.build().map_err(|e| ApiError::Config(format!("error setting up HTTP client: {e}")))?;
+        Ok(Client { http, base, config })
+    }
+
+    /// The configuration this client was made with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The server address.
+    pub fn address(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str, query: &[(&str, String)]) -> String {
+        let mut url = format!("{}{}", self.base, path);
+        let mut params: Vec<(String, String)> = Vec::new();
+        if !self.config.namespace.is_empty() && !query.iter().any(|(k, _)| *k == "namespace") {
+            params.push(("namespace".to_string(), self.config.namespace.clone()));
+        }
+        if !self.config.region.is_empty() {
+            params.push(("region".to_string(), self.config.region.clone()));
+        }
+        for (k, v) in query {
+            params.push((k.to_string(), v.clone()));
+        }
+        if !params.is_empty() {
+            url.push('?');
+            let encoded: Vec<String> =
+                params.iter().map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v))).collect();
+            url.push_str(&encoded.join("&"));
+        }
+        url
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, query: &[(&str, String)]) -> reqwest::RequestBuilder {
+        let mut req = self.http.request(method, self.url(path, query));
+        if !self.config.token.is_empty() {
+            req = req.header(TOKEN_HEADER, &self.config.token);
+        }
+        req
+    }
+
+    /// Sends a request and returns the raw response, mapping transport and
+    /// status errors. `timeout` overrides the default for blocking queries.
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, ApiError> {
+        let mut req = self.request(method, path, query);
+        if let Some(body) = body {
+            req = req.header("Content-Type", "application/json").body(body);
+        }
+        if let Some(timeout) = timeout {
+            req = req.timeout(timeout);
+        } else {
+            req = req.timeout(self.config.timeout);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let message = resp.text().await.unwrap_or_default();
+            return Err(ApiError::Status { status: status.as_u16(), message: message.trim().to_string() });
+        }
+        Ok(resp)
+    }
+
+    fn transport_error(&self, err: reqwest::Error) -> ApiError {
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(inner) = source {
+            message = inner.to_string();
+            source = inner.source();
+        }
+        ApiError::Connect { address: self.base.clone(), message }
+    }
+
+    /// GET a JSON body with its query meta.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<(T, QueryMeta), ApiError> {
+        self.get_json_blocking(path, query, None).await
+    }
+
+    /// GET a JSON body, blocking until the state index passes `wait.0`
+    /// (at most `wait.1`) when `wait` is given.
+    pub async fn get_json_blocking<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        wait: Option<(u64, Duration)>,
+    ) -> Result<(T, QueryMeta), ApiError> {
+        let mut query: Vec<(&str, String)> = query.to_vec();
+        let mut timeout = None;
+        if let Some((index, wait)) = wait {
+            query.push(("index", index.to_string()));
+            query.push(("wait", format!("{}ms", wait.as_millis())));
+            timeout = Some(wait + Duration::from_secs(30));
+        }
+        let resp = self.send_raw(reqwest::Method::GET, path, &query, None, timeout).await?;
+        let meta = query_meta(&resp);
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Decode { path: path.to_string(), message: e.to_string() })?;
+        Ok((value, meta))
+    }
+
+    /// Sends a JSON body with `method` and decodes the JSON reply.
+    pub async fn write_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<T, ApiError> {
+        let body = match body {
+            Some(body) => Some(serde_json::to_vec(body).map_err(|e| ApiError::Config(e.to_string()))?),
+            None => None,
+        };
+        let resp = self.send_raw(method, path, query, body, None).await?;
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        if bytes.is_empty() {
+            return serde_json::from_slice(b"null")
+                .map_err(|e| ApiError::Decode { path: path.to_string(), message: e.to_string() });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode { path: path.to_string(), message: e.to_string() })
+    }
+
+    /// `GET /v1/jobs?prefix=`.
+    pub async fn jobs_list(&self, prefix: &str) -> Result<Vec<JobListStub>, ApiError> {
+        let query = if prefix.is_empty() { vec![] } else { vec![("prefix", prefix.to_string())] };
+        Ok(self.get_json("/v1/jobs", &query).await?.0)
+    }
+
+    // ---- client agent protocol ----
+
+    /// `PUT /v1/node/register`: registers (or re-registers) a node.
+    pub async fn node_register(&self, node: &Node) -> Result<NodeRegisterResponse, ApiError> {
+        self.write_json(reqwest::Method::PUT, "/v1/node/register", &[], Some(node)).await
+    }
+
+    /// `PUT /v1/node/:id/heartbeat`: keeps a node `ready`. A 404 means the
+    /// server forgot the node: register again.
+    pub async fn node_heartbeat(&self, node_id: &str, secret_id: &str) -> Result<NodeRegisterResponse, ApiError> {
+        let body = serde_json::json!({ "SecretID": secret_id });
+        self.write_json(reqwest::Method::PUT, &format!("/v1/node/{node_id}/heartbeat"), &[], Some(&body)).await
+    }
+
+    /// `GET /v1/node/:id/client-allocs`: the allocations the client must act on,
+    /// each with its job, blocking until the index passes `index` (at most `wait`).
+    pub async fn node_client_allocs(
+        &self,
+        node_id: &str,
+        index: u64,
+        wait: Duration,
+    ) -> Result<ClientAllocsResponse, ApiError> {
+        let path = format!("/v1/node/{node_id}/client-allocs");
+        let wait = if index == 0 { None } else { Some((index, wait)) };
+        Ok(self.get_json_blocking(&path, &[], wait).await?.0)
+    }
+
+    /// `POST /v1/client/allocs/update`: reports allocation client state.
+    pub async fn client_allocs_update(&self, node_id: &str, allocs: Vec<AllocClientUpdate>) -> Result<(), ApiError> {
+        let body = ClientAllocsUpdateRequest { node_id: node_id.to_string(), allocs };
+        let _: serde_json::Value =
+            self.write_json(reqwest::Method::POST, "/v1/client/allocs/update", &[], Some(&body)).await?;
+        Ok(())
+    }
+}
+
+fn query_meta(resp: &reqwest::Response) -> QueryMeta {
+    let index = resp
+        .headers()
+        .get(INDEX_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    QueryMeta { index }
+}
+
+/// Percent-encodes a query component.
+pub(crate) fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+mod tls {
+    //! TLS options of the general options, applied to the HTTP client.
+
+    use super::{ApiError, ClientConfig};
+
+    pub(super) fn configure(
+        mut builder: reqwest::ClientBuilder,
+        config: &ClientConfig,
+        _base: &str,
+    ) -> Result<reqwest::ClientBuilder, ApiError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| ApiError::Config(format!("error reading {}: {e}", path.display())))
+        };
+        if let Some(ca) = &config.ca_cert {
+            let pem = read(ca)?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| ApiError::Config(format!("error parsing CA certificate {}: {e}", ca.display())))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        } else if let Some(dir) = &config.ca_path {
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| ApiError::Config(format!("error reading CA path {}: {e}", dir.display())))?;
+            for entry in entries.flatten() {
+                let pem = read(&entry.path())?;
+                if let Ok(certs) = reqwest::Certificate::from_pem_bundle(&pem) {
+                    for cert in certs {
+                        builder = builder.add_root_certificate(cert);
+                    }
+                }
+            }
+        }
+        match (&config.client_cert, &config.client_key) {
+            (Some(cert), Some(key)) => {
+                let mut pem = read(cert)?;
+                pem.push(b'\n');
+                pem.extend(read(key)?);
+                let identity = reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| ApiError::Config(format!("error loading client certificate: {e}")))?;
+                builder = builder.identity(identity);
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ApiError::Config("both -client-cert and -client-key must be given".to_string()));
+            }
+            (None, None) => {}
+        }
+        if config.tls_skip_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some(name) = &config.tls_server_name {
+            builder = builder.tls_sni(true);
+            let _ = name; // SNI override is applied by resolving the server name (see Client docs).
+        }
+        Ok(builder)
+    }
+}

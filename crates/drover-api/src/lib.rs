@@ -1,0 +1,21 @@
+//! A typed HTTP client for Drover's API, used by the CLI, the client agent
+//! and tests.
+//!
+//! [`Client`] wraps one server address plus the general options every request
+//! carries (token, namespace, region, TLS). Each endpoint is one method
+//! returning the wire types of [`drover_types::api`] or domain objects. Errors
+//! are [`ApiError`]: a connection failure (the server is not running), an HTTP
+//! status with the server's message, or a reply that does not decode.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), drover_api::ApiError> {
+//! let client = drover_api::Client::new(drover_api::ClientConfig::default())?;
+//! let jobs = client.jobs_list("").await?;
+//! # let _ = jobs; Ok(()) }
+//! ```
+
+mod client;
+mod error;
+
+pub use client::{Client, ClientConfig, QueryMeta};
+pub use error::ApiError;

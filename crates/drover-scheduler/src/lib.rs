@@ -1,0 +1,120 @@
+//! Drover's scheduler: a pure, synchronous function from a state snapshot and
+//! an evaluation to a [`Plan`].
+//!
+//! [`schedule`] reads an immutable [`StateView`] and never writes: the server's
+//! plan applier alone commits what the plan says, after re-checking fit. Given
+//! the same view, evaluation, `now` and seed, the plan is the same, so placement
+//! is testable by tables and cheap to benchmark with thousands of nodes.
+//!
+//! Stages, each its own module: reconcile (desired vs existing allocations),
+//! feasibility (node -> pass or the reason it is filtered), ranking (bin-pack),
+//! select. The job type picks the path: service and batch place `count`
+//! instances anywhere feasible; system and sysbatch place one per eligible node.
+
+use std::sync::Arc;
+
+use drover_types::api::{DesiredUpdates, JobDiff};
+use drover_types::{AllocMetric, Allocation, Evaluation, Job, Node};
+
+/// What the scheduler reads. Implemented by the server over a state snapshot,
+/// and by in-memory fixtures in tests.
+pub trait StateView {
+    /// The snapshot's state index.
+    fn index(&self) -> u64;
+    /// Every node, in any order.
+    fn nodes(&self) -> Vec<Arc<Node>>;
+    /// One node.
+    fn node(&self, node_id: &str) -> Option<Arc<Node>>;
+    /// Every allocation of a job (all versions, terminal ones included).
+    fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>>;
+    /// Every allocation on a node (terminal ones included).
+    fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>>;
+    /// Resources held on a node by its non-terminal allocations: (cpu MHz, memory MB, disk MB).
+    fn node_used(&self, node_id: &str) -> (u64, u64, u64);
+}
+
+/// Everything [`schedule`] needs besides the state.
+#[derive(Debug, Clone)]
+pub struct SchedulerInput {
+    /// The evaluation being processed.
+    pub eval: Evaluation,
+    /// The job as it is now (`None` when purged). A stopped job (`stop = true`)
+    /// means every allocation is stopped.
+    pub job: Option<Arc<Job>>,
+    /// Current time (Unix ns), for reschedule delays.
+    pub now: i64,
+    /// Seed for the node shuffle (derived from eval ID and state index by the caller).
+    pub seed: u64,
+}
+
+/// A stop (or mark-lost) of an existing allocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocStop {
+    /// The allocation.
+    pub alloc_id: String,
+    /// Shown as its desired description, e.g. `alloc not needed due to job update`.
+    pub desired_description: String,
+    /// Set to `lost` when its node is down; `None` leaves the client status alone.
+    pub client_status: Option<String>,
+    /// Set when the allocation is replaced by a new one.
+    pub next_allocation: Option<String>,
+}
+
+/// An existing allocation moved to a new job version without a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InPlaceUpdate {
+    /// The allocation.
+    pub alloc_id: String,
+    /// The job version it now runs.
+    pub job_version: u64,
+}
+
+/// What the scheduler decided for one evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The evaluation's ID.
+    pub eval_id: String,
+    /// New allocations, complete (IDs assigned, `NodeID`, resources, `Metrics`,
+    /// `DesiredStatus = run`, `ClientStatus = pending`). Indexes are left 0 for the applier.
+    pub placements: Vec<Allocation>,
+    /// Allocations to stop.
+    pub stops: Vec<AllocStop>,
+    /// Allocations to move to the current job version in place.
+    pub in_place_updates: Vec<InPlaceUpdate>,
+    /// Per task group counts of what the plan does (for `job plan`).
+    pub desired_updates: std::collections::BTreeMap<String, DesiredUpdates>,
+    /// Per task group placement failures.
+    pub failed_tg_allocs: std::collections::BTreeMap<String, AllocMetric>,
+    /// Per task group allocations that could not be placed now.
+    pub queued_allocations: std::collections::BTreeMap<String, u64>,
+    /// Whether a blocked evaluation must be created for what could not be placed.
+    pub needs_blocked_eval: bool,
+    /// Delayed follow-up evaluations for reschedules that are not due yet:
+    /// (time to run at, Unix ns). The applier creates one eval per entry and
+    /// sets `FollowupEvalID` on the allocations listed.
+    pub followups: Vec<Followup>,
+}
+
+/// A reschedule that is not due yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Followup {
+    /// When to evaluate again (Unix ns).
+    pub wait_until: i64,
+    /// The failed allocations it will reschedule.
+    pub alloc_ids: Vec<String>,
+}
+
+/// Decides placements for one evaluation. Pure: no I/O, no clock, no global RNG.
+pub fn schedule(state: &dyn StateView, input: &SchedulerInput) -> Plan {
+    generic::schedule(state, input)
+}
+
+/// The spec difference between the registered job (`old`, `None` if new) and
+/// `new`, with per-group update counts from `plan` filled into `Updates`
+/// (`create`, `destroy`, `in-place update`, `create/destroy update`, `ignore`).
+pub fn job_diff(old: Option<&Job>, new: &Job, plan: &Plan) -> JobDiff {
+    diff::job_diff(old, new, plan)
+}
+
+mod diff;
+mod generic;

@@ -1,0 +1,634 @@
+//! Request and response shapes of the HTTP API that are not domain objects
+//! themselves: list stubs, summaries, register / dispatch / plan replies.
+//! Field names follow Nomad's v1 API so its clients work unchanged.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alloc::{Allocation, TaskState};
+use crate::eval::AllocMetric;
+use crate::job::{Job, JobType};
+use crate::node::{DriverInfo, Node};
+
+/// `PUT /v1/jobs` and `POST /v1/job/:id` body.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobRegisterRequest {
+    /// The job.
+    pub job: Option<Job>,
+    /// Register only if the job's `JobModifyIndex` equals `job_modify_index`
+    /// (0 = the job must not exist).
+    pub enforce_index: bool,
+    /// See `enforce_index`.
+    pub job_modify_index: u64,
+    /// Keep the counts of existing groups.
+    pub preserve_counts: bool,
+    /// Priority of the created evaluation (0 = the job's).
+    pub eval_priority: i32,
+}
+
+/// Reply to a register, deregister or evaluate.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobRegisterResponse {
+    /// The evaluation created ("" for templates).
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    /// Its create index.
+    pub eval_create_index: u64,
+    /// The job's `JobModifyIndex` after the write.
+    pub job_modify_index: u64,
+    /// Non-fatal remarks.
+    pub warnings: String,
+    /// The state index of the write.
+    pub index: u64,
+}
+
+/// `POST /v1/job/:id/dispatch` body.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobDispatchRequest {
+    /// Must equal the path's job ID when given.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// Payload, base64 in JSON.
+    #[serde(with = "opt_base64")]
+    pub payload: Vec<u8>,
+    /// Meta merged into the child's job meta.
+    pub meta: BTreeMap<String, String>,
+    /// Dispatch at most once per token.
+    pub idempotency_token: String,
+    /// Inserted into the child ID: `<parent>/dispatch-<tpl>-<unix>-<8hex>`.
+    pub id_prefix_template: String,
+    /// Priority of the child (0 = the parent's).
+    pub priority: i32,
+}
+
+/// Reply to a dispatch.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobDispatchResponse {
+    /// The child job's ID.
+    #[serde(rename = "DispatchedJobID")]
+    pub dispatched_job_id: String,
+    /// The child's evaluation ("" when the token matched an existing child).
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    /// The evaluation's create index.
+    pub eval_create_index: u64,
+    /// The child's create index.
+    pub job_create_index: u64,
+    /// The state index of the write.
+    pub index: u64,
+}
+
+/// `DELETE /v1/job/:id` reply.
+pub type JobDeregisterResponse = JobRegisterResponse;
+
+/// One row of `GET /v1/jobs`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobListStub {
+    /// Job ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Parent job ID for children.
+    #[serde(rename = "ParentID")]
+    pub parent_id: String,
+    /// Name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Datacenters.
+    pub datacenters: Vec<String>,
+    /// Node pool.
+    pub node_pool: String,
+    /// Type (`batch`, `service`...).
+    #[serde(rename = "Type")]
+    pub job_type: JobType,
+    /// Priority.
+    pub priority: i32,
+    /// Whether it is a cron template.
+    pub periodic: bool,
+    /// Whether it is a dispatch template.
+    pub parameterized_job: bool,
+    /// Stopped by a user.
+    pub stop: bool,
+    /// `pending`, `running`, `dead`.
+    pub status: String,
+    /// Why.
+    pub status_description: String,
+    /// Allocation counts per group.
+    pub job_summary: Option<JobSummary>,
+    /// Create index.
+    pub create_index: u64,
+    /// Modify index.
+    pub modify_index: u64,
+    /// Job modify index.
+    pub job_modify_index: u64,
+    /// Submit time (Unix ns).
+    pub submit_time: i64,
+    /// Meta (only with `?meta=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<BTreeMap<String, String>>,
+}
+
+/// `GET /v1/job/:id/summary`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobSummary {
+    /// Job ID.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Per task group counts.
+    pub summary: BTreeMap<String, TaskGroupSummary>,
+    /// Children counts for templates.
+    pub children: JobChildrenSummary,
+    /// Create index.
+    pub create_index: u64,
+    /// Modify index.
+    pub modify_index: u64,
+}
+
+/// Allocation counts of one task group.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskGroupSummary {
+    /// Waiting for placement.
+    pub queued: u64,
+    /// Placed, not running yet.
+    pub starting: u64,
+    /// Running.
+    pub running: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Complete.
+    pub complete: u64,
+    /// Lost with their node.
+    pub lost: u64,
+    /// On disconnected nodes.
+    pub unknown: u64,
+}
+
+/// Children counts of a template job.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobChildrenSummary {
+    /// Children pending.
+    pub pending: u64,
+    /// Children running.
+    pub running: u64,
+    /// Children dead.
+    pub dead: u64,
+}
+
+/// One row of allocation lists.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocListStub {
+    /// Allocation ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Evaluation that placed it.
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    /// `<job>.<group>[<idx>]`.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Node.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// Node name.
+    pub node_name: String,
+    /// Job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// Job type.
+    pub job_type: String,
+    /// Job version.
+    pub job_version: u64,
+    /// Task group.
+    pub task_group: String,
+    /// Desired status.
+    pub desired_status: String,
+    /// Desired description.
+    pub desired_description: String,
+    /// Client status.
+    pub client_status: String,
+    /// Client description.
+    pub client_description: String,
+    /// Task states.
+    pub task_states: BTreeMap<String, TaskState>,
+    /// Replaced allocation.
+    pub previous_allocation: String,
+    /// Replacement allocation.
+    pub next_allocation: String,
+    /// Follow-up evaluation.
+    #[serde(rename = "FollowupEvalID")]
+    pub followup_eval_id: String,
+    /// Create index.
+    pub create_index: u64,
+    /// Modify index.
+    pub modify_index: u64,
+    /// Create time (Unix ns).
+    pub create_time: i64,
+    /// Modify time (Unix ns).
+    pub modify_time: i64,
+}
+
+impl AllocListStub {
+    /// The stub of an allocation.
+    pub fn from_alloc(alloc: &Allocation, job_type: &str) -> AllocListStub {
+        AllocListStub {
+            id: alloc.id.clone(),
+            eval_id: alloc.eval_id.clone(),
+            name: alloc.name.clone(),
+            namespace: alloc.namespace.clone(),
+            node_id: alloc.node_id.clone(),
+            node_name: alloc.node_name.clone(),
+            job_id: alloc.job_id.clone(),
+            job_type: job_type.to_string(),
+            job_version: alloc.job_version,
+            task_group: alloc.task_group.clone(),
+            desired_status: alloc.desired_status.clone(),
+            desired_description: alloc.desired_description.clone(),
+            client_status: alloc.client_status.clone(),
+            client_description: alloc.client_description.clone(),
+            task_states: alloc.task_states.clone(),
+            previous_allocation: alloc.previous_allocation.clone(),
+            next_allocation: alloc.next_allocation.clone(),
+            followup_eval_id: alloc.followup_eval_id.clone(),
+            create_index: alloc.create_index,
+            modify_index: alloc.modify_index,
+            create_time: alloc.create_time,
+            modify_time: alloc.modify_time,
+        }
+    }
+}
+
+/// One row of `GET /v1/nodes`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeListStub {
+    /// Address the client serves on.
+    pub address: String,
+    /// Node ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Datacenter.
+    pub datacenter: String,
+    /// Name.
+    pub name: String,
+    /// Node pool.
+    pub node_pool: String,
+    /// Node class.
+    pub node_class: String,
+    /// Agent version.
+    pub version: String,
+    /// Draining.
+    pub drain: bool,
+    /// Eligibility.
+    pub scheduling_eligibility: String,
+    /// Status.
+    pub status: String,
+    /// Status description.
+    pub status_description: String,
+    /// Drivers.
+    pub drivers: BTreeMap<String, DriverInfo>,
+    /// Last heartbeat (Unix ns). Drover addition.
+    pub last_heartbeat: i64,
+    /// Non-terminal allocations on it. Drover addition.
+    pub allocs_running: u64,
+    /// Create index.
+    pub create_index: u64,
+    /// Modify index.
+    pub modify_index: u64,
+}
+
+impl NodeListStub {
+    /// The stub of a node.
+    pub fn from_node(node: &Node, allocs_running: u64) -> NodeListStub {
+        NodeListStub {
+            address: node.http_addr.clone(),
+            id: node.id.clone(),
+            datacenter: node.datacenter.clone(),
+            name: node.name.clone(),
+            node_pool: node.node_pool.clone(),
+            node_class: node.node_class.clone(),
+            version: node.version.clone(),
+            drain: node.drain,
+            scheduling_eligibility: node.scheduling_eligibility.clone(),
+            status: node.status.clone(),
+            status_description: node.status_description.clone(),
+            drivers: node.drivers.clone(),
+            last_heartbeat: node.last_heartbeat,
+            allocs_running,
+            create_index: node.create_index,
+            modify_index: node.modify_index,
+        }
+    }
+}
+
+/// `POST /v1/job/:id/plan` body.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobPlanRequest {
+    /// The job as it would be submitted.
+    pub job: Option<Job>,
+    /// Whether to return the diff.
+    pub diff: bool,
+}
+
+/// Reply to a plan.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobPlanResponse {
+    /// What the scheduler would do per group.
+    pub annotations: PlanAnnotations,
+    /// Placements that would fail, per group.
+    #[serde(rename = "FailedTGAllocs")]
+    pub failed_tg_allocs: BTreeMap<String, AllocMetric>,
+    /// The current job's `JobModifyIndex` (0 if it does not exist).
+    pub job_modify_index: u64,
+    /// The spec diff against the registered job.
+    pub diff: Option<JobDiff>,
+    /// Next cron launch (Unix ns), for periodic jobs.
+    pub next_periodic_launch: i64,
+    /// Non-fatal remarks.
+    pub warnings: String,
+    /// State index the plan was made at.
+    pub index: u64,
+}
+
+/// What a plan would do.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PlanAnnotations {
+    /// Per task group.
+    #[serde(rename = "DesiredTGUpdates")]
+    pub desired_tg_updates: BTreeMap<String, DesiredUpdates>,
+}
+
+/// Counts of what a plan does to one task group.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DesiredUpdates {
+    /// Left alone.
+    pub ignore: u64,
+    /// Created.
+    pub place: u64,
+    /// Moved off draining nodes.
+    pub migrate: u64,
+    /// Stopped.
+    pub stop: u64,
+    /// Updated without a restart.
+    pub in_place_update: u64,
+    /// Replaced (stop + create).
+    pub destructive_update: u64,
+    /// Canaries.
+    pub canary: u64,
+    /// Preemptions.
+    pub preemptions: u64,
+    /// Rescheduled now.
+    pub reschedule_now: u64,
+    /// Rescheduled later.
+    pub reschedule_later: u64,
+}
+
+/// Diff kinds, as Nomad names them.
+pub mod diff_type {
+    /// Only in the new job.
+    pub const ADDED: &str = "Added";
+    /// Only in the old job.
+    pub const DELETED: &str = "Deleted";
+    /// In both, changed.
+    pub const EDITED: &str = "Edited";
+    /// In both, unchanged.
+    pub const NONE: &str = "None";
+}
+
+/// Difference between the registered job and a new one.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobDiff {
+    /// See [`diff_type`].
+    #[serde(rename = "Type")]
+    pub diff_type: String,
+    /// Job ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Job-level fields.
+    pub fields: Vec<FieldDiff>,
+    /// Job-level blocks.
+    pub objects: Vec<ObjectDiff>,
+    /// Task groups.
+    pub task_groups: Vec<TaskGroupDiff>,
+}
+
+/// Difference of one task group.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskGroupDiff {
+    /// See [`diff_type`].
+    #[serde(rename = "Type")]
+    pub diff_type: String,
+    /// Group name.
+    pub name: String,
+    /// Fields.
+    pub fields: Vec<FieldDiff>,
+    /// Blocks.
+    pub objects: Vec<ObjectDiff>,
+    /// Tasks.
+    pub tasks: Vec<TaskDiff>,
+    /// What the scheduler would do: `create`, `destroy`, `in-place update`,
+    /// `create/destroy update`, `ignore` with counts.
+    pub updates: BTreeMap<String, u64>,
+}
+
+/// Difference of one task.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TaskDiff {
+    /// See [`diff_type`].
+    #[serde(rename = "Type")]
+    pub diff_type: String,
+    /// Task name.
+    pub name: String,
+    /// Fields.
+    pub fields: Vec<FieldDiff>,
+    /// Blocks.
+    pub objects: Vec<ObjectDiff>,
+    /// `forces create/destroy update`, `forces in-place update`.
+    pub annotations: Vec<String>,
+}
+
+/// Difference of one named block (`Config`, `Resources`, ...).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ObjectDiff {
+    /// See [`diff_type`].
+    #[serde(rename = "Type")]
+    pub diff_type: String,
+    /// Block name.
+    pub name: String,
+    /// Fields.
+    pub fields: Vec<FieldDiff>,
+    /// Nested blocks.
+    pub objects: Vec<ObjectDiff>,
+}
+
+/// Difference of one field.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct FieldDiff {
+    /// See [`diff_type`].
+    #[serde(rename = "Type")]
+    pub diff_type: String,
+    /// Field name.
+    pub name: String,
+    /// Old value as text.
+    pub old: String,
+    /// New value as text.
+    pub new: String,
+    /// `forces create`, `forces destroy`, `forces in-place update`...
+    pub annotations: Vec<String>,
+}
+
+/// `PUT /v1/node/register` reply (client agent protocol).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeRegisterResponse {
+    /// The node's ID.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// Heartbeat within this long (ns) or be marked down.
+    #[serde(rename = "HeartbeatTTL")]
+    pub heartbeat_ttl: i64,
+    /// State index of the write.
+    pub index: u64,
+}
+
+/// `GET /v1/node/:id/client-allocs` reply (client agent protocol): every
+/// allocation on the node the client must act on, each with its job embedded.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ClientAllocsResponse {
+    /// Allocations, with `Job` set.
+    pub allocs: Vec<Allocation>,
+    /// State index the list was read at; pass it back as `?index=` to block.
+    pub index: u64,
+}
+
+/// `POST /v1/client/allocs/update` body (client agent protocol).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ClientAllocsUpdateRequest {
+    /// The reporting node.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// The updates.
+    pub allocs: Vec<crate::alloc::AllocClientUpdate>,
+}
+
+/// `GET /v1/search` / `PUT /v1/search` body.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SearchRequest {
+    /// ID prefix.
+    pub prefix: String,
+    /// `jobs`, `evals`, `allocs`, `nodes` or `all`.
+    pub context: String,
+}
+
+/// Reply to a search.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SearchResponse {
+    /// IDs found per context.
+    pub matches: BTreeMap<String, Vec<String>>,
+    /// Whether a context had more than the limit.
+    pub truncations: BTreeMap<String, bool>,
+    /// State index.
+    pub index: u64,
+}
+
+/// One event of `GET /v1/event/stream`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct StreamEvent {
+    /// `Job`, `Evaluation`, `Allocation`, `Node`.
+    pub topic: String,
+    /// `JobRegistered`, `EvaluationUpdated`, `AllocationUpdated`, `NodeRegistration`...
+    #[serde(rename = "Type")]
+    pub event_type: String,
+    /// The object's ID.
+    pub key: String,
+    /// The object's namespace.
+    pub namespace: String,
+    /// State index of the change.
+    pub index: u64,
+    /// `{"Job": {...}}`, `{"Evaluation": {...}}`...
+    pub payload: serde_json::Value,
+}
+
+/// A batch of events as the stream sends them: one JSON line each.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct StreamEvents {
+    /// State index.
+    pub index: u64,
+    /// Events.
+    pub events: Vec<StreamEvent>,
+}
+
+/// `GET /v1/agent/self` (the parts Drover fills).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AgentSelf {
+    /// Config summary.
+    pub config: serde_json::Value,
+    /// Member info.
+    pub member: serde_json::Value,
+    /// Stats.
+    pub stats: serde_json::Value,
+}
+
+/// Error body for JSON error replies (Drover's API answers plain text like
+/// Nomad; this is used where a structured error is asked for).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ErrorBody {
+    /// The message.
+    pub message: String,
+}
+
+/// `drover-api` client's HTTP header for tokens.
+pub const TOKEN_HEADER: &str = "X-Nomad-Token";
+/// Response header carrying the state index.
+pub const INDEX_HEADER: &str = "X-Nomad-Index";
+
+/// Serde for payload bytes: base64 text in JSON, absent or null when empty.
+mod opt_base64 {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        if bytes.is_empty() {
+            return serializer.serialize_none();
+        }
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text: Option<String> = Option::deserialize(deserializer)?;
+        match text {
+            None => Ok(Vec::new()),
+            Some(text) => STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The `drover` binary.
+
+mod agent;
+
+fn main() {}
