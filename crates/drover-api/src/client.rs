@@ -262,12 +262,8 @@ impl Client {
 }
 
 fn query_meta(resp: &reqwest::Response) -> QueryMeta {
-    let index = resp
-        .headers()
-        .get(INDEX_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let index =
+        resp.headers().get(INDEX_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
     QueryMeta { index }
 }
 

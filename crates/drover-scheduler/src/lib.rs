@@ -21,6 +21,8 @@ use drover_types::{AllocMetric, Allocation, Evaluation, Job, Node};
 pub trait StateView {
     /// The snapshot's state index.
     fn index(&self) -> u64;
+    /// One version of a job, for deciding in-place vs destructive updates.
+    fn job_version(&self, namespace: &str, job_id: &str, version: u64) -> Option<Arc<Job>>;
     /// Every node, in any order.
     fn nodes(&self) -> Vec<Arc<Node>>;
     /// One node.

@@ -78,19 +78,13 @@ pub struct Node {
 impl Node {
     /// Whether new work may be placed on it.
     pub fn ready_for_work(&self) -> bool {
-        self.status == node_status::READY
-            && self.scheduling_eligibility != eligibility::INELIGIBLE
-            && !self.drain
+        self.status == node_status::READY && self.scheduling_eligibility != eligibility::INELIGIBLE && !self.drain
     }
 
     /// Resources left for allocations: offered minus reserved.
     pub fn allocatable(&self) -> (u64, u64, u64) {
         let cpu = self.node_resources.cpu.cpu_shares.saturating_sub(self.reserved_resources.cpu.cpu_shares);
-        let mem = self
-            .node_resources
-            .memory
-            .memory_mb
-            .saturating_sub(self.reserved_resources.memory.memory_mb);
+        let mem = self.node_resources.memory.memory_mb.saturating_sub(self.reserved_resources.memory.memory_mb);
         let disk = self.node_resources.disk.disk_mb.saturating_sub(self.reserved_resources.disk.disk_mb);
         (cpu, mem, disk)
     }

@@ -8,10 +8,7 @@ pub const NANOS_PER_SEC: i64 = 1_000_000_000;
 
 /// The current time in Unix nanoseconds.
 pub fn now_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 /// A nanosecond count as a [`Duration`]; negative counts are zero.
@@ -43,13 +40,9 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         if n_digits == 0 {
             return Err(format!("invalid duration {text:?}"));
         }
-        let number: f64 = rest[..n_digits]
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}"))?;
+        let number: f64 = rest[..n_digits].parse().map_err(|_| format!("invalid duration {text:?}"))?;
         rest = &rest[n_digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let scale: f64 = match unit {

@@ -4,8 +4,8 @@ use thiserror::Error;
 
 use crate::ids::{DEFAULT_NAMESPACE, DEFAULT_REGION};
 use crate::job::{
-    DEFAULT_KILL_TIMEOUT, DEFAULT_PRIORITY, EphemeralDisk, Job, JobType, LogConfig, MAX_PRIORITY,
-    ReschedulePolicy, RestartPolicy, payload_requirement,
+    DEFAULT_KILL_TIMEOUT, DEFAULT_PRIORITY, EphemeralDisk, Job, JobType, LogConfig, MAX_PRIORITY, ReschedulePolicy,
+    RestartPolicy, payload_requirement,
 };
 
 /// One problem found in a job, with the path of the field at fault.
@@ -29,8 +29,25 @@ fn render(errors: &[ValidationError]) -> String {
 }
 
 const KNOWN_OPERANDS: &[&str] = &[
-    "=", "==", "is", "!=", "not", ">", ">=", "<", "<=", "regexp", "version", "semver", "set_contains",
-    "set_contains_all", "set_contains_any", "is_set", "is_not_set", "distinct_hosts", "distinct_property",
+    "=",
+    "==",
+    "is",
+    "!=",
+    "not",
+    ">",
+    ">=",
+    "<",
+    "<=",
+    "regexp",
+    "version",
+    "semver",
+    "set_contains",
+    "set_contains_all",
+    "set_contains_any",
+    "is_set",
+    "is_not_set",
+    "distinct_hosts",
+    "distinct_property",
 ];
 
 impl Job {
@@ -123,7 +140,10 @@ impl Job {
             ) {
                 push(
                     "job -> parameterized -> payload",
-                    format!("unknown payload requirement {:?} (expected optional, required or forbidden)", param.payload),
+                    format!(
+                        "unknown payload requirement {:?} (expected optional, required or forbidden)",
+                        param.payload
+                    ),
                 );
             }
             let both: Vec<&String> = param.meta_required.iter().filter(|k| param.meta_optional.contains(k)).collect();
@@ -146,7 +166,8 @@ impl Job {
         }
         let mut group_names = std::collections::BTreeSet::new();
         for (tg_idx, tg) in self.task_groups.iter().enumerate() {
-            let tg_path = if tg.name.is_empty() { format!("group {}", tg_idx + 1) } else { format!("group {:?}", tg.name) };
+            let tg_path =
+                if tg.name.is_empty() { format!("group {}", tg_idx + 1) } else { format!("group {:?}", tg.name) };
             if tg.name.is_empty() {
                 push(&tg_path, "missing task group name".to_string());
             } else if !group_names.insert(tg.name.as_str()) {
@@ -156,19 +177,28 @@ impl Job {
                 push(&tg_path, "missing tasks for task group".to_string());
             }
             if matches!(self.job_type, JobType::System | JobType::Sysbatch) && tg.count > 1 {
-                push(&tg_path, format!("{} jobs run one instance per node; count must be 0 or 1", self.job_type.as_str()));
+                push(
+                    &tg_path,
+                    format!("{} jobs run one instance per node; count must be 0 or 1", self.job_type.as_str()),
+                );
             }
             if let Some(restart) = &tg.restart_policy
                 && !matches!(restart.mode.as_str(), "fail" | "delay")
             {
-                push(&format!("{tg_path} -> restart -> mode"), format!("unknown mode {:?} (expected fail or delay)", restart.mode));
+                push(
+                    &format!("{tg_path} -> restart -> mode"),
+                    format!("unknown mode {:?} (expected fail or delay)", restart.mode),
+                );
             }
             if let Some(reschedule) = &tg.reschedule_policy
                 && !matches!(reschedule.delay_function.as_str(), "constant" | "exponential" | "fibonacci" | "")
             {
                 push(
                     &format!("{tg_path} -> reschedule -> delay_function"),
-                    format!("unknown delay function {:?} (expected constant, exponential or fibonacci)", reschedule.delay_function),
+                    format!(
+                        "unknown delay function {:?} (expected constant, exponential or fibonacci)",
+                        reschedule.delay_function
+                    ),
                 );
             }
             for constraint in &tg.constraints {
@@ -237,7 +267,8 @@ fn check_constraint(path: &str, constraint: &crate::job::Constraint, push: &mut 
     if needs_left && constraint.l_target.is_empty() {
         push(path, format!("constraint with operator {:?} needs an attribute", constraint.operand));
     }
-    let needs_right = !matches!(constraint.operand.as_str(), "is_set" | "is_not_set" | "distinct_hosts" | "distinct_property");
+    let needs_right =
+        !matches!(constraint.operand.as_str(), "is_set" | "is_not_set" | "distinct_hosts" | "distinct_property");
     if needs_right && constraint.r_target.is_empty() {
         push(path, format!("constraint with operator {:?} needs a value", constraint.operand));
     }
