@@ -11,13 +11,70 @@
 //! Every object carries `CreateIndex` / `ModifyIndex`, assigned here: all
 //! operations of one transaction share one new index.
 //!
-//! THIS FILE IS THE PUBLIC CONTRACT; bodies are filled in by the state work.
+//! ```
+//! use drover_state::{Op, StateStore, Txn};
+//! use drover_types::Job;
+//!
+//! let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+//! runtime.block_on(async {
+//!     let store = StateStore::in_memory();
+//!     let job = Job { id: "web".into(), namespace: "default".into(), ..Job::default() };
+//!     let result = store.apply(Txn { ops: vec![Op::UpsertJob(job)], ..Txn::default() }).await.expect("applied");
+//!     let snapshot = store.snapshot();
+//!     assert_eq!(snapshot.index(), result.index);
+//!     assert_eq!(snapshot.job("default", "web").expect("stored").version, 0);
+//! });
+//! ```
+//!
+//! # How the pieces connect
+//!
+//! - `maps`: [`StateMaps`](maps::StateMaps), the `imbl` maps and secondary
+//!   indexes (allocs by job / node / eval, evals by job, children by parent,
+//!   resources used per node), changed only through methods that keep the
+//!   indexes in step.
+//! - `apply`: `apply_txn`, a pure function (state, txn, index, now) ->
+//!   changes. Preconditions, versioning, job status derivation live here.
+//! - `writer`: the one writer thread; group commit over a [`Backend`](backend::Backend).
+//! - `backend` / `sqlite`: what is durable; SQLite today, a small trait so
+//!   PostgreSQL can follow.
+//! - `snapshot`: [`Snapshot`] and its read methods.
+//!
+//! # Key decisions
+//!
+//! - Nothing is visible before it is durable: the snapshot, the index watch
+//!   and the change stream move only after the backend commit.
+//! - A transaction that fails its preconditions or names a missing object is
+//!   rejected alone; the rest of its batch commits.
+//! - Changes are broadcast once per committed transaction (not per batch).
+//! - Deleting evaluations or allocations produces no [`Change`]: there is no
+//!   [`ChangedObject`] variant for it (the rows are still deleted).
+
+mod apply;
+mod backend;
+mod maps;
+mod snapshot;
+mod sqlite;
+mod writer;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use drover_types::{AllocClientUpdate, Allocation, DrainStrategy, Evaluation, Job, Node};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+pub use crate::snapshot::Snapshot;
+
+use crate::backend::{Backend, Loaded, MemoryBackend};
+use crate::sqlite::SqliteBackend;
+use crate::writer::{PublishedSnapshot, WriteRequest, Writer};
+
+/// Transactions that may wait for the writer before `apply` waits to send.
+const REQUEST_QUEUE_CAPACITY: usize = 8192;
+
+/// Change batches a slow subscriber may fall behind before it lags.
+const CHANGE_STREAM_CAPACITY: usize = 4096;
 
 /// Errors from the state store.
 #[derive(Debug, thiserror::Error)]
@@ -171,162 +228,138 @@ pub enum ChangedObject {
     NodeDeleted(String),
 }
 
-/// A handle to the store; clones share it.
+/// A handle to the store; clones share it. When the last clone is dropped
+/// the writer thread finishes its batch and stops.
 #[derive(Clone)]
 pub struct StateStore {
     inner: Arc<Inner>,
 }
 
-struct Inner;
+struct Inner {
+    /// `None` once dropping, or when the writer never started.
+    request_sender: Option<mpsc::Sender<WriteRequest>>,
+    published: PublishedSnapshot,
+    index_receiver: watch::Receiver<u64>,
+    change_sender: broadcast::Sender<Arc<Vec<Change>>>,
+    writer_thread: Option<JoinHandle<()>>,
+}
 
-/// An immutable view of the whole state at one index.
-#[derive(Clone)]
-pub struct Snapshot {
-    _private: (),
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel stops the writer once its current batch is committed;
+        // waiting for it means the database is closed when the last handle is gone.
+        self.request_sender = None;
+        if let Some(writer_thread) = self.writer_thread.take()
+            && writer_thread.join().is_err()
+        {
+            tracing::error!("state writer thread panicked");
+        }
+    }
 }
 
 impl StateStore {
     /// Opens (creating if needed) a SQLite store at `path` and loads it into memory.
     pub fn open(path: &Path) -> Result<StateStore, StateError> {
-        let _ = path;
-        todo!()
+        let mut backend = SqliteBackend::open(path)?;
+        let loaded = backend.load()?;
+        StateStore::start(Box::new(backend), loaded)
     }
 
     /// A store with no durability, for tests and dry runs.
     pub fn in_memory() -> StateStore {
-        todo!()
+        match StateStore::start(Box::new(MemoryBackend), Loaded::default()) {
+            Ok(store) => store,
+            Err(err) => {
+                // Only a failed thread spawn gets here; every write will say `Closed`.
+                tracing::error!(error = %err, "in-memory state store has no writer");
+                let (inner, _writer) = StateStore::unstarted(Box::new(MemoryBackend), Loaded::default());
+                StateStore { inner: Arc::new(inner) }
+            }
+        }
+    }
+
+    /// Builds the store's shared part and its writer, without starting the writer thread.
+    fn unstarted(backend: Box<dyn Backend>, loaded: Loaded) -> (Inner, Writer) {
+        let index = loaded.index;
+        let maps = loaded.into_maps();
+        let published: PublishedSnapshot = Arc::new(RwLock::new(Arc::new(Snapshot::new(index, maps.clone()))));
+        let (request_sender, requests) = mpsc::channel(REQUEST_QUEUE_CAPACITY);
+        let (index_sender, index_receiver) = watch::channel(index);
+        let (change_sender, _) = broadcast::channel(CHANGE_STREAM_CAPACITY);
+        let writer = Writer {
+            backend,
+            maps,
+            index,
+            requests,
+            published: Arc::clone(&published),
+            index_sender,
+            change_sender: change_sender.clone(),
+        };
+        let inner = Inner {
+            request_sender: Some(request_sender),
+            published,
+            index_receiver,
+            change_sender,
+            writer_thread: None,
+        };
+        (inner, writer)
+    }
+
+    fn start(backend: Box<dyn Backend>, loaded: Loaded) -> Result<StateStore, StateError> {
+        let (mut inner, writer) = StateStore::unstarted(backend, loaded);
+        let writer_thread = std::thread::Builder::new()
+            .name("drover-state-writer".to_string())
+            .spawn(move || writer.run())
+            .map_err(|err| StateError::Storage(format!("starting the writer thread: {err}")))?;
+        inner.writer_thread = Some(writer_thread);
+        Ok(StateStore { inner: Arc::new(inner) })
     }
 
     /// The latest committed snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        let _ = &self.inner;
-        todo!()
+        Arc::clone(&self.inner.published.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The latest committed index.
     pub fn index(&self) -> u64 {
-        todo!()
+        *self.inner.index_receiver.borrow()
     }
 
     /// Waits until the index is above `index` or `timeout` passes; returns the
-    /// index then. # Cancel safety: safe; dropping it stops waiting.
+    /// index then (for blocking queries).
+    ///
+    /// # Cancel safety
+    ///
+    /// Safe: it changes nothing; dropping it just stops waiting.
     pub async fn wait_index_above(&self, index: u64, timeout: Duration) -> u64 {
-        let _ = (index, timeout);
-        todo!()
+        let mut receiver = self.inner.index_receiver.clone();
+        let current = *receiver.borrow_and_update();
+        if current > index {
+            return current;
+        }
+        // A closed watch (writer gone) ends the wait at once: the index will not move.
+        let _ = tokio::time::timeout(timeout, receiver.wait_for(|current| *current > index)).await;
+        *receiver.borrow()
     }
 
     /// Applies a transaction; returns once it is durable.
-    /// # Cancel safety: the write happens (or not) whether or not the caller waits.
+    ///
+    /// # Cancel safety
+    ///
+    /// Once the transaction is queued (the first poll usually queues it), it
+    /// is applied whether or not the caller still waits. Dropped while the
+    /// queue is full, it is not applied.
     pub async fn apply(&self, txn: Txn) -> Result<ApplyResult, StateError> {
-        let _ = txn;
-        todo!()
+        let Some(request_sender) = &self.inner.request_sender else { return Err(StateError::Closed) };
+        let (reply, reply_receiver) = oneshot::channel();
+        request_sender.send(WriteRequest { txn, reply }).await.map_err(|_| StateError::Closed)?;
+        reply_receiver.await.map_err(|_| StateError::Closed)?
     }
 
-    /// Changes of every commit from now on.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Vec<Change>>> {
-        todo!()
-    }
-}
-
-impl Snapshot {
-    /// The index of this snapshot.
-    pub fn index(&self) -> u64 {
-        todo!()
-    }
-    /// One job (its latest version).
-    pub fn job(&self, namespace: &str, job_id: &str) -> Option<Arc<Job>> {
-        let _ = (namespace, job_id);
-        todo!()
-    }
-    /// Every job, ordered by (namespace, ID).
-    pub fn jobs(&self) -> Vec<Arc<Job>> {
-        todo!()
-    }
-    /// Jobs whose ID starts with `prefix` (`namespace == "*"`: every namespace), ordered.
-    pub fn jobs_by_prefix(&self, namespace: &str, prefix: &str) -> Vec<Arc<Job>> {
-        let _ = (namespace, prefix);
-        todo!()
-    }
-    /// One version of a job.
-    pub fn job_version(&self, namespace: &str, job_id: &str, version: u64) -> Option<Arc<Job>> {
-        let _ = (namespace, job_id, version);
-        todo!()
-    }
-    /// Every kept version of a job, newest first.
-    pub fn job_versions(&self, namespace: &str, job_id: &str) -> Vec<Arc<Job>> {
-        let _ = (namespace, job_id);
-        todo!()
-    }
-    /// Children (dispatched or periodic) of a job, ordered by ID.
-    pub fn children_of(&self, namespace: &str, parent_id: &str) -> Vec<Arc<Job>> {
-        let _ = (namespace, parent_id);
-        todo!()
-    }
-    /// One evaluation.
-    pub fn eval(&self, eval_id: &str) -> Option<Arc<Evaluation>> {
-        let _ = eval_id;
-        todo!()
-    }
-    /// Every evaluation, ordered by ID.
-    pub fn evals(&self) -> Vec<Arc<Evaluation>> {
-        todo!()
-    }
-    /// Evaluations whose ID starts with `prefix`, ordered.
-    pub fn evals_by_prefix(&self, prefix: &str) -> Vec<Arc<Evaluation>> {
-        let _ = prefix;
-        todo!()
-    }
-    /// Evaluations of a job.
-    pub fn evals_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Evaluation>> {
-        let _ = (namespace, job_id);
-        todo!()
-    }
-    /// One allocation.
-    pub fn alloc(&self, alloc_id: &str) -> Option<Arc<Allocation>> {
-        let _ = alloc_id;
-        todo!()
-    }
-    /// Every allocation, ordered by ID.
-    pub fn allocs(&self) -> Vec<Arc<Allocation>> {
-        todo!()
-    }
-    /// Allocations whose ID starts with `prefix`, ordered.
-    pub fn allocs_by_prefix(&self, prefix: &str) -> Vec<Arc<Allocation>> {
-        let _ = prefix;
-        todo!()
-    }
-    /// Allocations of a job.
-    pub fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>> {
-        let _ = (namespace, job_id);
-        todo!()
-    }
-    /// Allocations on a node.
-    pub fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
-        let _ = node_id;
-        todo!()
-    }
-    /// Allocations placed by an evaluation.
-    pub fn allocs_by_eval(&self, eval_id: &str) -> Vec<Arc<Allocation>> {
-        let _ = eval_id;
-        todo!()
-    }
-    /// One node.
-    pub fn node(&self, node_id: &str) -> Option<Arc<Node>> {
-        let _ = node_id;
-        todo!()
-    }
-    /// Every node, ordered by ID.
-    pub fn nodes(&self) -> Vec<Arc<Node>> {
-        todo!()
-    }
-    /// Nodes whose ID starts with `prefix`, ordered.
-    pub fn nodes_by_prefix(&self, prefix: &str) -> Vec<Arc<Node>> {
-        let _ = prefix;
-        todo!()
-    }
-    /// (cpu MHz, memory MB, disk MB) held on a node by non-terminal allocations.
-    pub fn node_used(&self, node_id: &str) -> (u64, u64, u64) {
-        let _ = node_id;
-        todo!()
+    /// Changes of every commit from now on: one message per committed
+    /// transaction, in index order. A receiver that falls more than ~4096
+    /// transactions behind gets `Lagged` and should re-read a snapshot.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<Change>>> {
+        self.inner.change_sender.subscribe()
     }
 }

@@ -1,0 +1,156 @@
+//! Durable backends: what the writer thread loads at start and writes after
+//! every batch. [`Backend`] is small on purpose so PostgreSQL can follow
+//! SQLite; [`MemoryBackend`] keeps nothing.
+//!
+//! The row encoding lives in [`encode_row`] / [`decode_row`] only, so it can
+//! change (say, to a binary format) in one place.
+
+use std::sync::Arc;
+
+use drover_types::{Allocation, Evaluation, Job, Node};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::StateError;
+use crate::apply::ChangedRows;
+use crate::maps::{JobKey, JobVersionKey, StateMaps};
+
+/// Where committed state is kept.
+pub(crate) trait Backend: Send {
+    /// Everything stored, with the last committed index.
+    fn load(&mut self) -> Result<Loaded, StateError>;
+    /// Writes one batch atomically and durably; on error nothing of it counts.
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), StateError>;
+}
+
+/// Everything a backend holds.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    /// The last committed index.
+    pub(crate) index: u64,
+    /// Latest version of each job.
+    pub(crate) jobs: Vec<Job>,
+    /// Every kept job version.
+    pub(crate) job_versions: Vec<Job>,
+    /// Evaluations.
+    pub(crate) evals: Vec<Evaluation>,
+    /// Allocations.
+    pub(crate) allocs: Vec<Allocation>,
+    /// Nodes.
+    pub(crate) nodes: Vec<Node>,
+}
+
+impl Loaded {
+    /// The in-memory maps, with every secondary index rebuilt.
+    pub(crate) fn into_maps(self) -> StateMaps {
+        let mut maps = StateMaps::default();
+        for job in self.jobs {
+            maps.put_job(Arc::new(job));
+        }
+        for job in self.job_versions {
+            maps.put_job_version(Arc::new(job));
+        }
+        for eval in self.evals {
+            maps.put_eval(Arc::new(eval));
+        }
+        for alloc in self.allocs {
+            maps.put_alloc(Arc::new(alloc));
+        }
+        for node in self.nodes {
+            maps.put_node(Arc::new(node));
+        }
+        maps
+    }
+}
+
+/// The rows one batch of transactions changed, as they are after the batch.
+#[derive(Debug, Default)]
+pub(crate) struct WriteBatch {
+    /// The index of the batch's last transaction.
+    pub(crate) index: u64,
+    /// Jobs to insert or replace.
+    pub(crate) jobs_written: Vec<Arc<Job>>,
+    /// Jobs to delete.
+    pub(crate) jobs_deleted: Vec<JobKey>,
+    /// Jobs whose every version is deleted, before `job_versions_written`.
+    pub(crate) job_versions_purged: Vec<JobKey>,
+    /// Job versions to insert or replace.
+    pub(crate) job_versions_written: Vec<Arc<Job>>,
+    /// Job versions to delete.
+    pub(crate) job_versions_deleted: Vec<JobVersionKey>,
+    /// Evaluations to insert or replace.
+    pub(crate) evals_written: Vec<Arc<Evaluation>>,
+    /// Evaluations to delete.
+    pub(crate) evals_deleted: Vec<String>,
+    /// Allocations to insert or replace.
+    pub(crate) allocs_written: Vec<Arc<Allocation>>,
+    /// Allocations to delete.
+    pub(crate) allocs_deleted: Vec<String>,
+    /// Nodes to insert or replace.
+    pub(crate) nodes_written: Vec<Arc<Node>>,
+    /// Nodes to delete.
+    pub(crate) nodes_deleted: Vec<String>,
+}
+
+impl WriteBatch {
+    /// The batch that makes storage match `state` for the `rows` changed.
+    pub(crate) fn from_rows(state: &StateMaps, rows: &ChangedRows, index: u64) -> WriteBatch {
+        let mut batch = WriteBatch { index, ..WriteBatch::default() };
+        for key in &rows.jobs {
+            match state.jobs.get(key) {
+                Some(job) => batch.jobs_written.push(Arc::clone(job)),
+                None => batch.jobs_deleted.push(key.clone()),
+            }
+        }
+        batch.job_versions_purged.extend(rows.job_versions_purged.iter().cloned());
+        for key in &rows.job_versions {
+            match state.job_versions.get(key) {
+                Some(job) => batch.job_versions_written.push(Arc::clone(job)),
+                None => batch.job_versions_deleted.push(key.clone()),
+            }
+        }
+        for eval_id in &rows.evals {
+            match state.evals.get(eval_id) {
+                Some(eval) => batch.evals_written.push(Arc::clone(eval)),
+                None => batch.evals_deleted.push(eval_id.clone()),
+            }
+        }
+        for alloc_id in &rows.allocs {
+            match state.allocs.get(alloc_id) {
+                Some(alloc) => batch.allocs_written.push(Arc::clone(alloc)),
+                None => batch.allocs_deleted.push(alloc_id.clone()),
+            }
+        }
+        for node_id in &rows.nodes {
+            match state.nodes.get(node_id) {
+                Some(node) => batch.nodes_written.push(Arc::clone(node)),
+                None => batch.nodes_deleted.push(node_id.clone()),
+            }
+        }
+        batch
+    }
+}
+
+/// A backend that keeps nothing: for tests and dry runs.
+pub(crate) struct MemoryBackend;
+
+impl Backend for MemoryBackend {
+    fn load(&mut self) -> Result<Loaded, StateError> {
+        Ok(Loaded::default())
+    }
+
+    fn write(&mut self, _batch: &WriteBatch) -> Result<(), StateError> {
+        Ok(())
+    }
+}
+
+/// The stored form of an object (today: its JSON).
+pub(crate) fn encode_row<T: Serialize>(value: &T) -> Result<String, StateError> {
+    serde_json::to_string(value).map_err(|err| StateError::Storage(format!("encoding a row: {err}")))
+}
+
+/// An object from its stored form; the error names the table and row.
+pub(crate) fn decode_row<T: DeserializeOwned>(table: &str, row_id: &str, data: &str) -> Result<T, StateError> {
+    serde_json::from_str(data)
+        .map_err(|err| StateError::Storage(format!("corrupt row {row_id:?} in table {table}: {err}")))
+}

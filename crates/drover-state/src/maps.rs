@@ -1,0 +1,227 @@
+//! The in-memory state: persistent (copy-on-write) ordered maps of every
+//! object, plus the secondary indexes kept in step with them.
+//!
+//! Every mutation goes through a `put_*` / `remove_*` method here so the
+//! indexes (allocs by job, node and eval; evals by job; children by parent;
+//! resources used per node) can never drift from the primary maps. Cloning a
+//! [`StateMaps`] is O(1): the `imbl` maps share structure until written.
+
+use std::sync::Arc;
+
+use drover_types::{Allocation, Evaluation, Job, Node};
+use imbl::{OrdMap, OrdSet};
+
+/// `(namespace, job_id)`: how jobs are keyed.
+pub(crate) type JobKey = (String, String);
+
+/// `(namespace, job_id, version)`: how job versions are keyed.
+pub(crate) type JobVersionKey = (String, String, u64);
+
+/// Resources held on one node by its non-terminal allocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct UsedResources {
+    /// CPU in MHz.
+    pub(crate) cpu: u64,
+    /// Memory in MB.
+    pub(crate) memory_mb: u64,
+    /// Disk in MB.
+    pub(crate) disk_mb: u64,
+}
+
+impl UsedResources {
+    fn of_alloc(alloc: &Allocation) -> UsedResources {
+        let resources = &alloc.allocated_resources;
+        UsedResources { cpu: resources.cpu(), memory_mb: resources.memory_mb(), disk_mb: resources.disk_mb() }
+    }
+
+    fn is_zero(self) -> bool {
+        self == UsedResources::default()
+    }
+}
+
+/// Every object and every secondary index, at one point in time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StateMaps {
+    /// Latest version of each job.
+    pub(crate) jobs: OrdMap<JobKey, Arc<Job>>,
+    /// Every kept version of each job.
+    pub(crate) job_versions: OrdMap<JobVersionKey, Arc<Job>>,
+    /// Evaluations by ID.
+    pub(crate) evals: OrdMap<String, Arc<Evaluation>>,
+    /// Allocations by ID.
+    pub(crate) allocs: OrdMap<String, Arc<Allocation>>,
+    /// Nodes by ID.
+    pub(crate) nodes: OrdMap<String, Arc<Node>>,
+    /// Allocation IDs per job.
+    pub(crate) allocs_by_job: OrdMap<JobKey, OrdSet<String>>,
+    /// Allocation IDs per node.
+    pub(crate) allocs_by_node: OrdMap<String, OrdSet<String>>,
+    /// Allocation IDs per placing evaluation.
+    pub(crate) allocs_by_eval: OrdMap<String, OrdSet<String>>,
+    /// Evaluation IDs per job.
+    pub(crate) evals_by_job: OrdMap<JobKey, OrdSet<String>>,
+    /// Child job IDs per `(namespace, parent_id)`.
+    pub(crate) children_by_parent: OrdMap<JobKey, OrdSet<String>>,
+    /// Resources held per node by non-terminal allocations (absent = nothing held).
+    pub(crate) node_used: OrdMap<String, UsedResources>,
+}
+
+/// The key of a job.
+pub(crate) fn job_key(namespace: &str, job_id: &str) -> JobKey {
+    (namespace.to_string(), job_id.to_string())
+}
+
+impl StateMaps {
+    /// Stores the latest version of a job; returns the one it replaced.
+    pub(crate) fn put_job(&mut self, job: Arc<Job>) -> Option<Arc<Job>> {
+        let key = job_key(&job.namespace, &job.id);
+        let old = self.jobs.insert(key, Arc::clone(&job));
+        if let Some(old) = &old
+            && !old.parent_id.is_empty()
+        {
+            index_remove(&mut self.children_by_parent, &job_key(&old.namespace, &old.parent_id), &old.id);
+        }
+        if !job.parent_id.is_empty() {
+            index_add(&mut self.children_by_parent, job_key(&job.namespace, &job.parent_id), &job.id);
+        }
+        old
+    }
+
+    /// Removes a job and every version of it; returns the removed latest version.
+    pub(crate) fn remove_job(&mut self, namespace: &str, job_id: &str) -> Option<Arc<Job>> {
+        let key = job_key(namespace, job_id);
+        let old = self.jobs.remove(&key)?;
+        if !old.parent_id.is_empty() {
+            index_remove(&mut self.children_by_parent, &job_key(namespace, &old.parent_id), job_id);
+        }
+        for version_key in self.job_version_keys(namespace, job_id) {
+            self.job_versions.remove(&version_key);
+        }
+        Some(old)
+    }
+
+    /// Keys of every kept version of a job, oldest first.
+    pub(crate) fn job_version_keys(&self, namespace: &str, job_id: &str) -> Vec<JobVersionKey> {
+        let first = (namespace.to_string(), job_id.to_string(), 0);
+        let last = (namespace.to_string(), job_id.to_string(), u64::MAX);
+        self.job_versions.range(first..=last).map(|(key, _)| key.clone()).collect()
+    }
+
+    /// Stores one version of a job.
+    pub(crate) fn put_job_version(&mut self, job: Arc<Job>) {
+        let key = (job.namespace.clone(), job.id.clone(), job.version);
+        self.job_versions.insert(key, job);
+    }
+
+    /// Stores an evaluation; returns the one it replaced.
+    pub(crate) fn put_eval(&mut self, eval: Arc<Evaluation>) -> Option<Arc<Evaluation>> {
+        let old = self.evals.insert(eval.id.clone(), Arc::clone(&eval));
+        if let Some(old) = &old {
+            index_remove(&mut self.evals_by_job, &job_key(&old.namespace, &old.job_id), &old.id);
+        }
+        index_add(&mut self.evals_by_job, job_key(&eval.namespace, &eval.job_id), &eval.id);
+        old
+    }
+
+    /// Removes an evaluation; returns it.
+    pub(crate) fn remove_eval(&mut self, eval_id: &str) -> Option<Arc<Evaluation>> {
+        let old = self.evals.remove(eval_id)?;
+        index_remove(&mut self.evals_by_job, &job_key(&old.namespace, &old.job_id), &old.id);
+        Some(old)
+    }
+
+    /// Stores an allocation, keeping its indexes and its node's used
+    /// resources in step; returns the one it replaced.
+    pub(crate) fn put_alloc(&mut self, alloc: Arc<Allocation>) -> Option<Arc<Allocation>> {
+        let old = self.allocs.insert(alloc.id.clone(), Arc::clone(&alloc));
+        if let Some(old) = &old {
+            self.unindex_alloc(old);
+        }
+        self.index_alloc(&alloc);
+        old
+    }
+
+    /// Removes an allocation and its index entries; returns it.
+    pub(crate) fn remove_alloc(&mut self, alloc_id: &str) -> Option<Arc<Allocation>> {
+        let old = self.allocs.remove(alloc_id)?;
+        self.unindex_alloc(&old);
+        Some(old)
+    }
+
+    /// Stores a node; returns the one it replaced.
+    pub(crate) fn put_node(&mut self, node: Arc<Node>) -> Option<Arc<Node>> {
+        self.nodes.insert(node.id.clone(), node)
+    }
+
+    /// Removes a node; returns it. Its allocations (and their used
+    /// resources) stay until they are removed themselves.
+    pub(crate) fn remove_node(&mut self, node_id: &str) -> Option<Arc<Node>> {
+        self.nodes.remove(node_id)
+    }
+
+    /// Resources held on a node by non-terminal allocations.
+    pub(crate) fn used_on_node(&self, node_id: &str) -> UsedResources {
+        self.node_used.get(node_id).copied().unwrap_or_default()
+    }
+
+    fn index_alloc(&mut self, alloc: &Allocation) {
+        index_add(&mut self.allocs_by_job, job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
+        index_add(&mut self.allocs_by_node, alloc.node_id.clone(), &alloc.id);
+        index_add(&mut self.allocs_by_eval, alloc.eval_id.clone(), &alloc.id);
+        if !alloc.terminal() {
+            let used = UsedResources::of_alloc(alloc);
+            let entry = self.node_used.get(&alloc.node_id).copied().unwrap_or_default();
+            let sum = UsedResources {
+                cpu: entry.cpu.saturating_add(used.cpu),
+                memory_mb: entry.memory_mb.saturating_add(used.memory_mb),
+                disk_mb: entry.disk_mb.saturating_add(used.disk_mb),
+            };
+            self.set_node_used(&alloc.node_id, sum);
+        }
+    }
+
+    fn unindex_alloc(&mut self, alloc: &Allocation) {
+        index_remove(&mut self.allocs_by_job, &job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
+        index_remove(&mut self.allocs_by_node, &alloc.node_id, &alloc.id);
+        index_remove(&mut self.allocs_by_eval, &alloc.eval_id, &alloc.id);
+        if !alloc.terminal() {
+            let used = UsedResources::of_alloc(alloc);
+            let entry = self.node_used.get(&alloc.node_id).copied().unwrap_or_default();
+            let rest = UsedResources {
+                cpu: entry.cpu.saturating_sub(used.cpu),
+                memory_mb: entry.memory_mb.saturating_sub(used.memory_mb),
+                disk_mb: entry.disk_mb.saturating_sub(used.disk_mb),
+            };
+            self.set_node_used(&alloc.node_id, rest);
+        }
+    }
+
+    fn set_node_used(&mut self, node_id: &str, used: UsedResources) {
+        if used.is_zero() {
+            self.node_used.remove(node_id);
+        } else {
+            self.node_used.insert(node_id.to_string(), used);
+        }
+    }
+}
+
+/// Adds `id` to the set under `key`.
+fn index_add<K: Ord + Clone>(index: &mut OrdMap<K, OrdSet<String>>, key: K, id: &str) {
+    match index.get_mut(&key) {
+        Some(ids) => {
+            ids.insert(id.to_string());
+        }
+        None => {
+            index.insert(key, OrdSet::unit(id.to_string()));
+        }
+    }
+}
+
+/// Removes `id` from the set under `key`, dropping the set when it empties.
+fn index_remove<K: Ord + Clone>(index: &mut OrdMap<K, OrdSet<String>>, key: &K, id: &str) {
+    let Some(ids) = index.get_mut(key) else { return };
+    ids.remove(id);
+    if ids.is_empty() {
+        index.remove(key);
+    }
+}

@@ -1,0 +1,179 @@
+//! [`Snapshot`]: an immutable view of the whole state at one index, and its
+//! read methods. Prefix reads are ordered range scans over the maps.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use drover_types::{Allocation, Evaluation, Job, Node};
+use imbl::{OrdMap, OrdSet};
+
+use crate::maps::{StateMaps, job_key};
+
+/// An immutable view of the whole state at one index.
+///
+/// Cloning is cheap (the maps share structure); holding one never blocks
+/// writers.
+#[derive(Clone)]
+pub struct Snapshot {
+    index: u64,
+    maps: StateMaps,
+}
+
+impl Snapshot {
+    /// A snapshot of `maps` at `index`.
+    pub(crate) fn new(index: u64, maps: StateMaps) -> Snapshot {
+        Snapshot { index, maps }
+    }
+
+    /// The index of this snapshot.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// One job (its latest version).
+    pub fn job(&self, namespace: &str, job_id: &str) -> Option<Arc<Job>> {
+        self.maps.jobs.get(&job_key(namespace, job_id)).cloned()
+    }
+
+    /// Every job, ordered by (namespace, ID).
+    pub fn jobs(&self) -> Vec<Arc<Job>> {
+        self.maps.jobs.values().cloned().collect()
+    }
+
+    /// Jobs whose ID starts with `prefix` (`namespace == "*"`: every namespace), ordered.
+    pub fn jobs_by_prefix(&self, namespace: &str, prefix: &str) -> Vec<Arc<Job>> {
+        if namespace != "*" {
+            return self.jobs_in_namespace_by_prefix(namespace, prefix);
+        }
+        // Skip from namespace to namespace: one range scan each.
+        let mut found = Vec::new();
+        let mut next_namespace = self.maps.jobs.get_min().map(|((namespace, _), _)| namespace.clone());
+        while let Some(namespace) = next_namespace {
+            found.extend(self.jobs_in_namespace_by_prefix(&namespace, prefix));
+            // Every key of `namespace` sorts before `(namespace + "\0", "")`.
+            let past_namespace = (format!("{namespace}\0"), String::new());
+            next_namespace = self
+                .maps
+                .jobs
+                .range((Bound::Included(past_namespace), Bound::Unbounded))
+                .next()
+                .map(|((namespace, _), _)| namespace.clone());
+        }
+        found
+    }
+
+    fn jobs_in_namespace_by_prefix(&self, namespace: &str, prefix: &str) -> Vec<Arc<Job>> {
+        let start = job_key(namespace, prefix);
+        self.maps
+            .jobs
+            .range((Bound::Included(start), Bound::Unbounded))
+            .take_while(|((job_namespace, job_id), _)| job_namespace == namespace && job_id.starts_with(prefix))
+            .map(|(_, job)| Arc::clone(job))
+            .collect()
+    }
+
+    /// One version of a job.
+    pub fn job_version(&self, namespace: &str, job_id: &str, version: u64) -> Option<Arc<Job>> {
+        self.maps.job_versions.get(&(namespace.to_string(), job_id.to_string(), version)).cloned()
+    }
+
+    /// Every kept version of a job, newest first.
+    pub fn job_versions(&self, namespace: &str, job_id: &str) -> Vec<Arc<Job>> {
+        let first = (namespace.to_string(), job_id.to_string(), 0);
+        let last = (namespace.to_string(), job_id.to_string(), u64::MAX);
+        self.maps.job_versions.range(first..=last).rev().map(|(_, job)| Arc::clone(job)).collect()
+    }
+
+    /// Children (dispatched or periodic) of a job, ordered by ID.
+    pub fn children_of(&self, namespace: &str, parent_id: &str) -> Vec<Arc<Job>> {
+        let Some(child_ids) = self.maps.children_by_parent.get(&job_key(namespace, parent_id)) else {
+            return Vec::new();
+        };
+        child_ids.iter().filter_map(|child_id| self.job(namespace, child_id)).collect()
+    }
+
+    /// One evaluation.
+    pub fn eval(&self, eval_id: &str) -> Option<Arc<Evaluation>> {
+        self.maps.evals.get(eval_id).cloned()
+    }
+
+    /// Every evaluation, ordered by ID.
+    pub fn evals(&self) -> Vec<Arc<Evaluation>> {
+        self.maps.evals.values().cloned().collect()
+    }
+
+    /// Evaluations whose ID starts with `prefix`, ordered.
+    pub fn evals_by_prefix(&self, prefix: &str) -> Vec<Arc<Evaluation>> {
+        by_prefix(&self.maps.evals, prefix)
+    }
+
+    /// Evaluations of a job, ordered by ID.
+    pub fn evals_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Evaluation>> {
+        lookup_all(&self.maps.evals, self.maps.evals_by_job.get(&job_key(namespace, job_id)))
+    }
+
+    /// One allocation.
+    pub fn alloc(&self, alloc_id: &str) -> Option<Arc<Allocation>> {
+        self.maps.allocs.get(alloc_id).cloned()
+    }
+
+    /// Every allocation, ordered by ID.
+    pub fn allocs(&self) -> Vec<Arc<Allocation>> {
+        self.maps.allocs.values().cloned().collect()
+    }
+
+    /// Allocations whose ID starts with `prefix`, ordered.
+    pub fn allocs_by_prefix(&self, prefix: &str) -> Vec<Arc<Allocation>> {
+        by_prefix(&self.maps.allocs, prefix)
+    }
+
+    /// Allocations of a job, ordered by ID.
+    pub fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>> {
+        lookup_all(&self.maps.allocs, self.maps.allocs_by_job.get(&job_key(namespace, job_id)))
+    }
+
+    /// Allocations on a node, ordered by ID.
+    pub fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
+        lookup_all(&self.maps.allocs, self.maps.allocs_by_node.get(node_id))
+    }
+
+    /// Allocations placed by an evaluation, ordered by ID.
+    pub fn allocs_by_eval(&self, eval_id: &str) -> Vec<Arc<Allocation>> {
+        lookup_all(&self.maps.allocs, self.maps.allocs_by_eval.get(eval_id))
+    }
+
+    /// One node.
+    pub fn node(&self, node_id: &str) -> Option<Arc<Node>> {
+        self.maps.nodes.get(node_id).cloned()
+    }
+
+    /// Every node, ordered by ID.
+    pub fn nodes(&self) -> Vec<Arc<Node>> {
+        self.maps.nodes.values().cloned().collect()
+    }
+
+    /// Nodes whose ID starts with `prefix`, ordered.
+    pub fn nodes_by_prefix(&self, prefix: &str) -> Vec<Arc<Node>> {
+        by_prefix(&self.maps.nodes, prefix)
+    }
+
+    /// (cpu MHz, memory MB, disk MB) held on a node by non-terminal allocations.
+    pub fn node_used(&self, node_id: &str) -> (u64, u64, u64) {
+        let used = self.maps.used_on_node(node_id);
+        (used.cpu, used.memory_mb, used.disk_mb)
+    }
+}
+
+/// Values whose key starts with `prefix`, by one range scan.
+fn by_prefix<T>(map: &OrdMap<String, Arc<T>>, prefix: &str) -> Vec<Arc<T>> {
+    map.range::<_, str>((Bound::Included(prefix), Bound::Unbounded))
+        .take_while(|(id, _)| id.starts_with(prefix))
+        .map(|(_, value)| Arc::clone(value))
+        .collect()
+}
+
+/// The values of `ids` (an index entry), skipping any not in `map`.
+fn lookup_all<T>(map: &OrdMap<String, Arc<T>>, ids: Option<&OrdSet<String>>) -> Vec<Arc<T>> {
+    let Some(ids) = ids else { return Vec::new() };
+    ids.iter().filter_map(|id| map.get(id).cloned()).collect()
+}

@@ -1,0 +1,237 @@
+//! The SQLite backend: one table per object kind, each row the object's
+//! encoded form, plus `meta` holding the last committed index.
+//!
+//! The database runs in WAL mode with `synchronous=FULL`, so a committed batch
+//! survives power loss before any caller hears about it.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::StateError;
+use crate::backend::{Backend, Loaded, WriteBatch, decode_row, encode_row};
+
+/// The schema version written to `meta`, for future migrations.
+const SCHEMA_VERSION: u64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    namespace TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (namespace, id)
+);
+CREATE TABLE IF NOT EXISTS job_versions (
+    namespace TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (namespace, id, version)
+);
+CREATE TABLE IF NOT EXISTS evals (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS allocs (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+";
+
+/// A SQLite database file holding the state.
+pub(crate) struct SqliteBackend {
+    connection: Connection,
+}
+
+fn storage_error(context: &str) -> impl FnOnce(rusqlite::Error) -> StateError + '_ {
+    move |err| StateError::Storage(format!("{context}: {err}"))
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database at `path` and its tables.
+    pub(crate) fn open(path: &Path) -> Result<SqliteBackend, StateError> {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|err| StateError::Storage(format!("creating directory {}: {err}", parent.display())))?;
+        }
+        let connection =
+            Connection::open(path).map_err(|err| StateError::Storage(format!("opening {}: {err}", path.display())))?;
+        let journal_mode: String = connection
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .map_err(storage_error("setting journal_mode"))?;
+        if !journal_mode.eq_ignore_ascii_case("wal") {
+            return Err(StateError::Storage(format!("journal_mode is {journal_mode}, WAL is required")));
+        }
+        connection.pragma_update(None, "synchronous", "FULL").map_err(storage_error("setting synchronous"))?;
+        connection.execute_batch(SCHEMA).map_err(storage_error("creating tables"))?;
+        connection
+            .execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
+                params![SCHEMA_VERSION.to_string()],
+            )
+            .map_err(storage_error("writing schema version"))?;
+        Ok(SqliteBackend { connection })
+    }
+
+    fn load_index(&self) -> Result<u64, StateError> {
+        let value: Option<String> = self
+            .connection
+            .query_row("SELECT value FROM meta WHERE key = 'last_index'", [], |row| row.get(0))
+            .optional()
+            .map_err(storage_error("reading meta"))?;
+        let Some(value) = value else { return Ok(0) };
+        value.parse().map_err(|_| StateError::Storage(format!("corrupt row \"last_index\" in table meta: {value:?}")))
+    }
+
+    /// Every row of a single-key table, decoded, checking each object's ID
+    /// matches its row.
+    fn load_table<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        id_of: impl Fn(&T) -> &str,
+    ) -> Result<Vec<T>, StateError> {
+        let context = format!("reading table {table}");
+        let mut statement = self
+            .connection
+            .prepare(&format!("SELECT id, data FROM {table} ORDER BY id"))
+            .map_err(storage_error(&context))?;
+        let mut rows = statement.query([]).map_err(storage_error(&context))?;
+        let mut objects = Vec::new();
+        while let Some(row) = rows.next().map_err(storage_error(&context))? {
+            let row_id: String = row.get(0).map_err(storage_error(&context))?;
+            let data: String = row
+                .get(1)
+                .map_err(|err| StateError::Storage(format!("corrupt row {row_id:?} in table {table}: {err}")))?;
+            let object: T = decode_row(table, &row_id, &data)?;
+            if id_of(&object) != row_id {
+                return Err(StateError::Storage(format!(
+                    "corrupt row {row_id:?} in table {table}: its data has ID {:?}",
+                    id_of(&object)
+                )));
+            }
+            objects.push(object);
+        }
+        Ok(objects)
+    }
+
+    fn load_jobs(&self, table: &str, with_version: bool) -> Result<Vec<drover_types::Job>, StateError> {
+        let context = format!("reading table {table}");
+        let sql = if with_version {
+            format!("SELECT namespace, id, version, data FROM {table} ORDER BY namespace, id, version")
+        } else {
+            format!("SELECT namespace, id, 0, data FROM {table} ORDER BY namespace, id")
+        };
+        let mut statement = self.connection.prepare(&sql).map_err(storage_error(&context))?;
+        let mut rows = statement.query([]).map_err(storage_error(&context))?;
+        let mut jobs = Vec::new();
+        while let Some(row) = rows.next().map_err(storage_error(&context))? {
+            let namespace: String = row.get(0).map_err(storage_error(&context))?;
+            let job_id: String = row.get(1).map_err(storage_error(&context))?;
+            let row_id = if with_version {
+                let version: i64 = row.get(2).map_err(storage_error(&context))?;
+                format!("{namespace}/{job_id}@{version}")
+            } else {
+                format!("{namespace}/{job_id}")
+            };
+            let data: String = row
+                .get(3)
+                .map_err(|err| StateError::Storage(format!("corrupt row {row_id:?} in table {table}: {err}")))?;
+            let job: drover_types::Job = decode_row(table, &row_id, &data)?;
+            let version_matches = !with_version || row.get::<_, i64>(2).ok() == i64::try_from(job.version).ok();
+            if job.namespace != namespace || job.id != job_id || !version_matches {
+                return Err(StateError::Storage(format!(
+                    "corrupt row {row_id:?} in table {table}: its data is job {:?}/{:?} version {}",
+                    job.namespace, job.id, job.version
+                )));
+            }
+            jobs.push(job);
+        }
+        Ok(jobs)
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn load(&mut self) -> Result<Loaded, StateError> {
+        Ok(Loaded {
+            index: self.load_index()?,
+            jobs: self.load_jobs("jobs", false)?,
+            job_versions: self.load_jobs("job_versions", true)?,
+            evals: self.load_table("evals", |eval: &drover_types::Evaluation| &eval.id)?,
+            allocs: self.load_table("allocs", |alloc: &drover_types::Allocation| &alloc.id)?,
+            nodes: self.load_table("nodes", |node: &drover_types::Node| &node.id)?,
+        })
+    }
+
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), StateError> {
+        // Dropping an uncommitted transaction rolls it back.
+        let transaction = self.connection.transaction().map_err(write_error)?;
+        write_rows(&transaction, batch)?;
+        transaction.commit().map_err(write_error)
+    }
+}
+
+fn write_error(err: rusqlite::Error) -> StateError {
+    StateError::Storage(format!("writing batch: {err}"))
+}
+
+/// Every statement of one batch, inside `transaction`.
+fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Result<(), StateError> {
+    let mut delete_job =
+        transaction.prepare_cached("DELETE FROM jobs WHERE namespace = ?1 AND id = ?2").map_err(write_error)?;
+    for (namespace, job_id) in &batch.jobs_deleted {
+        delete_job.execute(params![namespace, job_id]).map_err(write_error)?;
+    }
+    let mut upsert_job = transaction
+        .prepare_cached("INSERT OR REPLACE INTO jobs (namespace, id, data) VALUES (?1, ?2, ?3)")
+        .map_err(write_error)?;
+    for job in &batch.jobs_written {
+        upsert_job.execute(params![job.namespace, job.id, encode_row(job.as_ref())?]).map_err(write_error)?;
+    }
+
+    let mut purge_versions =
+        transaction.prepare_cached("DELETE FROM job_versions WHERE namespace = ?1 AND id = ?2").map_err(write_error)?;
+    for (namespace, job_id) in &batch.job_versions_purged {
+        purge_versions.execute(params![namespace, job_id]).map_err(write_error)?;
+    }
+    let mut delete_version = transaction
+        .prepare_cached("DELETE FROM job_versions WHERE namespace = ?1 AND id = ?2 AND version = ?3")
+        .map_err(write_error)?;
+    for (namespace, job_id, version) in &batch.job_versions_deleted {
+        delete_version.execute(params![namespace, job_id, version]).map_err(write_error)?;
+    }
+    let mut upsert_version = transaction
+        .prepare_cached("INSERT OR REPLACE INTO job_versions (namespace, id, version, data) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(write_error)?;
+    for job in &batch.job_versions_written {
+        upsert_version
+            .execute(params![job.namespace, job.id, job.version, encode_row(job.as_ref())?])
+            .map_err(write_error)?;
+    }
+
+    write_table(transaction, "evals", &batch.evals_deleted, &batch.evals_written, |eval| &eval.id)?;
+    write_table(transaction, "allocs", &batch.allocs_deleted, &batch.allocs_written, |alloc| &alloc.id)?;
+    write_table(transaction, "nodes", &batch.nodes_deleted, &batch.nodes_written, |node| &node.id)?;
+    transaction
+        .execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_index', ?1)", params![batch.index.to_string()])
+        .map_err(write_error)?;
+    Ok(())
+}
+
+/// Deletes then writes rows of a table keyed by `id` alone.
+fn write_table<T: serde::Serialize>(
+    transaction: &rusqlite::Transaction<'_>,
+    table: &str,
+    deleted: &[String],
+    written: &[std::sync::Arc<T>],
+    id_of: impl Fn(&T) -> &str,
+) -> Result<(), StateError> {
+    let mut delete = transaction.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1")).map_err(write_error)?;
+    for id in deleted {
+        delete.execute(params![id]).map_err(write_error)?;
+    }
+    let mut upsert = transaction
+        .prepare_cached(&format!("INSERT OR REPLACE INTO {table} (id, data) VALUES (?1, ?2)"))
+        .map_err(write_error)?;
+    for object in written {
+        upsert.execute(params![id_of(object), encode_row(object.as_ref())?]).map_err(write_error)?;
+    }
+    Ok(())
+}
