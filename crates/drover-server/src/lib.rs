@@ -1,1 +1,143 @@
-//! placeholder
+//! Drover's server: the HTTP API (Nomad-compatible v1 and Drover's client
+//! protocol), the evaluation broker, scheduler workers, the plan applier,
+//! node heartbeats and dispatch.
+//!
+//! [`start`] opens the state store in the data dir, refills the broker from it,
+//! starts the workers, the plan applier and the heartbeat sweeper, and serves
+//! HTTP. Data flow for one registration: handler -> [`ServerInner`] operation ->
+//! one durable state write (job + evaluation) -> broker -> worker runs the pure
+//! scheduler over a snapshot -> plan applier re-checks and commits -> clients
+//! see their allocations through their long poll.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), drover_server::StartError> {
+//! let config = drover_server::ServerConfig::new("/tmp/drover".into());
+//! let server = drover_server::start(config).await?;
+//! println!("listening on {}", server.http_addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod broker;
+mod config;
+mod dispatch;
+mod error;
+mod http;
+mod metrics;
+mod pipeline;
+mod server;
+mod watch;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use broker::{BrokerStats, EvalBroker};
+pub use config::ServerConfig;
+pub use dispatch::{build_child, dispatched_id, validate_dispatch};
+pub use error::ServerError;
+pub use metrics::Metrics;
+pub use server::ServerInner;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The state store could not be opened.
+    #[error("opening state at {path}: {source}")]
+    State {
+        /// The SQLite file.
+        path: String,
+        /// Why.
+        source: drover_state::StateError,
+    },
+    /// The HTTP address could not be bound.
+    #[error("binding HTTP API to {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running server.
+pub struct ServerHandle {
+    inner: Arc<ServerInner>,
+    addr: SocketAddr,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the HTTP API listens on.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's state and operations (for tests and the agent).
+    pub fn inner(&self) -> &Arc<ServerInner> {
+        &self.inner
+    }
+
+    /// Stops serving and waits for the background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.inner.broker.close();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+/// Starts a server: opens state, starts workers, serves HTTP.
+pub async fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
+    let path = config.state_path();
+    let state = drover_state::StateStore::open(&path)
+        .map_err(|source| StartError::State { path: path.display().to_string(), source })?;
+    start_with_state(config, state).await
+}
+
+/// Starts a server on an already open store (tests use an in-memory one).
+pub async fn start_with_state(mut config: ServerConfig, state: drover_state::StateStore) -> Result<ServerHandle, StartError> {
+    let listener = tokio::net::TcpListener::bind(&config.http_addr)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.http_addr.clone(), source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.http_addr.clone(), source })?;
+    config.http_addr = addr.to_string();
+    let inner = ServerInner::new(config, state);
+    inner.restore();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for _ in 0..inner.config.num_schedulers.max(1) {
+        tasks.push(tokio::spawn(pipeline::run_worker(inner.clone())));
+    }
+    tasks.push(tokio::spawn(inner.node_watch.clone().follow(inner.state.clone())));
+    tasks.push(tokio::spawn(background_ticks(inner.clone(), shutdown_rx.clone())));
+    let app = http::router(inner.clone());
+    let mut serve_shutdown = shutdown_rx;
+    tasks.push(tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = serve_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(err) = result {
+            tracing::error!(error = %err, "HTTP server failed");
+        }
+    }));
+    tracing::info!(addr = %addr, "server started");
+    Ok(ServerHandle { inner, addr, shutdown: shutdown_tx, tasks })
+}
+
+/// Periodic work: expire heartbeats, promote delayed evaluations.
+async fn background_ticks(server: Arc<ServerInner>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        server.broker.promote_due(drover_types::now_nanos());
+        server.expire_heartbeats().await;
+    }
+}

@@ -1,0 +1,317 @@
+//! The evaluation broker: pending evaluations wait here, by priority, until a
+//! scheduler worker takes them.
+//!
+//! Invariants: at most one evaluation per job is handed out at a time (later
+//! ones for the same job wait behind it, so a job's plans never race each
+//! other); blocked evaluations wait apart until capacity changes; delayed
+//! evaluations (`WaitUntil`) wait until their time. The broker is in memory
+//! only: on start the server refills it from the state store.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use drover_types::Evaluation;
+
+/// A ready evaluation, ordered by priority (high first) then age (old first).
+#[derive(Debug, Clone)]
+struct Ready {
+    priority: i32,
+    seq: u64,
+    eval: Arc<Evaluation>,
+}
+
+impl PartialEq for Ready {
+    fn eq(&self, other: &Self) -> bool {
+        self.priority == other.priority && self.seq == other.seq
+    }
+}
+impl Eq for Ready {}
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ready {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.priority.cmp(&other.priority).then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+type JobKey = (String, String);
+
+#[derive(Default)]
+struct BrokerState {
+    seq: u64,
+    ready: BinaryHeap<Ready>,
+    /// Jobs with an evaluation handed out.
+    in_flight: HashSet<JobKey>,
+    /// Evaluations waiting for their job's in-flight one to finish.
+    waiting_on_job: HashMap<JobKey, VecDeque<Arc<Evaluation>>>,
+    /// Every eval ID the broker holds in any queue (dedup).
+    known: HashSet<String>,
+    /// Blocked evaluations by job (one per job is kept).
+    blocked: HashMap<JobKey, Arc<Evaluation>>,
+    /// Delayed evaluations by due time.
+    delayed: BTreeMap<(i64, u64), Arc<Evaluation>>,
+    closed: bool,
+}
+
+/// Counts for metrics and the queue view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokerStats {
+    /// Ready to be taken.
+    pub ready: usize,
+    /// Handed out, not yet acknowledged.
+    pub unacked: usize,
+    /// Waiting behind another evaluation of the same job.
+    pub pending_on_job: usize,
+    /// Waiting for capacity.
+    pub blocked: usize,
+    /// Waiting for their time.
+    pub delayed: usize,
+}
+
+/// The broker. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct EvalBroker {
+    state: Arc<Mutex<BrokerState>>,
+    notify: Arc<Notify>,
+}
+
+fn job_key(eval: &Evaluation) -> JobKey {
+    (eval.namespace.clone(), eval.job_id.clone())
+}
+
+impl EvalBroker {
+    /// An empty broker.
+    pub fn new() -> EvalBroker {
+        EvalBroker::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BrokerState> {
+        // A poisoned lock means a panic mid-update elsewhere; the queues are
+        // still structurally valid, so keep serving.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a pending evaluation. Duplicates (same ID already held) are ignored.
+    pub fn enqueue(&self, eval: Arc<Evaluation>, now: i64) {
+        let mut state = self.lock();
+        if !state.known.insert(eval.id.clone()) {
+            return;
+        }
+        if eval.wait_until > now {
+            let seq = next_seq(&mut state);
+            state.delayed.insert((eval.wait_until, seq), eval);
+            drop(state);
+            self.notify.notify_waiters();
+            return;
+        }
+        push_ready(&mut state, eval);
+        drop(state);
+        self.notify.notify_one();
+    }
+
+    /// Holds a blocked evaluation until [`EvalBroker::unblock_all`]. A newer
+    /// blocked evaluation of the same job replaces the older one, which is returned
+    /// so the caller can cancel it.
+    pub fn block(&self, eval: Arc<Evaluation>) -> Option<Arc<Evaluation>> {
+        let mut state = self.lock();
+        let key = job_key(&eval);
+        let old = state.blocked.insert(key, eval);
+        if let Some(old) = &old
+            && let Some(current) = state.blocked.get(&job_key(old))
+            && current.id == old.id
+        {
+            return None;
+        }
+        old
+    }
+
+    /// Forgets the blocked evaluation of a job (job stopped or purged).
+    pub fn unblock_job(&self, namespace: &str, job_id: &str) -> Option<Arc<Evaluation>> {
+        self.lock().blocked.remove(&(namespace.to_string(), job_id.to_string()))
+    }
+
+    /// Capacity changed: every blocked evaluation becomes ready again.
+    pub fn unblock_all(&self) -> usize {
+        let mut state = self.lock();
+        let blocked: Vec<Arc<Evaluation>> = state.blocked.drain().map(|(_, eval)| eval).collect();
+        let count = blocked.len();
+        for eval in blocked {
+            if state.known.insert(eval.id.clone()) {
+                push_ready(&mut state, eval);
+            }
+        }
+        drop(state);
+        if count > 0 {
+            self.notify.notify_waiters();
+        }
+        count
+    }
+
+    /// Moves delayed evaluations whose time has come to the ready queue; returns
+    /// the next due time, if any.
+    pub fn promote_due(&self, now: i64) -> Option<i64> {
+        let mut state = self.lock();
+        let mut promoted = false;
+        while let Some(((due, _), _)) = state.delayed.first_key_value() {
+            if *due > now {
+                break;
+            }
+            let Some((_, eval)) = state.delayed.pop_first() else { break };
+            push_ready(&mut state, eval);
+            promoted = true;
+        }
+        let next = state.delayed.first_key_value().map(|((due, _), _)| *due);
+        drop(state);
+        if promoted {
+            self.notify.notify_waiters();
+        }
+        next
+    }
+
+    /// Takes the highest-priority ready evaluation, waiting for one.
+    /// Returns `None` once the broker is closed.
+    ///
+    /// # Cancel safety
+    /// Safe: an evaluation is only removed from the queue in the same
+    /// synchronous step that returns it.
+    pub async fn dequeue(&self) -> Option<Arc<Evaluation>> {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut state = self.lock();
+                if state.closed {
+                    return None;
+                }
+                if let Some(ready) = state.ready.pop() {
+                    state.in_flight.insert(job_key(&ready.eval));
+                    return Some(ready.eval);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// The worker finished with an evaluation (whatever the outcome): the next
+    /// evaluation of the same job, if any, becomes ready.
+    pub fn ack(&self, eval: &Evaluation) {
+        let mut state = self.lock();
+        state.known.remove(&eval.id);
+        let key = job_key(eval);
+        state.in_flight.remove(&key);
+        let next = state.waiting_on_job.get_mut(&key).and_then(VecDeque::pop_front);
+        if state.waiting_on_job.get(&key).is_some_and(VecDeque::is_empty) {
+            state.waiting_on_job.remove(&key);
+        }
+        if let Some(next) = next {
+            push_ready(&mut state, next);
+            drop(state);
+            self.notify.notify_one();
+        }
+    }
+
+    /// Stops every `dequeue`.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.notify.notify_waiters();
+    }
+
+    /// Queue depths.
+    pub fn stats(&self) -> BrokerStats {
+        let state = self.lock();
+        BrokerStats {
+            ready: state.ready.len(),
+            unacked: state.in_flight.len(),
+            pending_on_job: state.waiting_on_job.values().map(VecDeque::len).sum(),
+            blocked: state.blocked.len(),
+            delayed: state.delayed.len(),
+        }
+    }
+
+    /// The evaluations waiting in any queue, ready ones first in dequeue order,
+    /// then those behind another of their job, then delayed, then blocked.
+    pub fn waiting(&self) -> Vec<(Arc<Evaluation>, &'static str)> {
+        let state = self.lock();
+        let mut ready: Vec<Ready> = state.ready.iter().cloned().collect();
+        ready.sort_by(|a, b| b.cmp(a));
+        let mut out: Vec<(Arc<Evaluation>, &'static str)> =
+            ready.into_iter().map(|r| (r.eval, "waiting for a scheduler worker")).collect();
+        for queue in state.waiting_on_job.values() {
+            out.extend(queue.iter().map(|e| (e.clone(), "waiting for an earlier evaluation of the same job")));
+        }
+        out.extend(state.delayed.values().map(|e| (e.clone(), "delayed until its reschedule time")));
+        out.extend(state.blocked.values().map(|e| (e.clone(), "waiting for capacity")));
+        out
+    }
+}
+
+fn next_seq(state: &mut BrokerState) -> u64 {
+    state.seq += 1;
+    state.seq
+}
+
+fn push_ready(state: &mut BrokerState, eval: Arc<Evaluation>) {
+    let key = job_key(&eval);
+    if state.in_flight.contains(&key) || state.ready.iter().any(|r| job_key(&r.eval) == key) {
+        state.waiting_on_job.entry(key).or_default().push_back(eval);
+        return;
+    }
+    let seq = next_seq(state);
+    state.ready.push(Ready { priority: eval.priority, seq, eval });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(id: &str, job: &str, priority: i32) -> Arc<Evaluation> {
+        Arc::new(Evaluation {
+            id: id.to_string(),
+            namespace: "default".to_string(),
+            job_id: job.to_string(),
+            priority,
+            ..Evaluation::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn dequeues_by_priority_then_age_one_per_job() {
+        let broker = EvalBroker::new();
+        broker.enqueue(eval("a", "j1", 50), 0);
+        broker.enqueue(eval("b", "j2", 70), 0);
+        broker.enqueue(eval("c", "j1", 90), 0);
+        broker.enqueue(eval("d", "j3", 50), 0);
+        let first = broker.dequeue().await.expect("open");
+        assert_eq!(first.id, "b");
+        let second = broker.dequeue().await.expect("open");
+        assert_eq!(second.id, "a", "c waits behind a (same job) even though its priority is higher");
+        let third = broker.dequeue().await.expect("open");
+        assert_eq!(third.id, "d");
+        assert_eq!(broker.stats().pending_on_job, 1);
+        broker.ack(&second);
+        let fourth = broker.dequeue().await.expect("open");
+        assert_eq!(fourth.id, "c");
+    }
+
+    #[tokio::test]
+    async fn blocked_and_delayed_wait_apart() {
+        let broker = EvalBroker::new();
+        assert!(broker.block(eval("x", "j", 50)).is_none());
+        let replaced = broker.block(eval("y", "j", 50)).expect("older blocked eval handed back");
+        assert_eq!(replaced.id, "x");
+        let mut delayed = (*eval("z", "k", 50)).clone();
+        delayed.wait_until = 100;
+        broker.enqueue(Arc::new(delayed), 10);
+        assert_eq!(broker.stats(), BrokerStats { blocked: 1, delayed: 1, ..BrokerStats::default() });
+        assert_eq!(broker.promote_due(50), Some(100));
+        assert_eq!(broker.promote_due(100), None);
+        assert_eq!(broker.unblock_all(), 1);
+        let ids = [broker.dequeue().await.expect("open").id.clone(), broker.dequeue().await.expect("open").id.clone()];
+        assert!(ids.contains(&"y".to_string()) && ids.contains(&"z".to_string()), "{ids:?}");
+    }
+}

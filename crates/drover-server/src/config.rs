@@ -1,0 +1,49 @@
+//! Server settings, filled from flags and the agent config file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where the SQLite state lives (`<data_dir>/server/state.db`).
+    pub data_dir: PathBuf,
+    /// Address to serve HTTP on (`127.0.0.1:4747`).
+    pub http_addr: String,
+    /// Region name.
+    pub region: String,
+    /// Datacenter of this server.
+    pub datacenter: String,
+    /// Scheduler workers (default: number of cores).
+    pub num_schedulers: usize,
+    /// How often clients must heartbeat.
+    pub heartbeat_ttl: Duration,
+    /// Extra time after a missed heartbeat before a node is marked down.
+    pub heartbeat_grace: Duration,
+    /// Largest dispatch payload accepted, in bytes (Nomad: 16 KiB).
+    pub max_payload_bytes: usize,
+    /// This agent's node name, for `/v1/agent/self`.
+    pub node_name: String,
+}
+
+impl ServerConfig {
+    /// Defaults for a server keeping state in `data_dir`.
+    pub fn new(data_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            data_dir,
+            http_addr: "127.0.0.1:4747".to_string(),
+            region: "global".to_string(),
+            datacenter: "dc1".to_string(),
+            num_schedulers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            heartbeat_ttl: Duration::from_secs(10),
+            heartbeat_grace: Duration::from_secs(10),
+            max_payload_bytes: 16 * 1024,
+            node_name: String::new(),
+        }
+    }
+
+    /// The SQLite file.
+    pub fn state_path(&self) -> PathBuf {
+        self.data_dir.join("server").join("state.db")
+    }
+}

@@ -1,0 +1,391 @@
+//! `/v1/jobs`, `/v1/job/:id/...`: register, read, plan, stop, versions, summaries.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::Method;
+use axum::response::Response;
+use axum::routing::{any, get, post};
+
+use drover_state::Snapshot;
+use drover_types::api::{
+    AllocListStub, JobChildrenSummary, JobListStub, JobPlanRequest, JobPlanResponse, JobRegisterRequest, JobSummary,
+    PlanAnnotations, TaskGroupSummary,
+};
+use drover_types::{Evaluation, Job, client_status, desired_status, eval_status, job_status};
+
+use super::{ApiError, ApiResult, AppState, Params, blocking_snapshot, json_reply, parse_body};
+use crate::error::ServerError;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/jobs", get(list_jobs).put(register).post(register))
+        .route("/v1/jobs/parse", post(parse_job))
+        .route("/v1/job/{*rest}", any(job_dispatcher))
+}
+
+/// The suffixes `/v1/job/<id>/<suffix>` may carry; a job ID may itself contain `/`.
+const SUFFIXES: &[&str] =
+    &["summary", "allocations", "evaluations", "versions", "plan", "evaluate", "dispatch", "children", "deployments"];
+
+fn split_job_path(rest: &str) -> (String, &'static str) {
+    let rest = rest.trim_end_matches('/');
+    for suffix in SUFFIXES {
+        if let Some(id) = rest.strip_suffix(suffix).and_then(|r| r.strip_suffix('/'))
+            && !id.is_empty()
+        {
+            return (decode_id(id), suffix);
+        }
+    }
+    (decode_id(rest), "")
+}
+
+fn decode_id(id: &str) -> String {
+    id.replace("%2F", "/").replace("%2f", "/")
+}
+
+async fn job_dispatcher(
+    State(server): State<AppState>,
+    method: Method,
+    Path(rest): Path<String>,
+    params: Params,
+    body: Bytes,
+) -> ApiResult {
+    let (job_id, suffix) = split_job_path(&rest);
+    match (method.as_str(), suffix) {
+        ("GET", "") => get_job(&server, &params, &job_id).await,
+        ("POST" | "PUT", "") => register_at(&server, &params, &job_id, &body).await,
+        ("DELETE", "") => deregister(&server, &params, &job_id).await,
+        ("GET", "summary") => summary(&server, &params, &job_id).await,
+        ("GET", "allocations") => allocations(&server, &params, &job_id).await,
+        ("GET", "evaluations") => evaluations(&server, &params, &job_id).await,
+        ("GET", "versions") => versions(&server, &params, &job_id).await,
+        ("GET", "children") => children(&server, &params, &job_id).await,
+        ("GET", "deployments") => Ok(json_reply(&Vec::<serde_json::Value>::new(), server.state.index())),
+        ("POST" | "PUT", "plan") => plan(&server, &params, &job_id, &body).await,
+        ("POST" | "PUT", "evaluate") => {
+            let reply = server.evaluate_job(&params.namespace(), &job_id).await?;
+            Ok(json_reply(&reply, reply.index))
+        }
+        ("POST" | "PUT", "dispatch") => crate::dispatch::http_dispatch(&server, &params, &job_id, &body).await,
+        _ => Err(ApiError(ServerError::BadRequest(format!("method {method} not allowed on /v1/job/{rest}")))),
+    }
+}
+
+fn find_job(snapshot: &Snapshot, params: &Params, job_id: &str) -> Result<Arc<Job>, ApiError> {
+    snapshot.job(&params.namespace(), job_id).ok_or_else(|| ApiError(ServerError::NotFound("job not found".to_string())))
+}
+
+async fn get_job(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
+    let snapshot = blocking_snapshot(server, params).await?;
+    let job = find_job(&snapshot, params, job_id)?;
+    Ok(json_reply(&*job, job.modify_index.max(1)))
+}
+
+async fn list_jobs(State(server): State<AppState>, params: Params) -> ApiResult {
+    let snapshot = blocking_snapshot(&server, &params).await?;
+    let namespace = params.namespace();
+    let with_meta = params.flag("meta");
+    let parent = params.get("parent").map(str::to_string);
+    let jobs = snapshot.jobs_by_prefix(&namespace, params.prefix());
+    let stubs: Vec<JobListStub> = jobs
+        .iter()
+        .filter(|job| parent.as_ref().is_none_or(|p| &job.parent_id == p))
+        .map(|job| list_stub(&snapshot, job, with_meta))
+        .collect();
+    Ok(json_reply(&stubs, snapshot.index()))
+}
+
+/// The list row of a job.
+pub(crate) fn list_stub(snapshot: &Snapshot, job: &Job, with_meta: bool) -> JobListStub {
+    JobListStub {
+        id: job.id.clone(),
+        parent_id: job.parent_id.clone(),
+        name: job.name.clone(),
+        namespace: job.namespace.clone(),
+        datacenters: job.datacenters.clone(),
+        node_pool: job.node_pool.clone(),
+        job_type: job.job_type,
+        priority: job.priority,
+        periodic: job.is_periodic(),
+        parameterized_job: job.is_parameterized(),
+        stop: job.stop,
+        status: job.status.clone(),
+        status_description: job.status_description.clone(),
+        job_summary: Some(job_summary(snapshot, job)),
+        create_index: job.create_index,
+        modify_index: job.modify_index,
+        job_modify_index: job.job_modify_index,
+        submit_time: job.submit_time,
+        meta: if with_meta { Some(job.meta.clone()) } else { None },
+    }
+}
+
+/// Allocation counts per group (all allocations of the job) and children counts.
+pub(crate) fn job_summary(snapshot: &Snapshot, job: &Job) -> JobSummary {
+    let mut summary: BTreeMap<String, TaskGroupSummary> =
+        job.task_groups.iter().map(|tg| (tg.name.clone(), TaskGroupSummary::default())).collect();
+    let mut modify_index = job.modify_index;
+    for alloc in snapshot.allocs_by_job(&job.namespace, &job.id) {
+        modify_index = modify_index.max(alloc.modify_index);
+        let entry = summary.entry(alloc.task_group.clone()).or_default();
+        match alloc.client_status.as_str() {
+            client_status::PENDING if alloc.desired_status == desired_status::RUN => entry.starting += 1,
+            client_status::PENDING => entry.complete += 1,
+            client_status::RUNNING => entry.running += 1,
+            client_status::COMPLETE => entry.complete += 1,
+            client_status::FAILED => entry.failed += 1,
+            client_status::LOST => entry.lost += 1,
+            client_status::UNKNOWN => entry.unknown += 1,
+            _ => {}
+        }
+    }
+    if let Some(latest) = latest_eval(snapshot, job)
+        && !job.stop
+        && matches!(latest.status.as_str(), eval_status::BLOCKED | eval_status::COMPLETE | eval_status::PENDING)
+    {
+        let blocked = if latest.status == eval_status::BLOCKED {
+            Some(latest.clone())
+        } else if !latest.blocked_eval.is_empty() {
+            snapshot.eval(&latest.blocked_eval).filter(|e| e.status == eval_status::BLOCKED)
+        } else {
+            None
+        };
+        if let Some(blocked) = blocked {
+            for (group, queued) in &blocked.queued_allocations {
+                summary.entry(group.clone()).or_default().queued = *queued;
+            }
+        }
+    }
+    let mut children = JobChildrenSummary::default();
+    if job.is_template() {
+        for child in snapshot.children_of(&job.namespace, &job.id) {
+            match child.status.as_str() {
+                job_status::RUNNING => children.running += 1,
+                job_status::DEAD => children.dead += 1,
+                _ => children.pending += 1,
+            }
+        }
+    }
+    JobSummary {
+        job_id: job.id.clone(),
+        namespace: job.namespace.clone(),
+        summary,
+        children,
+        create_index: job.create_index,
+        modify_index,
+    }
+}
+
+fn latest_eval(snapshot: &Snapshot, job: &Job) -> Option<Arc<Evaluation>> {
+    snapshot
+        .evals_by_job(&job.namespace, &job.id)
+        .into_iter()
+        .filter(|e| e.status != eval_status::CANCELED)
+        .max_by_key(|e| (e.create_index, e.create_time))
+}
+
+async fn register(State(server): State<AppState>, params: Params, body: Bytes) -> ApiResult {
+    let request: JobRegisterRequest = parse_body(&body)?;
+    register_request(&server, &params, request, None).await
+}
+
+async fn register_at(server: &AppState, params: &Params, job_id: &str, body: &Bytes) -> ApiResult {
+    let request: JobRegisterRequest = parse_body(body)?;
+    register_request(server, params, request, Some(job_id)).await
+}
+
+async fn register_request(
+    server: &AppState,
+    params: &Params,
+    request: JobRegisterRequest,
+    path_id: Option<&str>,
+) -> ApiResult {
+    let Some(mut job) = request.job else {
+        return Err(ApiError(ServerError::BadRequest("Job must be specified".to_string())));
+    };
+    if job.id.is_empty() {
+        return Err(ApiError(ServerError::BadRequest("Job ID hasn't been provided".to_string())));
+    }
+    if let Some(path_id) = path_id
+        && path_id != job.id
+    {
+        return Err(ApiError(ServerError::BadRequest("Job ID does not match name".to_string())));
+    }
+    if job.namespace.is_empty() {
+        job.namespace = params.namespace();
+    }
+    if request.preserve_counts
+        && let Some(existing) = server.state.snapshot().job(&job.namespace, &job.id)
+    {
+        for tg in &mut job.task_groups {
+            if let Some(old) = existing.task_group(&tg.name) {
+                tg.count = old.count;
+            }
+        }
+    }
+    let enforce = if request.enforce_index { Some(request.job_modify_index) } else { None };
+    let reply = server.register_job(job, enforce).await?;
+    Ok(json_reply(&reply, reply.index))
+}
+
+async fn deregister(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
+    let purge = params.flag("purge");
+    let reply = server.deregister_job(&params.namespace(), job_id, purge).await?;
+    Ok(json_reply(&reply, reply.index))
+}
+
+async fn summary(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
+    let snapshot = blocking_snapshot(server, params).await?;
+    let job = find_job(&snapshot, params, job_id)?;
+    let summary = job_summary(&snapshot, &job);
+    Ok(json_reply(&summary, snapshot.index()))
+}
+
+async fn allocations(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
+    let snapshot = blocking_snapshot(server, params).await?;
+    let namespace = params.namespace();
+    let job = snapshot.job(&namespace, job_id);
+    let job_type = job.as_ref().map(|j| j.job_type.as_str()).unwrap_or("");
+    let mut allocs: Vec<AllocListStub> = snapshot
+        .allocs_by_job(&namespace, job_id)
+        .iter()
+        .map(|alloc| AllocListStub::from_alloc(alloc, job_type))
+        .collect();
+    allocs.sort_by(|a, b| b.create_index.cmp(&a.create_index).then_with(|| a.name.cmp(&b.name)));
+    Ok(json_reply(&allocs, snapshot.index()))
+}
+
+async fn evaluations(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
+    let snapshot = blocking_snapshot(server, params).await?;
+    let mut evals: Vec<Evaluation> =
+        snapshot.evals_by_job(&params.namespace(), job_id).iter().map(|e| (**e).clone()).collect();
+    evals.sort_by(|a, b| b.create_index.cmp(&a.create_index));
+    Ok(json_reply(&evals, snapshot.index()))
+}
+
+async fn versions(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
+    let snapshot = blocking_snapshot(server, params).await?;
+    find_job(&snapshot, params, job_id)?;
+    let versions: Vec<Job> =
+        snapshot.job_versions(&params.namespace(), job_id).iter().map(|j| (**j).clone()).collect();
+    let reply = serde_json::json!({ "Versions": versions, "Diffs": null, "Index": snapshot.index() });
+    Ok(json_reply(&reply, snapshot.index()))
+}
+
+async fn children(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
+    let snapshot = blocking_snapshot(server, params).await?;
+    let parent = find_job(&snapshot, params, job_id)?;
+    let stubs: Vec<JobListStub> = snapshot
+        .children_of(&parent.namespace, &parent.id)
+        .iter()
+        .map(|child| list_stub(&snapshot, child, true))
+        .collect();
+    Ok(json_reply(&stubs, snapshot.index()))
+}
+
+async fn plan(server: &AppState, params: &Params, job_id: &str, body: &Bytes) -> ApiResult {
+    let request: JobPlanRequest = parse_body(body)?;
+    let Some(mut job) = request.job else {
+        return Err(ApiError(ServerError::BadRequest("Job must be specified".to_string())));
+    };
+    if job.id != job_id {
+        return Err(ApiError(ServerError::BadRequest("Job ID does not match".to_string())));
+    }
+    if job.namespace.is_empty() {
+        job.namespace = params.namespace();
+    }
+    let reply = plan_job(server, job, request.diff).await?;
+    Ok(json_reply(&reply, reply.index))
+}
+
+/// The scheduler's dry run for a job as it would be submitted.
+pub(crate) async fn plan_job(server: &AppState, mut job: Job, with_diff: bool) -> Result<JobPlanResponse, ApiError> {
+    job.canonicalize();
+    job.validate().map_err(|e| ApiError(ServerError::BadRequest(e.to_string())))?;
+    let snapshot = server.state.snapshot();
+    let existing = snapshot.job(&job.namespace, &job.id);
+    if let Some(existing) = &existing {
+        job.create_index = existing.create_index;
+        job.job_modify_index = existing.job_modify_index;
+        job.version = if existing.spec_eq(&job) { existing.version } else { existing.version + 1 };
+    }
+    let job = Arc::new(job);
+    let eval = Evaluation {
+        id: drover_types::new_id(),
+        namespace: job.namespace.clone(),
+        priority: job.priority,
+        eval_type: job.job_type,
+        triggered_by: drover_types::eval_trigger::JOB_REGISTER.to_string(),
+        job_id: job.id.clone(),
+        status: eval_status::PENDING.to_string(),
+        ..Evaluation::default()
+    };
+    let input = drover_scheduler::SchedulerInput {
+        eval,
+        job: if job.is_template() { None } else { Some(job.clone()) },
+        now: drover_types::now_nanos(),
+        seed: crate::pipeline::plan_seed(&job.id, snapshot.index(), 0),
+    };
+    let snapshot_for_plan = snapshot.clone();
+    let job_for_diff = job.clone();
+    let existing_for_diff = existing.clone();
+    let (plan, diff) = tokio::task::spawn_blocking(move || {
+        let plan = if input.job.is_some() {
+            drover_scheduler::schedule(&crate::pipeline::SnapshotView(&snapshot_for_plan), &input)
+        } else {
+            drover_scheduler::Plan::default()
+        };
+        let diff = drover_scheduler::job_diff(existing_for_diff.as_deref(), &job_for_diff, &plan);
+        (plan, diff)
+    })
+    .await
+    .map_err(|e| ApiError(ServerError::Internal(format!("planner panicked: {e}"))))?;
+    Ok(JobPlanResponse {
+        annotations: PlanAnnotations { desired_tg_updates: plan.desired_updates.clone() },
+        failed_tg_allocs: plan.failed_tg_allocs.clone(),
+        job_modify_index: existing.map(|j| j.job_modify_index).unwrap_or(0),
+        diff: if with_diff { Some(diff) } else { None },
+        next_periodic_launch: 0,
+        warnings: String::new(),
+        index: snapshot.index(),
+    })
+}
+
+async fn parse_job(State(server): State<AppState>, body: Bytes) -> ApiResult {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct ParseRequest {
+        #[serde(rename = "JobHCL")]
+        job_hcl: String,
+        #[serde(default)]
+        canonicalize: bool,
+    }
+    let request: ParseRequest = parse_body(&body)?;
+    let mut job = drover_jobspec::parse_hcl(&request.job_hcl, "input.hcl")
+        .map_err(|e| ApiError(ServerError::BadRequest(e.to_string())))?;
+    if request.canonicalize {
+        job.canonicalize();
+    }
+    Ok(json_reply(&job, server.state.index()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_job_path;
+
+    #[test]
+    fn job_paths_split_on_known_suffixes() {
+        assert_eq!(split_job_path("example"), ("example".to_string(), ""));
+        assert_eq!(split_job_path("example/summary"), ("example".to_string(), "summary"));
+        assert_eq!(
+            split_job_path("video-encode/dispatch-1485379325-cb38d00d/allocations"),
+            ("video-encode/dispatch-1485379325-cb38d00d".to_string(), "allocations")
+        );
+        assert_eq!(split_job_path("video%2Fdispatch-1"), ("video/dispatch-1".to_string(), ""));
+        assert_eq!(split_job_path("video/dispatch"), ("video".to_string(), "dispatch"));
+    }
+}

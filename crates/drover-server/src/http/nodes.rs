@@ -1,0 +1,157 @@
+//! `/v1/nodes`, `/v1/node/:id/...` and the client agent protocol
+//! (register, heartbeat, client-allocs long poll, allocation updates).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+
+use drover_types::api::{AllocListStub, ClientAllocsResponse, ClientAllocsUpdateRequest, NodeListStub};
+use drover_types::{Node, nanos_to_duration};
+
+use super::{ApiError, ApiResult, AppState, Params, blocking_snapshot, json_reply, parse_body};
+use crate::error::ServerError;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/nodes", get(list))
+        .route("/v1/node/register", put(register).post(register))
+        .route("/v1/node/{id}", get(get_node).delete(purge))
+        .route("/v1/node/{id}/purge", post(purge).put(purge))
+        .route("/v1/node/{id}/allocations", get(allocations))
+        .route("/v1/node/{id}/heartbeat", put(heartbeat).post(heartbeat))
+        .route("/v1/node/{id}/client-allocs", get(client_allocs))
+        .route("/v1/node/{id}/drain", post(drain).put(drain))
+        .route("/v1/node/{id}/eligibility", post(eligibility).put(eligibility))
+        .route("/v1/client/allocs/update", post(client_update).put(client_update))
+}
+
+fn public(node: &Node) -> Node {
+    let mut node = node.clone();
+    node.secret_id.clear();
+    node
+}
+
+async fn list(State(server): State<AppState>, params: Params) -> ApiResult {
+    let snapshot = blocking_snapshot(&server, &params).await?;
+    let stubs: Vec<NodeListStub> = snapshot
+        .nodes_by_prefix(params.prefix())
+        .iter()
+        .map(|node| {
+            let running = snapshot.allocs_by_node(&node.id).iter().filter(|a| !a.terminal()).count() as u64;
+            NodeListStub::from_node(node, running)
+        })
+        .collect();
+    Ok(json_reply(&stubs, snapshot.index()))
+}
+
+async fn get_node(State(server): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult {
+    let snapshot = blocking_snapshot(&server, &params).await?;
+    let node = snapshot.node(&id).ok_or_else(|| ApiError(ServerError::NotFound("node not found".to_string())))?;
+    Ok(json_reply(&public(&node), snapshot.index()))
+}
+
+async fn allocations(State(server): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult {
+    let snapshot = blocking_snapshot(&server, &params).await?;
+    let allocs: Vec<AllocListStub> = snapshot
+        .allocs_by_node(&id)
+        .iter()
+        .map(|alloc| {
+            let job_type =
+                snapshot.job(&alloc.namespace, &alloc.job_id).map(|j| j.job_type.as_str().to_string()).unwrap_or_default();
+            AllocListStub::from_alloc(alloc, &job_type)
+        })
+        .collect();
+    Ok(json_reply(&allocs, snapshot.index()))
+}
+
+async fn register(State(server): State<AppState>, body: Bytes) -> ApiResult {
+    let node: Node = parse_body(&body)?;
+    let reply = server.register_node(node).await?;
+    Ok(json_reply(&reply, reply.index))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct HeartbeatBody {
+    #[serde(rename = "SecretID")]
+    secret_id: String,
+}
+
+async fn heartbeat(State(server): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    let body: HeartbeatBody = if body.is_empty() { HeartbeatBody::default() } else { parse_body(&body)? };
+    let reply = server.heartbeat(&id, &body.secret_id).await?;
+    Ok(json_reply(&reply, reply.index))
+}
+
+async fn client_allocs(State(server): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult {
+    if let Some((index, wait)) = params.blocking()? {
+        server.node_watch.wait_above(&id, index, wait).await;
+    }
+    let snapshot = server.state.snapshot();
+    if snapshot.node(&id).is_none() {
+        return Err(ApiError(ServerError::NotFound("node not found".to_string())));
+    }
+    let allocs = snapshot
+        .allocs_by_node(&id)
+        .iter()
+        .filter(|alloc| !alloc.client_terminal())
+        .map(|alloc| super::allocs::with_job(&snapshot, alloc))
+        .collect();
+    let index = snapshot.index();
+    Ok(json_reply(&ClientAllocsResponse { allocs, index }, index))
+}
+
+async fn client_update(State(server): State<AppState>, body: Bytes) -> ApiResult {
+    let request: ClientAllocsUpdateRequest = parse_body(&body)?;
+    let index = server.client_update(&request.node_id, request.allocs).await?;
+    Ok(json_reply(&serde_json::json!({ "Index": index }), index))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct DrainBody {
+    drain_spec: Option<DrainSpec>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct DrainSpec {
+    deadline: i64,
+}
+
+async fn drain(State(server): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    let body: DrainBody = if body.is_empty() { DrainBody::default() } else { parse_body(&body)? };
+    let drain: Option<Duration> = body.drain_spec.map(|spec| nanos_to_duration(spec.deadline));
+    let (eval_ids, index) = server.drain_node(&id, drain).await?;
+    Ok(json_reply(&serde_json::json!({ "EvalIDs": eval_ids, "EvalCreateIndex": index, "NodeModifyIndex": index, "Index": index }), index))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct EligibilityBody {
+    eligibility: String,
+}
+
+async fn eligibility(State(server): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    let body: EligibilityBody = parse_body(&body)?;
+    let eligible = match body.eligibility.as_str() {
+        "eligible" => true,
+        "ineligible" => false,
+        other => {
+            return Err(ApiError(ServerError::BadRequest(format!(
+                "invalid scheduling eligibility {other:?}: expected eligible or ineligible"
+            ))));
+        }
+    };
+    let index = server.set_eligibility(&id, eligible).await?;
+    Ok(json_reply(&serde_json::json!({ "NodeModifyIndex": index, "Index": index }), index))
+}
+
+async fn purge(State(server): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let index = server.purge_node(&id).await?;
+    Ok(json_reply(&serde_json::json!({ "NodeModifyIndex": index, "Index": index }), index))
+}

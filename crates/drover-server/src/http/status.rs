@@ -1,0 +1,152 @@
+//! `/v1/status/*`, `/v1/agent/*`, `/v1/regions`, `/v1/search`, `/v1/metrics`.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use drover_types::api::{SearchRequest, SearchResponse};
+
+use super::{ApiResult, AppState, Params, json_reply, parse_body};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/status/leader", get(leader))
+        .route("/v1/status/peers", get(peers))
+        .route("/v1/regions", get(regions))
+        .route("/v1/agent/self", get(agent_self))
+        .route("/v1/agent/health", get(health))
+        .route("/v1/search", get(search).put(search).post(search))
+        .route("/v1/metrics", get(metrics))
+}
+
+async fn leader(State(server): State<AppState>) -> Response {
+    json_reply(&server.config.http_addr, server.state.index())
+}
+
+async fn peers(State(server): State<AppState>) -> Response {
+    json_reply(&vec![server.config.http_addr.clone()], server.state.index())
+}
+
+async fn regions(State(server): State<AppState>) -> Response {
+    json_reply(&vec![server.config.region.clone()], server.state.index())
+}
+
+async fn health(State(server): State<AppState>) -> Response {
+    json_reply(
+        &serde_json::json!({"server": {"ok": true, "message": "ok"}, "client": {"ok": true, "message": "ok"}}),
+        server.state.index(),
+    )
+}
+
+async fn agent_self(State(server): State<AppState>) -> Response {
+    let stats = server.broker.stats();
+    let reply = serde_json::json!({
+        "Config": {
+            "Region": server.config.region,
+            "Datacenter": server.config.datacenter,
+            "NodeName": server.config.node_name,
+            "DataDir": server.config.data_dir,
+            "Version": {"Version": env!("CARGO_PKG_VERSION"), "Name": "drover"},
+            "Server": {"Enabled": true, "NumSchedulers": server.config.num_schedulers},
+        },
+        "Member": {"Name": server.config.node_name, "Addr": server.config.http_addr, "Tags": {"region": server.config.region, "dc": server.config.datacenter, "role": "server"}, "Status": "alive"},
+        "Stats": {
+            "drover": {"server": "true", "leader": "true", "version": env!("CARGO_PKG_VERSION"), "uptime_seconds": server.started.elapsed().as_secs().to_string()},
+            "broker": {"total_ready": stats.ready.to_string(), "total_unacked": stats.unacked.to_string(), "total_blocked": stats.blocked.to_string(), "total_waiting": stats.delayed.to_string()},
+            "raft": {"applied_index": server.state.index().to_string()},
+        },
+    });
+    json_reply(&reply, server.state.index())
+}
+
+/// Most matches returned per context.
+const SEARCH_LIMIT: usize = 20;
+
+async fn search(State(server): State<AppState>, method: Method, params: Params, body: Bytes) -> ApiResult {
+    let request = if method == Method::GET || body.is_empty() {
+        SearchRequest {
+            prefix: params.get("prefix").unwrap_or("").to_string(),
+            context: params.get("context").unwrap_or("all").to_string(),
+        }
+    } else {
+        parse_body(&body)?
+    };
+    let snapshot = server.state.snapshot();
+    let context = if request.context.is_empty() { "all" } else { request.context.as_str() };
+    let mut matches: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut truncations = BTreeMap::new();
+    let mut add = |name: &str, ids: Vec<String>| {
+        truncations.insert(name.to_string(), ids.len() > SEARCH_LIMIT);
+        matches.insert(name.to_string(), ids.into_iter().take(SEARCH_LIMIT).collect());
+    };
+    let want = |name: &str| context == "all" || context == name;
+    if want("jobs") {
+        add("jobs", snapshot.jobs_by_prefix(&params.namespace(), &request.prefix).iter().map(|j| j.id.clone()).collect());
+    }
+    if want("evals") {
+        add("evals", snapshot.evals_by_prefix(&request.prefix).iter().map(|e| e.id.clone()).collect());
+    }
+    if want("allocs") {
+        add("allocs", snapshot.allocs_by_prefix(&request.prefix).iter().map(|a| a.id.clone()).collect());
+    }
+    if want("nodes") {
+        add("nodes", snapshot.nodes_by_prefix(&request.prefix).iter().map(|n| n.id.clone()).collect());
+    }
+    let reply = SearchResponse { matches, truncations, index: snapshot.index() };
+    Ok(json_reply(&reply, snapshot.index()))
+}
+
+async fn metrics(State(server): State<AppState>, params: Params) -> Response {
+    let stats = server.broker.stats();
+    let gauges: Vec<(&str, u64)> = vec![
+        ("drover.broker.ready", stats.ready as u64),
+        ("drover.broker.unacked", stats.unacked as u64),
+        ("drover.broker.blocked", stats.blocked as u64),
+        ("drover.broker.delayed", stats.delayed as u64),
+        ("drover.broker.pending_on_job", stats.pending_on_job as u64),
+        ("drover.state.index", server.state.index()),
+    ];
+    if params.get("format") == Some("prometheus") {
+        return ([("content-type", "text/plain; version=0.0.4")], server.metrics.prometheus(&gauges)).into_response();
+    }
+    let counters: Vec<serde_json::Value> = server
+        .metrics
+        .counters()
+        .into_iter()
+        .map(|(name, value)| serde_json::json!({"Name": name, "Count": value, "Sum": value as f64}))
+        .collect();
+    let gauge_values: Vec<serde_json::Value> =
+        gauges.into_iter().map(|(name, value)| serde_json::json!({"Name": name, "Value": value as f64})).collect();
+    let samples: Vec<serde_json::Value> = server
+        .metrics
+        .routes()
+        .into_iter()
+        .map(|(route, stats)| {
+            serde_json::json!({
+                "Name": "drover.http.request",
+                "Labels": {"route": route},
+                "Count": stats.count,
+                "Sum": stats.sum_micros as f64 / 1000.0,
+                "Mean": if stats.count == 0 { 0.0 } else { stats.sum_micros as f64 / 1000.0 / stats.count as f64 },
+                "Max": stats.max_micros as f64 / 1000.0,
+            })
+        })
+        .collect();
+    let reply = serde_json::json!({
+        "Timestamp": chrono_like_now(),
+        "Counters": counters,
+        "Gauges": gauge_values,
+        "Samples": samples,
+    });
+    json_reply(&reply, server.state.index())
+}
+
+fn chrono_like_now() -> String {
+    let secs = drover_types::now_nanos() / 1_000_000_000;
+    format!("{secs}")
+}
