@@ -28,13 +28,13 @@
 //!
 //! # How the pieces connect
 //!
-//! - `maps`: [`StateMaps`](maps::StateMaps), the `imbl` maps and secondary
+//! - `maps`: `StateMaps`, the `imbl` maps and secondary
 //!   indexes (allocs by job / node / eval, evals by job, children by parent,
 //!   resources used per node), changed only through methods that keep the
 //!   indexes in step.
 //! - `apply`: `apply_txn`, a pure function (state, txn, index, now) ->
 //!   changes. Preconditions, versioning, job status derivation live here.
-//! - `writer`: the one writer thread; group commit over a [`Backend`](backend::Backend).
+//! - `writer`: the one writer thread; group commit over a `Backend`.
 //! - `backend` / `sqlite`: what is durable; SQLite today, a small trait so
 //!   PostgreSQL can follow.
 //! - `snapshot`: [`Snapshot`] and its read methods.

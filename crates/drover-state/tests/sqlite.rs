@@ -1,0 +1,214 @@
+//! SQLite-only behaviour: everything survives a restart (objects, the index,
+//! every secondary index), group commit under many concurrent writers, and
+//! corrupt rows are reported rather than panicking.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use drover_state::{AllocDesiredUpdate, Op, StateError, StateStore};
+use drover_types::{AllocClientUpdate, Job, client_status, eval_status};
+
+use common::{alloc, eval, job, job_in, node, txn};
+
+async fn apply_ok(store: &StateStore, ops: Vec<Op>) -> u64 {
+    store.apply(txn(ops)).await.expect("the transaction applies").index
+}
+
+/// Everything a snapshot can say, in a comparable form.
+fn contents(store: &StateStore) -> String {
+    let snapshot = store.snapshot();
+    let mut text = format!("index {}\n", snapshot.index());
+    for job in snapshot.jobs() {
+        text += &format!("job {job:?}\n");
+        for version in snapshot.job_versions(&job.namespace, &job.id) {
+            text += &format!("  version {version:?}\n");
+        }
+        for child in snapshot.children_of(&job.namespace, &job.id) {
+            text += &format!("  child {}\n", child.id);
+        }
+        for eval in snapshot.evals_by_job(&job.namespace, &job.id) {
+            text += &format!("  eval {}\n", eval.id);
+        }
+        for alloc in snapshot.allocs_by_job(&job.namespace, &job.id) {
+            text += &format!("  alloc {}\n", alloc.id);
+        }
+    }
+    for eval in snapshot.evals() {
+        text += &format!("eval {eval:?}\n");
+        for alloc in snapshot.allocs_by_eval(&eval.id) {
+            text += &format!("  alloc {}\n", alloc.id);
+        }
+    }
+    for alloc in snapshot.allocs() {
+        text += &format!("alloc {alloc:?}\n");
+    }
+    for node_id in ["n1", "n2", "n3"] {
+        let allocs: Vec<String> = snapshot.allocs_by_node(node_id).iter().map(|alloc| alloc.id.clone()).collect();
+        text += &format!("node {node_id} allocs {allocs:?} used {:?}\n", snapshot.node_used(node_id));
+    }
+    for node in snapshot.nodes() {
+        text += &format!("node {node:?}\n");
+    }
+    text
+}
+
+#[tokio::test]
+async fn everything_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("nested").join("dir").join("state.db");
+    let before = {
+        let store = StateStore::open(&path).expect("the store opens and creates its directory");
+        apply_ok(&store, vec![Op::UpsertNode(node("n1")), Op::UpsertNode(node("n2")), Op::UpsertNode(node("n3"))])
+            .await;
+        apply_ok(&store, vec![Op::UpsertJob(job("web")), Op::UpsertJob(job_in("other", "web"))]).await;
+        apply_ok(&store, vec![Op::UpsertJob(Job { priority: 70, ..job("web") })]).await;
+        apply_ok(&store, vec![Op::UpsertJob(Job { stop: true, priority: 70, ..job("web") })]).await;
+        apply_ok(&store, vec![Op::UpsertJob(job("batch"))]).await;
+        for n_child in 0..3 {
+            let child =
+                Job { parent_id: "batch".to_string(), dispatched: true, ..job(&format!("batch/dispatch-{n_child}")) };
+            apply_ok(&store, vec![Op::UpsertJob(child)]).await;
+        }
+        apply_ok(
+            &store,
+            vec![Op::PurgeJob { namespace: "default".to_string(), job_id: "batch/dispatch-1".to_string() }],
+        )
+        .await;
+        apply_ok(&store, vec![Op::UpsertJob(job("gone")), Op::UpsertJob(Job { priority: 5, ..job("gone") })]).await;
+        apply_ok(&store, vec![Op::PurgeJob { namespace: "default".to_string(), job_id: "gone".to_string() }]).await;
+        apply_ok(
+            &store,
+            vec![
+                Op::UpsertEvals(vec![
+                    eval("e1", "web", eval_status::COMPLETE),
+                    eval("e2", "batch", eval_status::BLOCKED),
+                    eval("e3", "web", eval_status::PENDING),
+                ]),
+                Op::UpsertAllocs(vec![
+                    alloc("a1", "web", "n1", "e1", 100, 256, 10),
+                    alloc("a2", "web", "n1", "e1", 200, 512, 20),
+                    alloc("a3", "web", "n2", "e1", 300, 1024, 30),
+                    alloc("a4", "web", "n3", "e1", 1, 1, 1),
+                ]),
+            ],
+        )
+        .await;
+        apply_ok(
+            &store,
+            vec![
+                Op::UpdateAllocsFromClient(vec![AllocClientUpdate {
+                    id: "a2".to_string(),
+                    client_status: client_status::FAILED.to_string(),
+                    ..AllocClientUpdate::default()
+                }]),
+                Op::UpdateAllocsDesired(vec![AllocDesiredUpdate {
+                    alloc_id: "a1".to_string(),
+                    next_allocation: Some("a9".to_string()),
+                    ..AllocDesiredUpdate::default()
+                }]),
+                Op::DeleteAllocs(vec!["a4".to_string()]),
+                Op::DeleteEvals(vec!["e3".to_string()]),
+                Op::UpdateNodeDrain { node_id: "n2".to_string(), drain: Some(Default::default()) },
+            ],
+        )
+        .await;
+        let contents = contents(&store);
+        assert!(contents.contains("node n1 allocs [\"a1\", \"a2\"] used (100, 256, 10)"), "{contents}");
+        contents
+    };
+
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    assert_eq!(contents(&reopened), before);
+    let snapshot = reopened.snapshot();
+    assert_eq!(snapshot.job_versions("default", "web").len(), 2);
+    assert_eq!(snapshot.children_of("default", "batch").len(), 2);
+    assert!(snapshot.job("default", "gone").is_none() && snapshot.job_versions("default", "gone").is_empty());
+    assert!(snapshot.alloc("a4").is_none() && snapshot.eval("e3").is_none());
+    assert_eq!(snapshot.node_used("n2"), (300, 1024, 30));
+
+    // Writing continues from the stored index.
+    let index_before = reopened.index();
+    assert_eq!(apply_ok(&reopened, vec![Op::DeleteNode("n3".to_string())]).await, index_before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_serves_many_concurrent_writers() {
+    const N_TASKS: usize = 50;
+    const N_WRITES_PER_TASK: usize = 40;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    let store = StateStore::open(&path).expect("the store opens");
+
+    let mut tasks = Vec::new();
+    for n_task in 0..N_TASKS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut indexes = Vec::with_capacity(N_WRITES_PER_TASK);
+            for n_write in 0..N_WRITES_PER_TASK {
+                let eval_id = format!("eval-{n_task:03}-{n_write:03}");
+                let result = store
+                    .apply(txn(vec![Op::UpsertEvals(vec![eval(&eval_id, "web", eval_status::PENDING)])]))
+                    .await
+                    .expect("the write commits");
+                indexes.push(result.index);
+            }
+            indexes
+        }));
+    }
+    let mut all_indexes = BTreeSet::new();
+    for task in tasks {
+        let indexes = task.await.expect("the writer task finishes");
+        assert!(indexes.windows(2).all(|pair| pair[0] < pair[1]), "one task's writes get increasing indexes");
+        all_indexes.extend(indexes);
+    }
+    let n_writes = (N_TASKS * N_WRITES_PER_TASK) as u64;
+    assert_eq!(all_indexes.len() as u64, n_writes, "every write got its own index");
+    assert_eq!(all_indexes.iter().copied().collect::<Vec<_>>(), (1..=n_writes).collect::<Vec<_>>());
+    assert_eq!(store.index(), n_writes);
+    drop(store);
+
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    assert_eq!(reopened.index(), n_writes);
+    let snapshot = reopened.snapshot();
+    assert_eq!(snapshot.evals().len() as u64, n_writes);
+    assert_eq!(snapshot.evals_by_job("default", "web").len() as u64, n_writes);
+    let eval = snapshot.eval("eval-007-013").expect("a write from the middle");
+    assert_eq!(eval.create_index, eval.modify_index);
+}
+
+#[tokio::test]
+async fn corrupt_row_is_reported_with_table_and_id() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertAllocs(vec![alloc("a1", "web", "n1", "e1", 1, 1, 1)])]).await;
+    }
+    {
+        let connection = rusqlite::Connection::open(&path).expect("sqlite opens");
+        connection.execute("UPDATE allocs SET data = '{not json' WHERE id = 'a1'", []).expect("row corrupted");
+    }
+    let err = StateStore::open(&path).err().expect("a corrupt row fails the open");
+    let message = err.to_string();
+    assert!(matches!(err, StateError::Storage(_)), "{message}");
+    assert!(message.contains("allocs") && message.contains("a1"), "{message}");
+
+    {
+        let connection = rusqlite::Connection::open(&path).expect("sqlite opens");
+        let data = r#"{"ID":"other","Namespace":"default"}"#;
+        connection.execute("UPDATE allocs SET data = ?1 WHERE id = 'a1'", [data]).expect("row rewritten");
+    }
+    let message = StateStore::open(&path).err().expect("a mismatched row fails the open").to_string();
+    assert!(message.contains("allocs") && message.contains("a1"), "{message}");
+}
+
+#[tokio::test]
+async fn snapshots_outlive_the_store() {
+    let store = StateStore::in_memory();
+    apply_ok(&store, vec![Op::UpsertNode(node("n1"))]).await;
+    let snapshot: Arc<_> = store.snapshot();
+    drop(store);
+    assert!(snapshot.node("n1").is_some());
+}
