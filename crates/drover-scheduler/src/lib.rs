@@ -119,4 +119,16 @@ pub fn job_diff(old: Option<&Job>, new: &Job, plan: &Plan) -> JobDiff {
 }
 
 mod diff;
+mod feasible;
 mod generic;
+mod ids;
+mod rank;
+mod reconcile;
+mod reschedule;
+mod select;
+mod system;
+pub mod testing;
+mod update;
+
+#[cfg(test)]
+mod tests;
