@@ -132,3 +132,116 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use drover_types::Job;
+
+    use super::*;
+    use crate::backend::{Loaded, MemoryBackend};
+    use crate::{Op, Precondition, StateStore};
+
+    /// A backend whose commits fail while `fail` is set.
+    struct FlakyBackend {
+        fail: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Backend for FlakyBackend {
+        fn load(&mut self) -> Result<Loaded, StateError> {
+            Ok(Loaded::default())
+        }
+
+        fn write(&mut self, _batch: &WriteBatch) -> Result<(), StateError> {
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StateError::Storage("disk on fire".to_string()));
+            }
+            Ok(())
+        }
+    }
+
+    fn upsert_job(job_id: &str, must_be_new: bool) -> Txn {
+        let job = Job { id: job_id.to_string(), namespace: "default".to_string(), ..Job::default() };
+        let preconditions = if must_be_new {
+            vec![Precondition::JobModifyIndex {
+                namespace: "default".to_string(),
+                job_id: job_id.to_string(),
+                index: 0,
+            }]
+        } else {
+            Vec::new()
+        };
+        Txn { preconditions, ops: vec![Op::UpsertJob(job)] }
+    }
+
+    /// Requests for `txns` and the receivers of their replies.
+    fn requests(txns: Vec<Txn>) -> (Vec<WriteRequest>, Vec<oneshot::Receiver<Result<ApplyResult, StateError>>>) {
+        txns.into_iter()
+            .map(|txn| {
+                let (reply, receiver) = oneshot::channel();
+                (WriteRequest { txn, reply }, receiver)
+            })
+            .unzip()
+    }
+
+    fn reply_of(receiver: &mut oneshot::Receiver<Result<ApplyResult, StateError>>) -> Result<u64, String> {
+        match receiver.try_recv().expect("the writer replied") {
+            Ok(result) => Ok(result.index),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_failing_txn_is_rejected_alone_within_its_batch() {
+        let (_inner, mut writer) = StateStore::unstarted(Box::new(MemoryBackend), Loaded::default());
+        let mut changes = writer.change_sender.subscribe();
+        let (mut batch, mut receivers) =
+            requests(vec![upsert_job("a", true), upsert_job("a", true), upsert_job("b", true)]);
+        writer.commit_batch(&mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(reply_of(&mut receivers[0]), Ok(1));
+        assert_eq!(
+            reply_of(&mut receivers[1]),
+            Err("Enforcing job modify index 0: job exists with conflicting job modify index: 1".to_string())
+        );
+        assert_eq!(reply_of(&mut receivers[2]), Ok(2));
+        let published = Arc::clone(&writer.published.read().expect("not poisoned"));
+        assert_eq!(published.index(), 2);
+        assert_eq!(published.jobs().len(), 2);
+        assert_eq!(*writer.index_sender.borrow(), 2);
+        let first = changes.try_recv().expect("first txn's changes");
+        let second = changes.try_recv().expect("third txn's changes");
+        assert_eq!((first[0].index, second[0].index), (1, 2));
+    }
+
+    #[test]
+    fn a_failed_commit_publishes_nothing_and_fails_every_caller() {
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let backend = FlakyBackend { fail: Arc::clone(&fail) };
+        let (_inner, mut writer) = StateStore::unstarted(Box::new(backend), Loaded::default());
+        let (mut batch, mut receivers) = requests(vec![upsert_job("a", false), upsert_job("b", false)]);
+        writer.commit_batch(&mut batch);
+        for receiver in &mut receivers {
+            assert_eq!(reply_of(receiver), Err("storage: disk on fire".to_string()));
+        }
+        assert_eq!(writer.index, 0);
+        assert!(writer.maps.jobs.is_empty());
+        assert_eq!(writer.published.read().expect("not poisoned").index(), 0);
+
+        fail.store(false, std::sync::atomic::Ordering::SeqCst);
+        let (mut batch, mut receivers) = requests(vec![upsert_job("b", false)]);
+        writer.commit_batch(&mut batch);
+        assert_eq!(reply_of(&mut receivers[0]), Ok(1), "the failed batch used no index");
+        let published = Arc::clone(&writer.published.read().expect("not poisoned"));
+        assert!(published.job("default", "a").is_none());
+        assert!(published.job("default", "b").is_some());
+    }
+
+    #[tokio::test]
+    async fn apply_without_a_writer_is_closed() {
+        let (inner, writer) = StateStore::unstarted(Box::new(MemoryBackend), Loaded::default());
+        drop(writer);
+        let store = StateStore { inner: Arc::new(inner) };
+        assert!(matches!(store.apply(Txn::default()).await, Err(StateError::Closed)));
+        assert_eq!(store.wait_index_above(0, std::time::Duration::from_secs(600)).await, 0, "no index will come");
+    }
+}
