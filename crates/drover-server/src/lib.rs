@@ -79,12 +79,16 @@ impl ServerHandle {
         &self.inner
     }
 
-    /// Stops serving and waits for the background tasks.
+    /// Stops serving: workers finish the evaluation in hand, open long polls
+    /// are cut, background loops end.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         self.inner.broker.close();
         for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(1), task).await.is_err() {
+                abort.abort();
+            }
         }
     }
 }

@@ -7,7 +7,6 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Method;
-use axum::response::Response;
 use axum::routing::{any, get, post};
 
 use drover_state::Snapshot;

@@ -1,0 +1,209 @@
+//! The server's HTTP API end to end over a real socket: nodes register,
+//! jobs are placed, dispatch validates, placement failures leave a blocked
+//! evaluation that is placed when capacity appears.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+struct TestServer {
+    handle: drover_server::ServerHandle,
+    http: reqwest::Client,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = drover_server::ServerConfig::new(dir.path().to_path_buf());
+        config.http_addr = "127.0.0.1:0".to_string();
+        config.num_schedulers = 2;
+        let handle = drover_server::start(config).await.expect("server starts");
+        let base = format!("http://{}", handle.http_addr());
+        TestServer { handle, http: reqwest::Client::new(), base, _dir: dir }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, value) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {value}");
+        value
+    }
+
+    async fn register_node(&self, id: &str, memory_mb: u64) {
+        let node = json!({
+            "ID": id, "SecretID": "s3cret", "Name": format!("node-{id}"), "Datacenter": "dc1",
+            "Drivers": {"raw_exec": {"Detected": true, "Healthy": true}},
+            "Attributes": {"kernel.name": "linux"},
+            "NodeResources": {"Cpu": {"CpuShares": 4000, "TotalCpuCores": 4}, "Memory": {"MemoryMB": memory_mb}, "Disk": {"DiskMB": 10000}},
+        });
+        let (status, value) = self.call(reqwest::Method::PUT, "/v1/node/register", Some(node)).await;
+        assert_eq!(status, 200, "{value}");
+    }
+
+    /// Waits for an evaluation to finish (not pending) and returns it.
+    async fn wait_eval(&self, eval_id: &str) -> Value {
+        self.wait_eval_past(eval_id, &["pending"]).await
+    }
+
+    /// Waits until an evaluation's status is none of `waiting` and returns it.
+    async fn wait_eval_past(&self, eval_id: &str, waiting: &[&str]) -> Value {
+        let mut index = 0;
+        for _ in 0..100 {
+            let (status, eval) =
+                self.call(reqwest::Method::GET, &format!("/v1/evaluation/{eval_id}?index={index}&wait=2s"), None).await;
+            assert_eq!(status, 200, "{eval}");
+            if !waiting.iter().any(|w| eval["Status"] == *w) {
+                return eval;
+            }
+            index = eval["ModifyIndex"].as_u64().unwrap_or(0).max(index + 1);
+        }
+        panic!("evaluation {eval_id} never finished");
+    }
+}
+
+fn job(id: &str, job_type: &str, count: u32, memory: u64) -> Value {
+    json!({"Job": {
+        "ID": id, "Type": job_type, "Datacenters": ["dc1"],
+        "TaskGroups": [{"Name": "cache", "Count": count, "Tasks": [{
+            "Name": "server", "Driver": "raw_exec",
+            "Config": {"command": "/bin/sleep", "args": ["1000"]},
+            "Resources": {"CPU": 100, "MemoryMB": memory}
+        }]}]
+    }})
+}
+
+const NODE_A: &str = "6f1a8a52-0000-4000-8000-000000000001";
+const NODE_B: &str = "6f1a8a52-0000-4000-8000-000000000002";
+
+#[tokio::test]
+async fn register_places_allocations_and_plan_diffs() {
+    let server = TestServer::start().await;
+    server.register_node(NODE_A, 4096).await;
+    let (status, reply) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(job("example", "service", 1, 256))).await;
+    assert_eq!(status, 200, "{reply}");
+    let eval_id = reply["EvalID"].as_str().expect("eval id").to_string();
+    let eval = server.wait_eval(&eval_id).await;
+    assert_eq!(eval["Status"], "complete", "{eval}");
+    let allocs = server.get(&format!("/v1/evaluation/{eval_id}/allocations")).await;
+    assert_eq!(allocs.as_array().map(Vec::len), Some(1), "{allocs}");
+    assert_eq!(allocs[0]["NodeID"], NODE_A);
+    assert_eq!(allocs[0]["Name"], "example.cache[0]");
+
+    let client_view = server.get(&format!("/v1/node/{NODE_A}/client-allocs")).await;
+    assert_eq!(client_view["Allocs"][0]["Job"]["ID"], "example", "clients get the job embedded");
+
+    let summary = server.get("/v1/job/example/summary").await;
+    assert_eq!(summary["Summary"]["cache"]["Starting"], 1, "{summary}");
+
+    // Plan count 1 -> 3: 2 create, 1 in-place update.
+    let mut bigger = job("example", "service", 3, 256);
+    bigger["Diff"] = json!(true);
+    let (status, plan) = server.call(reqwest::Method::POST, "/v1/job/example/plan", Some(bigger)).await;
+    assert_eq!(status, 200, "{plan}");
+    let updates = &plan["Annotations"]["DesiredTGUpdates"]["cache"];
+    assert_eq!(updates["Place"], 2, "{plan}");
+    assert_eq!(updates["InPlaceUpdate"], 1, "{plan}");
+    assert_eq!(plan["Diff"]["TaskGroups"][0]["Updates"]["create"], 2, "{plan}");
+    let job_modify_index = plan["JobModifyIndex"].as_u64().expect("index");
+
+    // A stale check index is refused; the right one is taken.
+    let mut stale = job("example", "service", 3, 256);
+    stale["EnforceIndex"] = json!(true);
+    stale["JobModifyIndex"] = json!(job_modify_index + 100);
+    let (status, body) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(stale)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.as_str().unwrap_or("").contains("job modify index"), "{body}");
+    let mut fresh = job("example", "service", 3, 256);
+    fresh["EnforceIndex"] = json!(true);
+    fresh["JobModifyIndex"] = json!(job_modify_index);
+    let (status, reply) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(fresh)).await;
+    assert_eq!(status, 200, "{reply}");
+    let eval = server.wait_eval(reply["EvalID"].as_str().expect("eval id")).await;
+    assert_eq!(eval["Status"], "complete");
+    let allocs = server.get("/v1/job/example/allocations").await;
+    assert_eq!(allocs.as_array().map(Vec::len), Some(3), "{allocs}");
+    let versions = server.get("/v1/job/example/versions").await;
+    assert_eq!(versions["Versions"].as_array().map(Vec::len), Some(2), "{versions}");
+
+    // Stop: allocations are stopped, the job reads as stopped.
+    let (status, reply) = server.call(reqwest::Method::DELETE, "/v1/job/example", None).await;
+    assert_eq!(status, 200, "{reply}");
+    server.wait_eval(reply["EvalID"].as_str().expect("eval id")).await;
+    let job_now = server.get("/v1/job/example").await;
+    assert_eq!(job_now["Stop"], true);
+    let allocs = server.get("/v1/job/example/allocations").await;
+    assert!(allocs.as_array().expect("list").iter().all(|a| a["DesiredStatus"] == "stop"), "{allocs}");
+    server.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn unplaceable_work_blocks_until_capacity_appears() {
+    let server = TestServer::start().await;
+    server.register_node(NODE_A, 512).await;
+    let (_, reply) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(job("big", "batch", 1, 2048))).await;
+    let eval = server.wait_eval(reply["EvalID"].as_str().expect("eval id")).await;
+    assert_eq!(eval["Status"], "complete");
+    let failed = &eval["FailedTGAllocs"]["cache"];
+    assert_eq!(failed["DimensionExhausted"]["memory"], 1, "{eval}");
+    let blocked_id = eval["BlockedEval"].as_str().expect("blocked eval").to_string();
+    let blocked = server.get(&format!("/v1/evaluation/{blocked_id}")).await;
+    assert_eq!(blocked["Status"], "blocked");
+    let summary = server.get("/v1/job/big/summary").await;
+    assert_eq!(summary["Summary"]["cache"]["Queued"], 1, "{summary}");
+
+    // A node with room joins: the blocked evaluation places the allocation.
+    server.register_node(NODE_B, 8192).await;
+    let placed = server.wait_eval_past(&blocked_id, &["pending", "blocked"]).await;
+    assert_eq!(placed["Status"], "complete", "{placed}");
+    let allocs = server.get("/v1/job/big/allocations").await;
+    assert_eq!(allocs[0]["NodeID"], NODE_B, "{allocs}");
+    server.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn dispatch_validates_with_400_and_is_idempotent() {
+    let server = TestServer::start().await;
+    server.register_node(NODE_A, 4096).await;
+    let mut template = job("video-encode", "batch", 1, 64);
+    template["Job"]["ParameterizedJob"] = json!({"Payload": "required", "MetaRequired": ["codec"]});
+    let (status, reply) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(template)).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["EvalID"], "", "registering a template places nothing");
+
+    let (status, body) = server.call(reqwest::Method::POST, "/v1/job/video-encode/dispatch", Some(json!({"Meta": {"codec": "webm"}}))).await;
+    assert_eq!(status, 400);
+    assert_eq!(body, "Payload is not provided but required by parameterized job");
+
+    let request = json!({"Payload": "eyJhIjoxfQ==", "Meta": {"codec": "webm"}, "IdempotencyToken": "prod"});
+    let (status, first) = server.call(reqwest::Method::POST, "/v1/job/video-encode/dispatch", Some(request.clone())).await;
+    assert_eq!(status, 200, "{first}");
+    let child = first["DispatchedJobID"].as_str().expect("child id").to_string();
+    assert!(child.starts_with("video-encode/dispatch-"), "{child}");
+    assert_ne!(first["EvalID"], "");
+    let (status, second) = server.call(reqwest::Method::POST, "/v1/job/video-encode/dispatch", Some(request)).await;
+    assert_eq!(status, 200);
+    assert_eq!(second["DispatchedJobID"], child.as_str());
+    assert_eq!(second["EvalID"], "", "a repeated token dispatches nothing");
+
+    let child_job = server.get(&format!("/v1/job/{}", child.replace('/', "%2F"))).await;
+    assert_eq!(child_job["ParentID"], "video-encode");
+    assert_eq!(child_job["Payload"], "eyJhIjoxfQ==");
+    assert_eq!(child_job["Meta"]["codec"], "webm");
+    let children = server.get("/v1/job/video-encode/children").await;
+    assert_eq!(children.as_array().map(Vec::len), Some(1));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    server.handle.shutdown().await;
+}
