@@ -151,8 +151,9 @@ fn task_diff(old: Option<&Task>, new: Option<&Task>) -> TaskDiff {
     let name = new.or(old).map(|task| task.name.clone()).unwrap_or_default();
     let mut diff = TaskDiff { name, ..TaskDiff::default() };
     diff.fields = fields_diff(&old.map(task_fields).unwrap_or_default(), &new.map(task_fields).unwrap_or_default());
-    diff.objects.extend(object_diff("Config", old.map(config_fields), new.map(config_fields)));
-    diff.objects.extend(object_diff("Env", old.map(|task| task.env.clone()), new.map(|task| task.env.clone())));
+    diff.objects.extend(object_diff("Config", old.and_then(config_fields), new.and_then(config_fields)));
+    let env = |task: &Task| non_empty(task.env.clone());
+    diff.objects.extend(object_diff("Env", old.and_then(env), new.and_then(env)));
     let resource_fields = |task: &Task| {
         flat(&[
             ("CPU", task.resources.cpu.to_string()),
@@ -161,7 +162,8 @@ fn task_diff(old: Option<&Task>, new: Option<&Task>) -> TaskDiff {
         ])
     };
     diff.objects.extend(object_diff("Resources", old.map(resource_fields), new.map(resource_fields)));
-    diff.objects.extend(object_diff("Meta", old.map(|task| task.meta.clone()), new.map(|task| task.meta.clone())));
+    let meta = |task: &Task| non_empty(task.meta.clone());
+    diff.objects.extend(object_diff("Meta", old.and_then(meta), new.and_then(meta)));
     let old_constraints = old.map(|task| task.constraints.as_slice()).unwrap_or_default();
     let new_constraints = new.map(|task| task.constraints.as_slice()).unwrap_or_default();
     diff.objects.extend(constraints_diff(old_constraints, new_constraints));
@@ -211,6 +213,11 @@ fn presence_type(old_present: bool, new_present: bool, changed: bool) -> &'stati
         (true, true) if changed => diff_type::EDITED,
         (true, true) => diff_type::NONE,
     }
+}
+
+/// An empty map is an absent block.
+fn non_empty(fields: Flat) -> Option<Flat> {
+    if fields.is_empty() { None } else { Some(fields) }
 }
 
 fn flat(pairs: &[(&str, String)]) -> Flat {
@@ -281,12 +288,12 @@ fn parameterized_fields(config: &drover_types::ParameterizedJobConfig) -> Flat {
 }
 
 /// A task's driver config flattened: `command`, `args[0]`, `mounts[0].source`.
-fn config_fields(task: &Task) -> Flat {
+fn config_fields(task: &Task) -> Option<Flat> {
     let mut fields = Flat::new();
     for (key, value) in &task.config {
         flatten_json(key, value, &mut fields);
     }
-    fields
+    non_empty(fields)
 }
 
 fn flatten_json(prefix: &str, value: &serde_json::Value, fields: &mut Flat) {

@@ -101,7 +101,11 @@ pub(crate) fn target_is_node_unique(target: &str) -> bool {
 }
 
 /// The key a constraint is counted under in `AllocMetric::constraint_filtered`.
+/// (`distinct_hosts` alone for that operator, as Nomad shows it).
 pub(crate) fn constraint_key(constraint: &Constraint) -> String {
+    if constraint_kind(constraint) == ConstraintKind::DistinctHosts {
+        return "distinct_hosts".to_string();
+    }
     constraint.to_string().trim().to_string()
 }
 
