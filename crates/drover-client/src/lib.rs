@@ -1,1 +1,49 @@
-//! placeholder
+//! Drover's client agent: it fingerprints the machine, registers it as a node,
+//! heartbeats, watches the allocations placed on it and runs them.
+//!
+//! [`start`] takes a [`ClientConfig`] and returns a [`ClientHandle`] once the
+//! node is registered. Inside, one alloc runner per allocation
+//! (`alloc_runner`) runs one task runner per task (`task_runner`), which drives
+//! a [`driver::Driver`] (`raw_exec` through an executor process, `mock`
+//! in-process). Restart decisions are a pure function ([`restart::decide`]);
+//! the task environment ([`env`]) and `${...}` interpolation ([`interpolate`])
+//! are pure too. Task states go to the servers in coalesced batches; what is
+//! needed to re-attach after a client restart is kept on disk ([`state`]).
+//!
+//! Key decisions:
+//! - raw_exec tasks run under an executor (`drover executor <spec>`,
+//!   [`executor_main`]) in their own session, so a client restart does not
+//!   kill them; the exit status is a file the next client can read.
+//! - Nothing is started twice: persisted allocations are re-attached before the
+//!   node registers and the watch loop only starts allocations it has no
+//!   runner for.
+//!
+//! ```no_run
+//! # async fn demo(config: drover_client::ClientConfig) -> Result<(), drover_client::ClientError> {
+//! let client = drover_client::start(config).await?;
+//! println!("node {} serves logs on {}", client.node_id, client.http_addr);
+//! client.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod agent;
+mod alloc_runner;
+pub mod driver;
+pub mod env;
+mod error;
+pub mod executor;
+pub mod fingerprint;
+mod http;
+pub mod interpolate;
+pub mod logs;
+pub mod node_identity;
+mod reporter;
+pub mod restart;
+mod servers;
+pub mod state;
+mod task_runner;
+
+pub use agent::{ClientConfig, ClientHandle, start};
+pub use error::ClientError;
+pub use executor::executor_main;
+pub use task_runner::payload_path;
