@@ -243,9 +243,7 @@ impl Job {
 }
 
 fn canonical_operand(operand: &mut String) {
-    if operand.is_empty() {
-        *operand = "=".to_string();
-    } else if operand == "==" || operand == "is" {
+    if operand.is_empty() || operand == "==" || operand == "is" {
         *operand = "=".to_string();
     } else if operand == "not" {
         *operand = "!=".to_string();

@@ -96,6 +96,7 @@ struct FilePorts {
 struct FileServer {
     enabled: Option<bool>,
     num_schedulers: Option<usize>,
+    heartbeat_ttl: Option<String>,
     heartbeat_grace: Option<String>,
     dispatch_payload_limit: Option<usize>,
 }
@@ -131,6 +132,7 @@ struct Settings {
     alloc_dir: Option<PathBuf>,
     meta: BTreeMap<String, String>,
     num_schedulers: Option<usize>,
+    heartbeat_ttl: Option<Duration>,
     heartbeat_grace: Option<Duration>,
     payload_limit: Option<usize>,
     token: String,
@@ -176,12 +178,8 @@ fn merge(args: &AgentArgs) -> anyhow::Result<Settings> {
             .ok_or_else(|| anyhow::anyhow!("invalid -meta {pair:?}: expected key=value"))?;
         meta.insert(key.to_string(), value.to_string());
     }
-    let heartbeat_grace = match server_file.heartbeat_grace {
-        Some(text) => Some(drover_types::nanos_to_duration(
-            drover_types::parse_duration(&text).map_err(|e| anyhow::anyhow!("server.heartbeat_grace: {e}"))?,
-        )),
-        None => None,
-    };
+    let heartbeat_grace = config_duration("server.heartbeat_grace", server_file.heartbeat_grace)?;
+    let heartbeat_ttl = config_duration("server.heartbeat_ttl", server_file.heartbeat_ttl)?;
     let mut servers = args.servers.clone();
     if servers.is_empty() {
         servers = client_file.servers.unwrap_or_default();
@@ -204,10 +202,17 @@ fn merge(args: &AgentArgs) -> anyhow::Result<Settings> {
         alloc_dir: client_file.alloc_dir,
         meta,
         num_schedulers: server_file.num_schedulers,
+        heartbeat_ttl,
         heartbeat_grace,
         payload_limit: server_file.dispatch_payload_limit,
         token: args.token.clone().unwrap_or_default(),
     })
+}
+
+fn config_duration(name: &str, text: Option<String>) -> anyhow::Result<Option<Duration>> {
+    let Some(text) = text else { return Ok(None) };
+    let nanos = drover_types::parse_duration(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    Ok(Some(drover_types::nanos_to_duration(nanos)))
 }
 
 fn hostname() -> String {
@@ -268,6 +273,9 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
         config.node_name = settings.node_name.clone();
         if let Some(n) = settings.num_schedulers {
             config.num_schedulers = n;
+        }
+        if let Some(ttl) = settings.heartbeat_ttl {
+            config.heartbeat_ttl = ttl;
         }
         if let Some(grace) = settings.heartbeat_grace {
             config.heartbeat_grace = grace;
