@@ -45,14 +45,15 @@ job "example" {
       config {
         command = "/bin/sh"
         args = ["-c", <<-EOT
-          trap 'echo "example: received stop signal, exiting"; exit 0' TERM INT
+          trap 'echo "example: received stop signal, exiting"; kill $sleeper 2>/dev/null; exit 0' TERM INT
           echo "example: server started"
           n=0
           while true; do
             n=$((n + 1))
             echo "example: still running ($n)"
             sleep 5 &
-            wait $!
+            sleeper=$!
+            wait $sleeper
           done
         EOT
         ]

@@ -208,8 +208,12 @@ pub(super) fn reschedule(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Res
     Ok(res)
 }
 
-const EPHEMERAL_DISK: Spec =
-    Spec { attributes: &["migrate", "size", "sticky"], ignored_attributes: &[], blocks: &[], ignores_nomad_blocks: false };
+const EPHEMERAL_DISK: Spec = Spec {
+    attributes: &["migrate", "size", "sticky"],
+    ignored_attributes: &[],
+    blocks: &[],
+    ignores_nomad_blocks: false,
+};
 
 /// A group's `ephemeral_disk { ... }`; `size` is in MB.
 pub(super) fn ephemeral_disk(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Result<EphemeralDisk, JobspecError> {
@@ -335,7 +339,10 @@ pub(super) fn string_map(
                 return Err(ctx.error(
                     inner.ident.span(),
                     &path.shown,
-                    format!("unexpected block {:?}; {name} holds only key = \"value\" pairs", inner.ident.value().as_str()),
+                    format!(
+                        "unexpected block {:?}; {name} holds only key = \"value\" pairs",
+                        inner.ident.value().as_str()
+                    ),
                 ));
             }
         }

@@ -20,7 +20,12 @@ const JOB: Spec = Spec {
 
 const GROUP: Spec = Spec {
     attributes: &["count", "meta"],
-    ignored_attributes: &["max_client_disconnect", "prevent_reschedule_on_lost", "shutdown_delay", "stop_after_client_disconnect"],
+    ignored_attributes: &[
+        "max_client_disconnect",
+        "prevent_reschedule_on_lost",
+        "shutdown_delay",
+        "stop_after_client_disconnect",
+    ],
     blocks: &["constraint", "ephemeral_disk", "meta", "reschedule", "restart", "task"],
     ignores_nomad_blocks: true,
 };

@@ -85,12 +85,7 @@ fn syntax_error(file: &str, source: &str, layout: &Normalized, err: &hcl::edit::
     } else {
         position.column.max(err.location().column())
     };
-    JobspecError::Syntax {
-        file: file.to_string(),
-        line: position.line,
-        column,
-        message: err.message().to_string(),
-    }
+    JobspecError::Syntax { file: file.to_string(), line: position.line, column, message: err.message().to_string() }
 }
 
 /// The file being read: makes positioned errors and remembers where blocks are.
@@ -153,10 +148,7 @@ struct Path {
 
 impl Path {
     fn child(&self, segment: &str) -> Path {
-        Path {
-            shown: format!("{} -> {segment}", self.shown),
-            validation: format!("{} -> {segment}", self.validation),
-        }
+        Path { shown: format!("{} -> {segment}", self.shown), validation: format!("{} -> {segment}", self.validation) }
     }
 }
 

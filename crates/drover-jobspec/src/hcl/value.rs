@@ -197,21 +197,19 @@ pub(crate) fn json(expr: &Expression) -> Result<serde_json::Value, String> {
                 .map(Value::Number)
                 .ok_or_else(|| format!("number {number} cannot be represented"))
         }
-        Expression::UnaryOp(op) if is_negative_number(op.operator.value(), &op.expr) => {
-            match json(&op.expr)? {
-                Value::Number(number) => {
-                    if let Some(value) = number.as_i64() {
-                        return Ok(Value::from(-value));
-                    }
-                    number
-                        .as_f64()
-                        .and_then(|value| serde_json::Number::from_f64(-value))
-                        .map(Value::Number)
-                        .ok_or_else(|| format!("number -{number} cannot be represented"))
+        Expression::UnaryOp(op) if is_negative_number(op.operator.value(), &op.expr) => match json(&op.expr)? {
+            Value::Number(number) => {
+                if let Some(value) = number.as_i64() {
+                    return Ok(Value::from(-value));
                 }
-                other => Ok(other),
+                number
+                    .as_f64()
+                    .and_then(|value| serde_json::Number::from_f64(-value))
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("number -{number} cannot be represented"))
             }
-        }
+            other => Ok(other),
+        },
         Expression::String(_) | Expression::StringTemplate(_) | Expression::HeredocTemplate(_) => {
             string(expr).map(Value::String)
         }
