@@ -131,6 +131,10 @@ fn attributes_and_blocks_are_not_interchangeable() {
 #[test]
 fn wrong_types_name_the_attribute_and_place() {
     check(
+        "job \"x\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"raw_exec\"\n      config {\n        mount = []\n        mount {\n        }\n      }\n    }\n  }\n}\n",
+        "example.drover.hcl:5:7: group \"g\" -> task \"t\" -> config: mount: defined both as an attribute and as a block",
+    );
+    check(
         "job \"example\" {\n  type = \"batch\"\n\n  group \"cache\" {\n    count = \"three\"\n  }\n}\n",
         "example.drover.hcl:5:5: group \"cache\": count: expected a number, got a string",
     );

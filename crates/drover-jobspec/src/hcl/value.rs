@@ -233,6 +233,7 @@ pub(crate) fn json(expr: &Expression) -> Result<serde_json::Value, String> {
 pub(crate) fn body_json(body: &Body) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     use serde_json::Value;
     let mut res = serde_json::Map::new();
+    let mut block_names = std::collections::BTreeSet::new();
     for structure in body.iter() {
         match structure {
             Structure::Attribute(attr) => {
@@ -251,16 +252,19 @@ pub(crate) fn body_json(body: &Body) -> Result<serde_json::Map<String, serde_jso
                     wrapper.insert(label.as_str().to_string(), value);
                     value = Value::Object(wrapper);
                 }
+                let first_block = block_names.insert(name);
                 match res.get_mut(name) {
                     None => {
                         res.insert(name.to_string(), value);
                     }
+                    Some(_) if first_block => {
+                        return Err(format!("{name}: defined both as an attribute and as a block"));
+                    }
                     Some(Value::Array(items)) => items.push(value),
-                    Some(existing @ Value::Object(_)) => {
+                    Some(existing) => {
                         let first = existing.take();
                         *existing = Value::Array(vec![first, value]);
                     }
-                    Some(_) => return Err(format!("{name}: defined both as an attribute and as a block")),
                 }
             }
         }
