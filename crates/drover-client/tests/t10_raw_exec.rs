@@ -1,0 +1,159 @@
+//! raw_exec against real processes through the real executor binary: logs and
+//! exit codes, process-group kills, and re-attaching from a persisted handle.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use drover_client::driver::{Driver, ExitResult, TaskContext, TaskHandle, raw_exec::RawExecDriver};
+use drover_types::LogConfig;
+
+fn driver() -> RawExecDriver {
+    RawExecDriver::new(PathBuf::from(env!("CARGO_BIN_EXE_drover-executor")))
+}
+
+fn context(root: &Path, script: &str) -> TaskContext {
+    let task_dir = root.join("t");
+    let logs_dir = root.join("alloc").join("logs");
+    std::fs::create_dir_all(&task_dir).expect("task dir");
+    std::fs::create_dir_all(&logs_dir).expect("logs dir");
+    let mut config = BTreeMap::new();
+    config.insert("command".to_string(), serde_json::json!("/bin/sh"));
+    config.insert("args".to_string(), serde_json::json!(["-c", script]));
+    let env = [("PATH".to_string(), "/usr/bin:/bin".to_string())].into_iter().collect();
+    TaskContext {
+        alloc_id: "a".to_string(),
+        task_name: "t".to_string(),
+        config,
+        env,
+        task_dir,
+        logs_dir,
+        log_config: LogConfig::default(),
+    }
+}
+
+async fn wait(handle: &mut Box<dyn TaskHandle>) -> ExitResult {
+    tokio::time::timeout(Duration::from_secs(60), handle.wait()).await.expect("task ends").expect("exit status")
+}
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet).
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) == Some("Z"),
+    }
+}
+
+#[tokio::test]
+async fn logs_and_exit_code() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context(tmp.path(), "echo hi; echo err >&2; echo \"$GREETING\"; exit 3");
+    let mut ctx = ctx;
+    ctx.env.insert("GREETING".to_string(), "from env".to_string());
+    let mut handle = driver().start(&ctx).await.expect("start");
+    assert_eq!(wait(&mut handle).await, ExitResult { exit_code: 3, signal: 0 });
+    let stdout = std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).expect("stdout log");
+    let stderr = std::fs::read_to_string(ctx.logs_dir.join("t.stderr.0")).expect("stderr log");
+    assert_eq!(stdout, "hi\nfrom env\n");
+    assert_eq!(stderr, "err\n");
+}
+
+#[tokio::test]
+async fn missing_command_is_unrecoverable() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut ctx = context(tmp.path(), "true");
+    ctx.config.remove("command");
+    let err = driver().start(&ctx).await.err().expect("start fails");
+    assert_eq!(err, drover_client::driver::DriverError::Unrecoverable("missing command".to_string()));
+    ctx.config.insert("command".to_string(), serde_json::json!("/nonexistent/program"));
+    let err = driver().start(&ctx).await.err().expect("start fails");
+    assert!(matches!(err, drover_client::driver::DriverError::Unrecoverable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn killing_the_group_leaves_no_child() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context(tmp.path(), "sleep 1000 & echo $! > bg.pid; sleep 1000");
+    let mut handle = driver().start(&ctx).await.expect("start");
+    let bg_file = ctx.task_dir.join("bg.pid");
+    let mut bg_pid = None;
+    for _ in 0..1000 {
+        if let Some(pid) = std::fs::read_to_string(&bg_file).ok().and_then(|t| t.trim().parse::<i32>().ok()) {
+            bg_pid = Some(pid);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let bg_pid = bg_pid.expect("background sleep started");
+    let state: serde_json::Value = handle.state().data;
+    let task_pid = state["report"]["task_pid"].as_i64().expect("task pid") as i32;
+    assert!(!gone(bg_pid) && !gone(task_pid));
+    handle.signal(Signal::SIGTERM).expect("signal");
+    let exit = wait(&mut handle).await;
+    assert_eq!(exit.signal, 15);
+    assert_eq!(exit.exit_code, 128 + 15);
+    for _ in 0..500 {
+        if gone(bg_pid) && gone(task_pid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(gone(task_pid), "task {task_pid} still alive");
+    assert!(gone(bg_pid), "background child {bg_pid} still alive");
+}
+
+#[tokio::test]
+async fn sigkill_ends_a_task_ignoring_sigterm() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context(tmp.path(), "trap '' TERM; echo ready; while true; do sleep 1; done");
+    let mut handle = driver().start(&ctx).await.expect("start");
+    for _ in 0..1000 {
+        if std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).unwrap_or_default().contains("ready") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    handle.signal(Signal::SIGTERM).expect("signal");
+    let after_term = tokio::time::timeout(Duration::from_millis(300), handle.wait()).await;
+    assert!(after_term.is_err(), "the task ignores SIGTERM");
+    handle.signal(Signal::SIGKILL).expect("signal");
+    assert_eq!(wait(&mut handle).await, ExitResult { exit_code: 137, signal: 9 });
+}
+
+#[tokio::test]
+async fn reattach_from_persisted_handle() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context(tmp.path(), "while [ ! -f go ]; do sleep 0.02; done; echo done; exit 5");
+    let persisted = {
+        let handle = driver().start(&ctx).await.expect("start");
+        let state = handle.state();
+        // Round-trip through JSON as the state file does.
+        let text = serde_json::to_string(&state).expect("encode");
+        drop(handle); // the "client" goes away; the executor keeps running
+        text
+    };
+    let state = serde_json::from_str(&persisted).expect("decode");
+    let fresh_driver = driver();
+    let mut handle = fresh_driver.recover(&state).expect("recover");
+    std::fs::write(ctx.task_dir.join("go"), b"").expect("signal the task");
+    assert_eq!(wait(&mut handle).await, ExitResult { exit_code: 5, signal: 0 });
+    let stdout = std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).expect("stdout log");
+    assert_eq!(stdout, "done\n");
+    // Once the executor is gone and its exit file read, re-attaching again still reports the exit.
+    let mut again = fresh_driver.recover(&state).expect("recover after exit");
+    assert_eq!(wait(&mut again).await, ExitResult { exit_code: 5, signal: 0 });
+}
+
+#[tokio::test]
+async fn recover_fails_when_the_executor_is_gone() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context(tmp.path(), "exit 0");
+    let mut handle = driver().start(&ctx).await.expect("start");
+    let state = handle.state();
+    wait(&mut handle).await;
+    std::fs::remove_file(ctx.task_dir.join("exit.json")).expect("remove exit file");
+    let err = driver().recover(&state).err().expect("recover fails");
+    assert!(matches!(err, drover_client::driver::DriverError::Recover(_)), "{err:?}");
+}
