@@ -200,7 +200,7 @@ fn place_one(
         Ok(selected) => selected,
         Err(metric) => {
             placement.failed = true;
-            record_failure(plan, &placement.name, Some(metric));
+            record_failure(plan, &placement.name, Some(*metric));
             return;
         }
     };

@@ -3,8 +3,7 @@
 //! group's instances).
 
 use drover_types::{
-    AllocatedCpu, AllocatedMemory, AllocatedResources, AllocatedSharedResources, AllocatedTaskResources, EphemeralDisk,
-    TaskGroup,
+    AllocatedCpu, AllocatedMemory, AllocatedResources, AllocatedSharedResources, AllocatedTaskResources, TaskGroup,
 };
 
 /// CPU (MHz), memory (MB) and disk (MB).
@@ -34,8 +33,7 @@ impl Usage {
 
 /// What one instance of a group asks for: task CPU and memory summed, plus the group's ephemeral disk.
 pub(crate) fn group_ask(group: &TaskGroup) -> Usage {
-    let mut ask =
-        Usage { disk_mb: group.ephemeral_disk.unwrap_or_else(EphemeralDisk::default).size_mb, ..Usage::default() };
+    let mut ask = Usage { disk_mb: group.ephemeral_disk.unwrap_or_default().size_mb, ..Usage::default() };
     for task in &group.tasks {
         ask.cpu = ask.cpu.saturating_add(task.resources.cpu);
         ask.memory_mb = ask.memory_mb.saturating_add(task.resources.memory_mb);
@@ -46,9 +44,7 @@ pub(crate) fn group_ask(group: &TaskGroup) -> Usage {
 /// The per-task reservation written on a new allocation.
 pub(crate) fn allocated_resources(group: &TaskGroup) -> AllocatedResources {
     let mut resources = AllocatedResources {
-        shared: AllocatedSharedResources {
-            disk_mb: group.ephemeral_disk.unwrap_or_else(EphemeralDisk::default).size_mb,
-        },
+        shared: AllocatedSharedResources { disk_mb: group.ephemeral_disk.unwrap_or_default().size_mb },
         ..AllocatedResources::default()
     };
     for task in &group.tasks {

@@ -449,7 +449,7 @@ impl<'a> Placer<'a> {
     /// Picks a node for one instance of the group: walks the shuffled
     /// candidates from the cursor, keeps the first `limit` that fit, returns
     /// the best. `Err` carries the metric of a failed placement.
-    pub(crate) fn select(&mut self, group: &mut GroupPlacement) -> Result<Selected, AllocMetric> {
+    pub(crate) fn select(&mut self, group: &mut GroupPlacement) -> Result<Selected, Box<AllocMetric>> {
         let mut metric = self.base_metric.clone();
         let n_candidates = self.candidates.len();
         let mut scored: Vec<(usize, NodeScore)> = Vec::with_capacity(group.limit);
@@ -474,7 +474,7 @@ impl<'a> Placer<'a> {
         }
         let Some(best_idx) = best_idx else {
             self.finish_failure_metric(&mut metric);
-            return Err(metric);
+            return Err(Box::new(metric));
         };
         let node_pos = scored[best_idx].0;
         let mut ranked: Vec<&(usize, NodeScore)> = scored.iter().collect();

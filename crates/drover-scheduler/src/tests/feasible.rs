@@ -21,12 +21,15 @@ fn check(attrs: &[(&str, &str)], l_target: &str, operand: &str, r_target: &str, 
     assert_eq!(actual, expect, "{l_target} {operand} {r_target} with {attrs:?}");
 }
 
+/// Node attributes, LTarget, operand, RTarget, whether it holds.
+type ConstraintCase<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str, &'a str, bool);
+
 #[test]
 fn constraint_operators() {
     let cores = [("cpu.numcores", "10")];
     let version = [("nomad.version", "1.5")];
     let tags = [("tags", "a, b,c")];
-    let table: &[(&[(&str, &str)], &str, &str, &str, bool)] = &[
+    let table: &[ConstraintCase<'_>] = &[
         (&[], "${attr.kernel.name}", "=", "linux", true),
         (&[], "${attr.kernel.name}", "==", "linux", true),
         (&[], "${attr.kernel.name}", "=", "windows", false),
