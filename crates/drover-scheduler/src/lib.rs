@@ -10,6 +10,28 @@
 //! feasibility (node -> pass or the reason it is filtered), ranking (bin-pack),
 //! select. The job type picks the path: service and batch place `count`
 //! instances anywhere feasible; system and sysbatch place one per eligible node.
+//!
+//! Key decisions:
+//! - Nodes are sorted by ID and shuffled once per eval with
+//!   `StdRng::seed_from_u64(seed)`; allocation IDs come from the same RNG.
+//! - Each placement walks the shuffled nodes from a cursor that continues
+//!   where the previous one stopped, scores the first `limit` feasible nodes
+//!   that fit (2 for batch, `max(2, ceil(log2 n))` otherwise) and takes the
+//!   best, so a placement costs O(limit), not O(nodes). Class-level checks are
+//!   cached per `Node::computed_class`.
+//! - Fit counts the state's usage plus this plan's placements; resources of
+//!   allocations this plan stops are not credited (the applier re-checks).
+//!
+//! [`testing::MemoryState`] is an in-memory [`StateView`] for tests:
+//!
+//! ```
+//! use drover_scheduler::testing::{MemoryState, input, node, service_job};
+//! let mut state = MemoryState::default();
+//! state.add_node(node("n1", "dc1"));
+//! let job = state.add_job(service_job("web", 1));
+//! let plan = drover_scheduler::schedule(&state, &input(&job, 7));
+//! assert_eq!(plan.placements[0].node_id, "n1");
+//! ```
 
 use std::sync::Arc;
 
