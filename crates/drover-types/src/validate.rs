@@ -28,6 +28,9 @@ fn render(errors: &[ValidationError]) -> String {
     parts.join("; ")
 }
 
+/// Largest `count` of one task group.
+pub const MAX_GROUP_COUNT: u32 = 1_000_000;
+
 const KNOWN_OPERANDS: &[&str] = &[
     "=",
     "==",
@@ -175,6 +178,9 @@ impl Job {
             }
             if tg.tasks.is_empty() {
                 push(&tg_path, "missing tasks for task group".to_string());
+            }
+            if tg.count > MAX_GROUP_COUNT {
+                push(&format!("{tg_path} -> count"), format!("count must be at most {MAX_GROUP_COUNT}, got {}", tg.count));
             }
             if matches!(self.job_type, JobType::System | JobType::Sysbatch) && tg.count > 1 {
                 push(
