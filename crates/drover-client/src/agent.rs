@@ -98,7 +98,7 @@ pub async fn start(config: ClientConfig) -> Result<ClientHandle, ClientError> {
     let env = Arc::new(RunnerEnv {
         alloc_dir: config.alloc_dir.clone(),
         store: store.clone(),
-        drivers: Drivers::new(config.executor_path.clone()),
+        drivers: Drivers::new(config.executor_path.clone(), &config.options),
         node: NodeVars {
             id: node.id.clone(),
             name: node.name.clone(),
@@ -222,7 +222,9 @@ fn heartbeat_interval(ttl_nanos: i64) -> Duration {
 }
 
 async fn heartbeat_loop(servers: Arc<Servers>, node: Arc<Node>, ttl: i64, mut shutdown: watch::Receiver<bool>) {
-    let mut interval = heartbeat_interval(ttl);
+    let mut ttl = ttl;
+    // The first heartbeat goes out at once: it is what makes the node `ready`.
+    let mut interval = Duration::ZERO;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -234,21 +236,23 @@ async fn heartbeat_loop(servers: Arc<Servers>, node: Arc<Node>, ttl: i64, mut sh
                 async move { client.node_heartbeat(&node.id, &node.secret_id).await }
             })
             .await;
-        interval = match result {
-            Ok(reply) => heartbeat_interval(reply.heartbeat_ttl),
+        let result = match result {
             Err(e) if e.is_not_found() => {
                 tracing::info!("server does not know this node; registering again");
-                match register_once(&servers, &node).await {
-                    Ok(reply) => heartbeat_interval(reply.heartbeat_ttl),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "node registration failed");
-                        RETRY_PAUSE.min(interval)
-                    }
+                register_once(&servers, &node).await
+            }
+            other => other,
+        };
+        interval = match result {
+            Ok(reply) => {
+                if reply.heartbeat_ttl > 0 {
+                    ttl = reply.heartbeat_ttl;
                 }
+                heartbeat_interval(ttl)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "heartbeat failed");
-                RETRY_PAUSE.min(interval)
+                RETRY_PAUSE.min(heartbeat_interval(ttl))
             }
         };
     }

@@ -101,7 +101,10 @@ pub fn fingerprint(config: &ClientConfig, identity: &NodeIdentity, http_addr: &s
     set("unique.storage.bytesfree", disk_free_bytes.to_string());
     set("drover.version", env!("CARGO_PKG_VERSION").to_string());
     set("nomad.version", env!("CARGO_PKG_VERSION").to_string());
-    set("driver.raw_exec", "1".to_string());
+    let raw_exec = crate::driver::raw_exec_enabled(&config.options);
+    if raw_exec {
+        set("driver.raw_exec", "1".to_string());
+    }
     set("driver.mock", "1".to_string());
     let now = drover_types::now_nanos();
     let healthy = |description: &str| DriverInfo {
@@ -112,7 +115,9 @@ pub fn fingerprint(config: &ClientConfig, identity: &NodeIdentity, http_addr: &s
         update_time: now,
     };
     let mut drivers = BTreeMap::new();
-    drivers.insert("raw_exec".to_string(), healthy("Healthy"));
+    if raw_exec {
+        drivers.insert("raw_exec".to_string(), healthy("Healthy"));
+    }
     drivers.insert("mock".to_string(), healthy("Healthy"));
     Node {
         id: identity.node_id.clone(),

@@ -1,7 +1,13 @@
 //! The reporter: collects allocation updates from all alloc runners and sends
-//! them to the servers in batches (at most one batch per ~50 ms), keeping only
-//! the newest update per allocation and retrying until the server took it, so
-//! a final state is never lost.
+//! them to the servers in batches, keeping only the newest update per
+//! allocation and retrying until the server took it, so a final state is never
+//! lost.
+//!
+//! Batching is natural: one request is in flight at a time and everything that
+//! changed meanwhile goes in the next one, after a short gather window. An idle
+//! client reports a task start within milliseconds (dispatch-to-running
+//! latency), a busy one sends large batches; updates wait at most one request
+//! round trip plus the window.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,8 +19,9 @@ use drover_types::AllocClientUpdate;
 
 use crate::servers::Servers;
 
-/// Minimum time between two batches.
-const BATCH_INTERVAL: Duration = Duration::from_millis(50);
+/// How long changes are gathered before a batch goes out (a task's Received,
+/// Task Setup and Started events usually land in one batch).
+const GATHER_WINDOW: Duration = Duration::from_millis(2);
 /// Wait before retrying a failed batch.
 const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -64,15 +71,14 @@ impl Reporter {
                 _ = self.inner.notify.notified() => {}
                 _ = shutdown.wait_for(|stop| *stop) => break,
             }
+            tokio::time::sleep(GATHER_WINDOW).await;
             while self.has_pending() {
                 if !self.send_once(&servers, &node_id).await {
                     tokio::select! {
                         _ = tokio::time::sleep(RETRY_INTERVAL) => {}
                         _ = shutdown.wait_for(|stop| *stop) => break,
                     }
-                    continue;
                 }
-                tokio::time::sleep(BATCH_INTERVAL).await;
             }
         }
     }

@@ -220,9 +220,13 @@ fn event_types(state: &TaskState) -> Vec<&str> {
 }
 
 async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path).await
+}
+
+async fn http_request(addr: &str, method: &str, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to client HTTP");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("send request");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read response");
@@ -467,5 +471,30 @@ async fn restarted_client_reattaches_without_running_twice() {
     assert_eq!(terminated.exit_code, 4);
     assert_eq!(std::fs::read_to_string(data.join("starts")).expect("starts file"), "start\n");
     assert_eq!(event_types(state).iter().filter(|t| **t == "Started").count(), 1);
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn restart_endpoint_restarts_running_tasks_in_place() {
+    let (fake, server) = start_fake().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let client = start_client(&server, tmp.path(), true).await;
+    let alloc =
+        alloc_for(&client.node_id, job(JobType::Service, vec![mock_task("web", serde_json::json!({"run_for": "1h"}))]));
+    let alloc_id = alloc.id.clone();
+    fake.add_alloc(alloc);
+    fake.wait_alloc(&alloc_id, "running", |a| a.client_status == "running").await;
+    let (status, _) =
+        http_request(&client.http_addr, "POST", &format!("/v1/client/allocation/{alloc_id}/restart")).await;
+    assert_eq!(status, 200);
+    let restarted = fake
+        .wait_alloc(&alloc_id, "restarted", |a| {
+            a.task_states.get("web").is_some_and(|t| t.restarts == 1 && t.state == "running")
+        })
+        .await;
+    let types = event_types(&restarted.task_states["web"]);
+    assert_eq!(&types[types.len() - 4..], &["Restart Signaled", "Terminated", "Restarting", "Started"]);
+    let (status, _) = http_request(&client.http_addr, "POST", "/v1/client/allocation/unknown/restart").await;
+    assert_eq!(status, 404);
     client.shutdown().await;
 }

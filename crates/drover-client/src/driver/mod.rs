@@ -138,19 +138,35 @@ pub struct Drivers {
 }
 
 impl Drivers {
-    /// raw_exec (through `executor_path`) and mock.
-    pub fn new(executor_path: PathBuf) -> Drivers {
+    /// raw_exec (through `executor_path`; on unless the option
+    /// `driver.raw_exec.enable` is false) and mock.
+    pub fn new(executor_path: PathBuf, options: &BTreeMap<String, String>) -> Drivers {
         let mut by_name: BTreeMap<String, Arc<dyn Driver>> = BTreeMap::new();
-        by_name.insert("raw_exec".to_string(), Arc::new(raw_exec::RawExecDriver::new(executor_path)));
+        if raw_exec_enabled(options) {
+            by_name.insert("raw_exec".to_string(), Arc::new(raw_exec::RawExecDriver::new(executor_path)));
+        }
         by_name.insert("mock".to_string(), Arc::new(mock::MockDriver));
         by_name.insert("mock_driver".to_string(), Arc::new(mock::MockDriver));
         Drivers { by_name }
+    }
+
+    /// Whether a driver called `name` is offered.
+    pub fn has(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
     }
 
     /// The driver called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<dyn Driver>> {
         self.by_name.get(name).cloned()
     }
+}
+
+/// Whether the client options leave raw_exec on (Drover enables it by default).
+pub fn raw_exec_enabled(options: &BTreeMap<String, String>) -> bool {
+    !matches!(
+        options.get("driver.raw_exec.enable").map(|v| v.trim().to_ascii_lowercase()).as_deref(),
+        Some("0" | "false" | "f" | "no")
+    )
 }
 
 /// Parses a signal name as jobspecs write it (`SIGINT`, `INT`, `sigterm`).
