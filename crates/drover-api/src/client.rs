@@ -69,7 +69,11 @@ pub struct QueryMeta {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// Where requests go: the address, or with `tls_server_name` the address
+    /// with its host replaced by that name (resolved to the address's host).
     base: String,
+    /// The address as configured, for messages.
+    display_base: String,
     config: ClientConfig,
 }
 
@@ -84,9 +88,10 @@ impl Client {
             )));
         }
         let builder = reqwest::Client::builder().pool_max_idle_per_host(64).tcp_nodelay(true);
-        let builder = crate::client::tls::configure(builder, &config, &base)?;
+        let builder = crate::client::tls::configure(builder, &config)?;
+        let (builder, request_base) = crate::client::tls::server_name(builder, &config, &base)?;
         let http = builder.build().map_err(|e| ApiError::Config(format!("error setting up HTTP client: {e}")))?;
-        Ok(Client { http, base, config })
+        Ok(Client { http, base: request_base, display_base: base, config })
     }
 
     /// The configuration this client was made with.
@@ -96,7 +101,7 @@ impl Client {
 
     /// The server address.
     pub fn address(&self) -> &str {
-        &self.base
+        &self.display_base
     }
 
     fn url(&self, path: &str, query: &[(&str, String)]) -> String {
@@ -163,7 +168,7 @@ impl Client {
             message = inner.to_string();
             source = inner.source();
         }
-        ApiError::Connect { address: self.base.clone(), message }
+        ApiError::Connect { address: self.display_base.clone(), message }
     }
 
     /// GET a JSON body with its query meta.
@@ -287,7 +292,6 @@ mod tls {
     pub(super) fn configure(
         mut builder: reqwest::ClientBuilder,
         config: &ClientConfig,
-        _base: &str,
     ) -> Result<reqwest::ClientBuilder, ApiError> {
         let read = |path: &std::path::Path| {
             std::fs::read(path).map_err(|e| ApiError::Config(format!("error reading {}: {e}", path.display())))
@@ -328,10 +332,50 @@ mod tls {
         if config.tls_skip_verify {
             builder = builder.danger_accept_invalid_certs(true);
         }
-        if let Some(name) = &config.tls_server_name {
-            builder = builder.tls_sni(true);
-            let _ = name; // SNI override is applied by resolving the server name (see Client docs).
-        }
         Ok(builder)
+    }
+
+    /// Applies `-tls-server-name`: requests go to `https://<name>:<port>`
+    /// with `<name>` resolved to the address's host, so SNI and certificate
+    /// verification use the name while the connection goes to the address.
+    /// Returns the builder and the base URL requests should use.
+    pub(super) fn server_name(
+        builder: reqwest::ClientBuilder,
+        config: &ClientConfig,
+        base: &str,
+    ) -> Result<(reqwest::ClientBuilder, String), ApiError> {
+        let Some(name) = config.tls_server_name.as_deref().filter(|name| !name.is_empty()) else {
+            return Ok((builder, base.to_string()));
+        };
+        let mut url =
+            reqwest::Url::parse(base).map_err(|e| ApiError::Config(format!("invalid address {base:?}: {e}")))?;
+        let host = url.host_str().ok_or_else(|| ApiError::Config(format!("invalid address {base:?}: no host")))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<std::net::SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+            .map_err(|e| ApiError::Connect { address: base.to_string(), message: e.to_string() })?
+            .collect();
+        url.set_host(Some(name)).map_err(|e| ApiError::Config(format!("invalid -tls-server-name {name:?}: {e}")))?;
+        // `set_host` keeps an explicit port; make the known default explicit too
+        // so the resolved addresses' port is the one used.
+        let _ = url.set_port(Some(port));
+        let builder = builder.resolve_to_addrs(name, &addrs);
+        Ok((builder, url.as_str().trim_end_matches('/').to_string()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn server_name_rewrites_the_host_and_keeps_the_port() {
+            let config =
+                ClientConfig { tls_server_name: Some("server.global.drover".to_string()), ..ClientConfig::default() };
+            let (_, base) = server_name(reqwest::Client::builder(), &config, "https://127.0.0.1:4747").expect("valid");
+            assert_eq!(base, "https://server.global.drover:4747");
+            let (_, base) = server_name(reqwest::Client::builder(), &ClientConfig::default(), "https://127.0.0.1:4747")
+                .expect("valid");
+            assert_eq!(base, "https://127.0.0.1:4747");
+        }
     }
 }

@@ -15,7 +15,9 @@
 //! ```
 
 mod client;
+mod endpoints;
 mod error;
 
 pub use client::{Client, ClientConfig, QueryMeta};
+pub use endpoints::{AllocStopResponse, JobVersionsResponse, LogType, LogsRequest, NodeUpdateResponse};
 pub use error::ApiError;
