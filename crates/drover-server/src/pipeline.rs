@@ -405,6 +405,7 @@ fn verify(snapshot: &Snapshot, request: CommitRequest, in_flight: &InFlightUsage
         AllocDesiredUpdate {
             alloc_id: update.alloc_id.clone(),
             job_version: Some(update.job_version),
+            eval_id: Some(plan.eval_id.clone()),
             ..AllocDesiredUpdate::default()
         }
     }));

@@ -391,6 +391,9 @@ fn apply_desired_update(alloc: &mut Allocation, update: &AllocDesiredUpdate) {
     if let Some(followup_eval_id) = &update.followup_eval_id {
         alloc.followup_eval_id = followup_eval_id.clone();
     }
+    if let Some(eval_id) = &update.eval_id {
+        alloc.eval_id = eval_id.clone();
+    }
     if let Some(job_version) = update.job_version {
         alloc.job_version = job_version;
     }

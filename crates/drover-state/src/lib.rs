@@ -124,6 +124,8 @@ pub struct AllocDesiredUpdate {
     pub followup_eval_id: Option<String>,
     /// Move to another job version (in-place update).
     pub job_version: Option<u64>,
+    /// The evaluation that changed it (an in-place update belongs to the new evaluation, as in Nomad).
+    pub eval_id: Option<String>,
 }
 
 /// One operation in a transaction.

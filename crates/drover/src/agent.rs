@@ -173,9 +173,8 @@ fn merge(args: &AgentArgs) -> anyhow::Result<Settings> {
     }
     let mut meta = client_file.meta.unwrap_or_default();
     for pair in &args.meta {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("invalid -meta {pair:?}: expected key=value"))?;
+        let (key, value) =
+            pair.split_once('=').ok_or_else(|| anyhow::anyhow!("invalid -meta {pair:?}: expected key=value"))?;
         meta.insert(key.to_string(), value.to_string());
     }
     let heartbeat_grace = config_duration("server.heartbeat_grace", server_file.heartbeat_grace)?;
@@ -227,7 +226,8 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
         level = settings.log_level.to_lowercase()
     ))
     .map_err(|e| anyhow::anyhow!("invalid -log-level {:?}: {e}", settings.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if settings.log_json {
         builder.json().try_init().map_err(|e| anyhow::anyhow!("setting up logging: {e}"))?;
     } else {
@@ -257,7 +257,8 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
     let data_dir = match &settings.data_dir {
         Some(dir) => dir.clone(),
         None => {
-            temp_dir = tempfile::Builder::new().prefix("drover-dev-").tempdir().context("creating a temporary data dir")?;
+            temp_dir =
+                tempfile::Builder::new().prefix("drover-dev-").tempdir().context("creating a temporary data dir")?;
             temp_dir.path().to_path_buf()
         }
     };

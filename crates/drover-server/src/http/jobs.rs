@@ -271,7 +271,16 @@ async fn versions(server: &AppState, params: &Params, job_id: &str) -> ApiResult
     find_job(&snapshot, params, job_id)?;
     let versions: Vec<Job> =
         snapshot.job_versions(&params.namespace(), job_id).iter().map(|j| (**j).clone()).collect();
-    let reply = serde_json::json!({ "Versions": versions, "Diffs": null, "Index": snapshot.index() });
+    // Diffs[i] is what changed from version i+1 (older) to version i (newer).
+    let diffs: Vec<drover_types::api::JobDiff> = if params.flag("diffs") {
+        versions
+            .windows(2)
+            .map(|pair| drover_scheduler::job_diff(Some(&pair[1]), &pair[0], &drover_scheduler::Plan::default()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let reply = serde_json::json!({ "Versions": versions, "Diffs": diffs, "Index": snapshot.index() });
     Ok(json_reply(&reply, snapshot.index()))
 }
 
