@@ -22,9 +22,11 @@ use crate::error::ApiError;
 #[serde(rename_all = "PascalCase", default)]
 pub struct JobVersionsResponse {
     /// Versions, newest first.
+    #[serde(deserialize_with = "null_as_default")]
     pub versions: Vec<Job>,
     /// `diffs[i]` is the change from `versions[i + 1]` to `versions[i]`
-    /// (only with `?diffs=true`).
+    /// (only with `?diffs=true`; `null` otherwise).
+    #[serde(deserialize_with = "null_as_default")]
     pub diffs: Vec<JobDiff>,
     /// State index.
     pub index: u64,
@@ -302,6 +304,15 @@ impl Client {
     }
 }
 
+/// `null` read as the type's default, as Go servers send empty lists.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 fn prefix_query(prefix: &str) -> Vec<(&'static str, String)> {
     if prefix.is_empty() { vec![] } else { vec![("prefix", prefix.to_string())] }
 }
@@ -314,4 +325,17 @@ fn innermost_message(err: &reqwest::Error) -> String {
         source = inner.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_reply_accepts_null_diffs() {
+        let resp: JobVersionsResponse =
+            serde_json::from_str(r#"{"Versions":[{"ID":"example","Version":1}],"Diffs":null}"#).expect("decodes");
+        assert_eq!(resp.versions.len(), 1);
+        assert!(resp.diffs.is_empty());
+    }
 }

@@ -26,12 +26,13 @@ fn marker(kind: &str) -> (&'static str, usize) {
 pub fn job_diff(job: &JobDiff, annotations: &PlanAnnotations, verbose: bool) -> String {
     let (job_marker, _) = marker(&job.diff_type);
     let mut out = format!("{job_marker}Job: {:?}\n", job.id);
-    let (longest_field, mut longest_marker) = longest_prefixes(&job.fields, &job.objects);
+    let (job_fields, job_objects) = (changed_fields(&job.fields), changed_objects(&job.objects));
+    let (longest_field, mut longest_marker) = longest_prefixes(&job_fields, &job_objects);
     for group in &job.task_groups {
         longest_marker = longest_marker.max(marker(&group.diff_type).1);
     }
     if job.diff_type == diff_type::EDITED || verbose {
-        let fields = aligned(&job.fields, &job.objects, 0, longest_field, longest_marker);
+        let fields = aligned(&job_fields, &job_objects, 0, longest_field, longest_marker);
         if !fields.is_empty() {
             out.push_str(&fields);
             out.push('\n');
@@ -48,6 +49,22 @@ pub fn job_diff(job: &JobDiff, annotations: &PlanAnnotations, verbose: bool) -> 
         out.push('\n');
     }
     out
+}
+
+/// Whether a diff entry changed (unchanged ones are context only inside blocks).
+fn changed(kind: &str) -> bool {
+    !(kind.is_empty() || kind == diff_type::NONE)
+}
+
+/// The changed fields of a job, group or task; unchanged ones are shown
+/// only inside changed blocks, as Nomad does.
+fn changed_fields(fields: &[FieldDiff]) -> Vec<FieldDiff> {
+    fields.iter().filter(|field| changed(&field.diff_type)).cloned().collect()
+}
+
+/// The changed blocks of a job, group or task.
+fn changed_objects(objects: &[ObjectDiff]) -> Vec<ObjectDiff> {
+    objects.iter().filter(|object| changed(&object.diff_type)).cloned().collect()
 }
 
 /// Update counts by kind from the scheduler's annotations of one group.
@@ -85,12 +102,13 @@ fn group_diff(group: &TaskGroupDiff, updates: &[(String, u64)], group_prefix: us
     } else {
         out.push_str(&format!(" ({})\n", updates_text(updates)));
     }
-    let (longest_field, mut longest_marker) = longest_prefixes(&group.fields, &group.objects);
+    let (group_fields, group_objects) = (changed_fields(&group.fields), changed_objects(&group.objects));
+    let (longest_field, mut longest_marker) = longest_prefixes(&group_fields, &group_objects);
     for task in &group.tasks {
         longest_marker = longest_marker.max(marker(&task.diff_type).1);
     }
     let sub_start = group_prefix + 2;
-    let fields = aligned(&group.fields, &group.objects, sub_start, longest_field, longest_marker);
+    let fields = aligned(&group_fields, &group_objects, sub_start, longest_field, longest_marker);
     if !fields.is_empty() {
         out.push_str(&fields);
         out.push('\n');
@@ -117,8 +135,9 @@ fn task_diff(task: &TaskDiff, start_prefix: usize, task_prefix: usize, verbose: 
         return out;
     }
     out.push('\n');
-    let (longest_field, longest_marker) = longest_prefixes(&task.fields, &task.objects);
-    out.push_str(&aligned(&task.fields, &task.objects, start_prefix + 2, longest_field, longest_marker));
+    let (task_fields, task_objects) = (changed_fields(&task.fields), changed_objects(&task.objects));
+    let (longest_field, longest_marker) = longest_prefixes(&task_fields, &task_objects);
+    out.push_str(&aligned(&task_fields, &task_objects, start_prefix + 2, longest_field, longest_marker));
     out
 }
 
@@ -270,6 +289,28 @@ mod tests {
       +/- image:           "redis:3.2" => "redis:4.0"
           port_map[0][db]: "6379"
         }"#,
+        );
+    }
+
+    #[test]
+    fn unchanged_fields_outside_blocks_are_hidden() {
+        let diff = JobDiff {
+            diff_type: "Edited".to_string(),
+            id: "example".to_string(),
+            fields: vec![field("None", "Priority", "50", "50", &[])],
+            task_groups: vec![TaskGroupDiff {
+                diff_type: "Edited".to_string(),
+                name: "cache".to_string(),
+                fields: vec![field("Edited", "Count", "1", "3", &[]), field("None", "Name", "cache", "cache", &[])],
+                ..TaskGroupDiff::default()
+            }],
+            ..JobDiff::default()
+        };
+        check(
+            &diff,
+            r#"+/- Job: "example"
++/- Task Group: "cache"
+  +/- Count: "1" => "3""#,
         );
     }
 
