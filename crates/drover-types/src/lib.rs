@@ -33,6 +33,7 @@ mod eval;
 mod ids;
 mod job;
 mod node;
+mod schedule;
 mod time;
 mod validate;
 
@@ -41,5 +42,6 @@ pub use eval::*;
 pub use ids::*;
 pub use job::*;
 pub use node::*;
+pub use schedule::*;
 pub use time::*;
 pub use validate::*;
