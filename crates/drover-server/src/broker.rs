@@ -52,8 +52,16 @@ struct BrokerState {
     waiting_on_job: HashMap<JobKey, VecDeque<Arc<Evaluation>>>,
     /// Every eval ID the broker holds in any queue (dedup).
     known: HashSet<String>,
-    /// Blocked evaluations by job (one per job is kept).
-    blocked: HashMap<JobKey, Arc<Evaluation>>,
+    /// Blocked evaluations in release order: priority (high first), then age.
+    blocked: BTreeMap<(std::cmp::Reverse<i32>, u64), Arc<Evaluation>>,
+    /// Where each job's one blocked evaluation sits in `blocked`.
+    blocked_by_job: HashMap<JobKey, (std::cmp::Reverse<i32>, u64)>,
+    /// Blocked evaluations released and not yet finished (they re-block or place).
+    released: HashSet<String>,
+    /// How many more blocked evaluations may be released in this wave.
+    release_budget: usize,
+    /// Most evaluations a capacity change releases at once.
+    wave_size: usize,
     /// Delayed evaluations by due time.
     delayed: BTreeMap<(i64, u64), Arc<Evaluation>>,
     closed: bool,
@@ -120,37 +128,64 @@ impl EvalBroker {
     /// so the caller can cancel it.
     pub fn block(&self, eval: Arc<Evaluation>) -> Option<Arc<Evaluation>> {
         let mut state = self.lock();
+        let was_released = state.released.remove(&eval.id);
         let key = job_key(&eval);
-        let old = state.blocked.insert(key, eval);
-        if let Some(old) = &old
-            && let Some(current) = state.blocked.get(&job_key(old))
-            && current.id == old.id
-        {
-            return None;
+        // A re-blocked evaluation keeps its place in line (its age is its create index).
+        let order = (
+            std::cmp::Reverse(eval.priority),
+            if eval.create_index > 0 { eval.create_index } else { next_seq(&mut state) },
+        );
+        let old = match state.blocked_by_job.insert(key, order) {
+            Some(old_order) => state.blocked.remove(&old_order),
+            None => None,
+        };
+        state.blocked.insert(order, eval.clone());
+        if was_released {
+            // It found no room: this wave has met a full cluster; stop releasing.
+            state.release_budget = 0;
         }
-        old
+        match old {
+            Some(old) if old.id != eval.id => Some(old),
+            _ => None,
+        }
     }
 
     /// Forgets the blocked evaluation of a job (job stopped or purged).
     pub fn unblock_job(&self, namespace: &str, job_id: &str) -> Option<Arc<Evaluation>> {
-        self.lock().blocked.remove(&(namespace.to_string(), job_id.to_string()))
+        let mut state = self.lock();
+        let order = state.blocked_by_job.remove(&(namespace.to_string(), job_id.to_string()))?;
+        state.blocked.remove(&order)
     }
 
-    /// Capacity changed: every blocked evaluation becomes ready again.
+    /// Sets how many blocked evaluations one capacity change releases at once.
+    pub fn set_wave_size(&self, wave_size: usize) {
+        self.lock().wave_size = wave_size.max(1);
+    }
+
+    /// Capacity changed: blocked evaluations are released in order (priority,
+    /// then age), a wave at a time. Each one that places what it waited for
+    /// releases the next; one that still finds no room ends the wave. So a
+    /// large backlog drains in order at the rate capacity appears, without
+    /// re-scheduling the whole backlog on every change. Returns how many were released.
     pub fn unblock_all(&self) -> usize {
         let mut state = self.lock();
-        let blocked: Vec<Arc<Evaluation>> = state.blocked.drain().map(|(_, eval)| eval).collect();
-        let count = blocked.len();
-        for eval in blocked {
-            if state.known.insert(eval.id.clone()) {
-                push_ready(&mut state, eval);
-            }
-        }
+        let wave = if state.wave_size == 0 { 8 } else { state.wave_size };
+        state.release_budget = state.release_budget.max(wave);
+        let released = release(&mut state);
         drop(state);
-        if count > 0 {
+        if released > 0 {
             self.notify.notify_waiters();
         }
-        count
+        released
+    }
+
+    /// A released blocked evaluation finished without re-blocking: release the next one.
+    fn released_done(state: &mut BrokerState, eval_id: &str) -> usize {
+        if state.released.remove(eval_id) {
+            state.release_budget += 1;
+            return release(state);
+        }
+        0
     }
 
     /// Moves delayed evaluations whose time has come to the ready queue; returns
@@ -202,6 +237,9 @@ impl EvalBroker {
     pub fn ack(&self, eval: &Evaluation) {
         let mut state = self.lock();
         state.known.remove(&eval.id);
+        if EvalBroker::released_done(&mut state, &eval.id) > 0 {
+            self.notify.notify_waiters();
+        }
         let key = job_key(eval);
         state.in_flight.remove(&key);
         let next = state.waiting_on_job.get_mut(&key).and_then(VecDeque::pop_front);
@@ -248,6 +286,23 @@ impl EvalBroker {
         out.extend(state.blocked.values().map(|e| (e.clone(), "waiting for capacity")));
         out
     }
+}
+
+/// Moves blocked evaluations to the ready queue while the wave's budget lasts.
+fn release(state: &mut BrokerState) -> usize {
+    let mut released = 0;
+    while state.release_budget > 0 {
+        let Some((order, eval)) = state.blocked.pop_first() else { break };
+        state.blocked_by_job.remove(&job_key(&eval));
+        let _ = order;
+        state.release_budget -= 1;
+        if state.known.insert(eval.id.clone()) {
+            state.released.insert(eval.id.clone());
+            push_ready(state, eval);
+            released += 1;
+        }
+    }
+    released
 }
 
 fn next_seq(state: &mut BrokerState) -> u64 {
@@ -311,7 +366,55 @@ mod tests {
         assert_eq!(broker.promote_due(50), Some(100));
         assert_eq!(broker.promote_due(100), None);
         assert_eq!(broker.unblock_all(), 1);
+        assert_eq!(broker.stats().blocked, 0);
         let ids = [broker.dequeue().await.expect("open").id.clone(), broker.dequeue().await.expect("open").id.clone()];
         assert!(ids.contains(&"y".to_string()) && ids.contains(&"z".to_string()), "{ids:?}");
+    }
+}
+
+#[cfg(test)]
+mod backlog_tests {
+    use super::*;
+
+    fn blocked(id: &str, priority: i32, create_index: u64) -> Arc<Evaluation> {
+        Arc::new(Evaluation {
+            id: id.to_string(),
+            namespace: "default".to_string(),
+            job_id: format!("job-{id}"),
+            priority,
+            create_index,
+            status: "blocked".to_string(),
+            ..Evaluation::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn backlog_drains_in_order_a_wave_at_a_time() {
+        let broker = EvalBroker::new();
+        broker.set_wave_size(2);
+        for (idx, priority) in [50, 50, 80, 50, 50].iter().enumerate() {
+            broker.block(blocked(&format!("e{idx}"), *priority, idx as u64 + 1));
+        }
+        assert_eq!(broker.unblock_all(), 2, "one wave");
+        let first = broker.dequeue().await.expect("open");
+        let second = broker.dequeue().await.expect("open");
+        assert_eq!((first.id.as_str(), second.id.as_str()), ("e2", "e0"), "priority first, then age");
+        // e2 placed its work: the next in line is released.
+        broker.ack(&first);
+        let third = broker.dequeue().await.expect("open");
+        assert_eq!(third.id, "e1");
+        // e0 still found no room: it goes back to its place and the wave ends.
+        broker.block(second.clone());
+        broker.ack(&second);
+        broker.ack(&third);
+        assert_eq!(broker.stats().ready, 1, "e1's success releases the head of the line again");
+        let fourth = broker.dequeue().await.expect("open");
+        assert_eq!(fourth.id, "e0", "strict order: the oldest waiting evaluation goes first");
+        broker.block(fourth.clone());
+        broker.ack(&fourth);
+        assert_eq!(broker.stats().ready, 0, "a failure ends the wave");
+        assert_eq!(broker.stats().blocked, 3);
+        let waiting: Vec<String> = broker.waiting().iter().map(|(e, _)| e.id.clone()).collect();
+        assert_eq!(waiting, vec!["e0", "e3", "e4"], "the line keeps its order");
     }
 }

@@ -120,15 +120,19 @@ impl ServerInner {
         }
         // Serialise dispatches that carry a token, so two retries racing each
         // other cannot both create a child.
-        let _token_guard = if request.idempotency_token.is_empty() {
-            None
-        } else {
-            Some(self.dispatch_lock.lock().await)
-        };
+        let limited = self
+            .state
+            .snapshot()
+            .job(namespace, parent_id)
+            .and_then(|p| p.parameterized_job.as_ref().map(|c| c.max_concurrent > 0))
+            .unwrap_or(false);
+        let _guard =
+            if request.idempotency_token.is_empty() && !limited { None } else { Some(self.dispatch_lock.lock().await) };
         let snapshot = self.state.snapshot();
         let parent = snapshot
             .job(namespace, parent_id)
             .ok_or_else(|| ServerError::NotFound(format!("parameterized job not found: {parent_id}")))?;
+        let limit = parent.parameterized_job.as_ref().map(|c| c.max_concurrent as usize).unwrap_or(0);
         validate_dispatch(&parent, &request, self.config.max_payload_bytes).map_err(ServerError::BadRequest)?;
         if !request.idempotency_token.is_empty()
             && let Some(existing) = snapshot
@@ -151,8 +155,11 @@ impl ServerInner {
         child.canonicalize();
         let mut ops = vec![Op::UpsertJob(child.clone())];
         let mut evals = Vec::new();
+        let held = limit > 0
+            && (self.gate.held_count(namespace, parent_id) > 0
+                || crate::concurrency::active_children(self, &snapshot, &parent) >= limit);
         if !child.is_periodic() {
-            let eval = drover_types::Evaluation {
+            let mut eval = drover_types::Evaluation {
                 id: new_id(),
                 namespace: child.namespace.clone(),
                 priority: child.priority,
@@ -164,10 +171,20 @@ impl ServerInner {
                 modify_time: now,
                 ..drover_types::Evaluation::default()
             };
+            if held {
+                eval.status = eval_status::BLOCKED.to_string();
+                eval.status_description =
+                    format!("{} ({limit} children of {parent_id} running)", crate::concurrency::HELD_DESCRIPTION);
+            }
             ops.push(Op::UpsertEvals(vec![eval.clone()]));
             evals.push(eval);
         }
         let index = self.commit_with_evals(Txn { preconditions: vec![], ops }, &evals).await?;
+        if held && let Some(eval) = evals.first() {
+            let mut stored = eval.clone();
+            stored.create_index = index;
+            self.gate.hold(namespace, parent_id, Arc::new(stored));
+        }
         self.metrics.dispatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(JobDispatchResponse {
             dispatched_job_id: child.id,
@@ -248,7 +265,11 @@ mod tests {
             &request(b"x", &[("codec", "x"), ("color", "red")]),
             Err("Dispatch request included unpermitted metadata keys: [color] (allowed keys: codec quality)"),
         );
-        check(&job, &request(b"x", &[("quality", "1080p")]), Err("Dispatch did not provide required meta keys: [codec]"));
+        check(
+            &job,
+            &request(b"x", &[("quality", "1080p")]),
+            Err("Dispatch did not provide required meta keys: [codec]"),
+        );
         check(&job, &request(b"x", &[("codec", "x")]), Ok(()));
         let mut plain = job.clone();
         plain.parameterized_job = None;
@@ -257,13 +278,17 @@ mod tests {
 
     #[test]
     fn child_ids_and_meta_follow_nomad() {
-        assert_eq!(dispatched_id("video-encode", "", 1485379325, 0xcb38d00d), "video-encode/dispatch-1485379325-cb38d00d");
+        assert_eq!(
+            dispatched_id("video-encode", "", 1485379325, 0xcb38d00d),
+            "video-encode/dispatch-1485379325-cb38d00d"
+        );
         assert_eq!(
             dispatched_id("video-encode", "config1", 1485379325, 0xcb38d00d),
             "video-encode/dispatch-config1-1485379325-cb38d00d"
         );
         let parent = template("optional", &["codec"], &["quality", "extra"]);
-        let child = build_child(&parent, &request(b"p", &[("codec", "webm")]), "video-encode/dispatch-1-0".to_string(), 5);
+        let child =
+            build_child(&parent, &request(b"p", &[("codec", "webm")]), "video-encode/dispatch-1-0".to_string(), 5);
         assert_eq!(child.parent_id, "video-encode");
         assert!(child.dispatched);
         assert!(!child.is_parameterized());

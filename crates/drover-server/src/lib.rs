@@ -19,11 +19,13 @@
 //! ```
 
 mod broker;
+mod concurrency;
 mod config;
 mod dispatch;
 mod error;
 mod http;
 mod metrics;
+mod outcome;
 mod pipeline;
 mod server;
 mod watch;
@@ -37,6 +39,7 @@ pub use config::ServerConfig;
 pub use dispatch::{build_child, dispatched_id, validate_dispatch};
 pub use error::ServerError;
 pub use metrics::Metrics;
+pub use outcome::{AllocOutcome, JobOutcome, outcome};
 pub use server::ServerInner;
 
 /// Why the server could not start.
@@ -102,13 +105,17 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
 }
 
 /// Starts a server on an already open store (tests use an in-memory one).
-pub async fn start_with_state(mut config: ServerConfig, state: drover_state::StateStore) -> Result<ServerHandle, StartError> {
+pub async fn start_with_state(
+    mut config: ServerConfig,
+    state: drover_state::StateStore,
+) -> Result<ServerHandle, StartError> {
     let listener = tokio::net::TcpListener::bind(&config.http_addr)
         .await
         .map_err(|source| StartError::Bind { addr: config.http_addr.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.http_addr.clone(), source })?;
     config.http_addr = addr.to_string();
     let inner = ServerInner::new(config, state);
+    inner.broker.set_wave_size(inner.config.num_schedulers.max(1) * 4);
     inner.restore();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
@@ -117,6 +124,16 @@ pub async fn start_with_state(mut config: ServerConfig, state: drover_state::Sta
     }
     tasks.push(tokio::spawn(inner.node_watch.clone().follow(inner.state.clone())));
     tasks.push(tokio::spawn(background_ticks(inner.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(concurrency::follow_children(inner.clone())));
+    {
+        // Children may have finished while the server was down.
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            for (ns, parent, _) in inner.gate.all_lines() {
+                inner.release_held(&ns, &parent).await;
+            }
+        });
+    }
     let app = http::router(inner.clone());
     let mut serve_shutdown = shutdown_rx;
     tasks.push(tokio::spawn(async move {

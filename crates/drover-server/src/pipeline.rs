@@ -65,7 +65,8 @@ pub(crate) async fn run_worker(server: Arc<ServerInner>) {
             failed.status = eval_status::FAILED.to_string();
             failed.status_description = format!("evaluation failed: {err}");
             failed.modify_time = now_nanos();
-            if let Err(err) = server.state.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertEvals(vec![failed])] }).await
+            if let Err(err) =
+                server.state.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertEvals(vec![failed])] }).await
             {
                 tracing::error!(eval_id = %eval.id, error = %err, "could not record failed evaluation");
             }
@@ -90,11 +91,10 @@ async fn process_eval(server: &Arc<ServerInner>, eval: &Arc<Evaluation>) -> Resu
             seed: plan_seed(&current.id, snapshot.index(), attempt),
         };
         let snapshot_for_plan = snapshot.clone();
-        let plan = tokio::task::spawn_blocking(move || {
-            drover_scheduler::schedule(&SnapshotView(&snapshot_for_plan), &input)
-        })
-        .await
-        .map_err(|e| crate::error::ServerError::Internal(format!("scheduler panicked: {e}")))?;
+        let plan =
+            tokio::task::spawn_blocking(move || drover_scheduler::schedule(&SnapshotView(&snapshot_for_plan), &input))
+                .await
+                .map_err(|e| crate::error::ServerError::Internal(format!("scheduler panicked: {e}")))?;
         let request = build_commit(&current, job.as_deref(), plan, snapshot.index());
         let outcome = server.applier.submit(request).await?;
         if outcome.rejected == 0 {
@@ -253,7 +253,8 @@ pub(crate) fn cancel_evals(server: &Arc<ServerInner>, evals: Vec<Evaluation>) {
                 e
             })
             .collect();
-        if let Err(err) = server.state.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertEvals(canceled)] }).await {
+        if let Err(err) = server.state.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertEvals(canceled)] }).await
+        {
             tracing::warn!(error = %err, "could not cancel superseded evaluations");
         }
     });
@@ -285,7 +286,10 @@ type InFlightUsage = Arc<std::sync::Mutex<HashMap<String, (u64, u64, u64)>>>;
 /// Plans are verified one at a time, in order, against the newest snapshot
 /// plus the placements of plans still being written, so commits can overlap
 /// (pipelining) without ever over-committing a node.
-pub(crate) fn start_applier(server_state: drover_state::StateStore, metrics: Arc<crate::metrics::Metrics>) -> PlanApplier {
+pub(crate) fn start_applier(
+    server_state: drover_state::StateStore,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> PlanApplier {
     let (tx, mut rx) =
         mpsc::channel::<(CommitRequest, oneshot::Sender<Result<CommitOutcome, crate::error::ServerError>>)>(256);
     let in_flight: InFlightUsage = Arc::default();

@@ -34,12 +34,16 @@ pub struct ServerInner {
     pub(crate) applier: PlanApplier,
     pub(crate) node_watch: NodeWatch,
     heartbeats: Mutex<HashMap<String, Instant>>,
+    /// Last heartbeat per node (Unix ns); kept in memory, not written per beat.
+    last_seen: Mutex<HashMap<String, i64>>,
     /// Client for proxying `/v1/client/*` requests to nodes.
     pub(crate) proxy: reqwest::Client,
     /// When the server started.
     pub started: Instant,
-    /// Serialises dispatches that carry an idempotency token.
+    /// Serialises dispatches that carry an idempotency token or face a concurrency limit.
     pub(crate) dispatch_lock: tokio::sync::Mutex<()>,
+    /// Dispatched children held by `max_concurrent`.
+    pub(crate) gate: crate::concurrency::ConcurrencyGate,
 }
 
 fn new_eval(job: &Job, triggered_by: &str) -> Evaluation {
@@ -76,9 +80,11 @@ impl ServerInner {
             applier,
             node_watch: NodeWatch::default(),
             heartbeats: Mutex::new(HashMap::new()),
+            last_seen: Mutex::new(HashMap::new()),
             proxy,
             started: Instant::now(),
             dispatch_lock: tokio::sync::Mutex::new(()),
+            gate: crate::concurrency::ConcurrencyGate::default(),
         })
     }
 
@@ -89,12 +95,13 @@ impl ServerInner {
         for eval in snapshot.evals() {
             match eval.status.as_str() {
                 eval_status::PENDING => self.broker.enqueue(eval.clone(), now),
-                eval_status::BLOCKED => {
+                eval_status::BLOCKED if !eval.status_description.starts_with(crate::concurrency::HELD_DESCRIPTION) => {
                     self.broker.block(eval.clone());
                 }
                 _ => {}
             }
         }
+        self.restore_held(&snapshot);
         let deadline = Instant::now() + self.config.heartbeat_ttl + self.config.heartbeat_grace;
         let mut heartbeats = self.heartbeats.lock().unwrap_or_else(|p| p.into_inner());
         for node in snapshot.nodes() {
@@ -120,7 +127,11 @@ impl ServerInner {
 
     /// Registers (or updates) a job: one durable write of the job and its
     /// evaluation, then the evaluation is queued.
-    pub async fn register_job(&self, mut job: Job, enforce_index: Option<u64>) -> Result<JobRegisterResponse, ServerError> {
+    pub async fn register_job(
+        &self,
+        mut job: Job,
+        enforce_index: Option<u64>,
+    ) -> Result<JobRegisterResponse, ServerError> {
         job.canonicalize();
         job.validate().map_err(|e| ServerError::BadRequest(e.to_string()))?;
         if job.dispatched {
@@ -161,13 +172,10 @@ impl ServerInner {
             ops.push(Op::UpsertEvals(vec![eval.clone()]));
             evals.push(eval);
         }
-        let index = self
-            .commit_with_evals(Txn { preconditions, ops }, &evals)
-            .await
-            .map_err(|err| match err {
-                ServerError::Conflict(msg) => ServerError::BadRequest(msg),
-                other => other,
-            })?;
+        let index = self.commit_with_evals(Txn { preconditions, ops }, &evals).await.map_err(|err| match err {
+            ServerError::Conflict(msg) => ServerError::BadRequest(msg),
+            other => other,
+        })?;
         let stored = self.state.snapshot().job(&job.namespace, &job.id);
         Ok(JobRegisterResponse {
             eval_id: evals.first().map(|e| e.id.clone()).unwrap_or_default(),
@@ -179,11 +187,15 @@ impl ServerInner {
     }
 
     /// Stops a job (it stays registered, `dead (stopped)`) or purges it.
-    pub async fn deregister_job(&self, namespace: &str, job_id: &str, purge: bool) -> Result<JobRegisterResponse, ServerError> {
+    pub async fn deregister_job(
+        &self,
+        namespace: &str,
+        job_id: &str,
+        purge: bool,
+    ) -> Result<JobRegisterResponse, ServerError> {
         let snapshot = self.state.snapshot();
-        let job = snapshot
-            .job(namespace, job_id)
-            .ok_or_else(|| ServerError::NotFound(format!("job not found: {job_id}")))?;
+        let job =
+            snapshot.job(namespace, job_id).ok_or_else(|| ServerError::NotFound(format!("job not found: {job_id}")))?;
         let mut ops = Vec::new();
         let mut evals = Vec::new();
         if purge {
@@ -198,19 +210,69 @@ impl ServerInner {
             ops.push(Op::UpsertEvals(vec![eval.clone()]));
             evals.push(eval);
         }
-        if let Some(blocked) = self.broker.unblock_job(namespace, job_id) {
+        let held = if job.dispatched { self.gate.remove_child(namespace, &job.parent_id, job_id) } else { None };
+        for blocked in self.broker.unblock_job(namespace, job_id).into_iter().chain(held) {
             let mut canceled = (*blocked).clone();
             canceled.status = eval_status::CANCELED.to_string();
             canceled.status_description = "canceled: job stopped".to_string();
             ops.push(Op::UpsertEvals(vec![canceled]));
         }
         let index = self.commit_with_evals(Txn { preconditions: vec![], ops }, &evals).await?;
-        let job_modify_index = self.state.snapshot().job(namespace, job_id).map(|j| j.job_modify_index).unwrap_or(index);
+        let job_modify_index =
+            self.state.snapshot().job(namespace, job_id).map(|j| j.job_modify_index).unwrap_or(index);
         Ok(JobRegisterResponse {
             eval_id: evals.first().map(|e| e.id.clone()).unwrap_or_default(),
             eval_create_index: if evals.is_empty() { 0 } else { index },
             job_modify_index,
             warnings: String::new(),
+            index,
+        })
+    }
+
+    /// Stops (or purges) a parent together with every child it has, in one
+    /// write, so purging a parent never leaves orphans behind.
+    pub async fn deregister_family(
+        &self,
+        namespace: &str,
+        job_id: &str,
+        purge: bool,
+    ) -> Result<JobRegisterResponse, ServerError> {
+        let snapshot = self.state.snapshot();
+        let parent =
+            snapshot.job(namespace, job_id).ok_or_else(|| ServerError::NotFound(format!("job not found: {job_id}")))?;
+        let mut members = snapshot.children_of(namespace, job_id);
+        members.push(parent.clone());
+        let mut ops = Vec::new();
+        let mut evals = Vec::new();
+        for job in &members {
+            if purge {
+                ops.push(Op::PurgeJob { namespace: namespace.to_string(), job_id: job.id.clone() });
+            } else if !job.stop {
+                let mut stopped = (**job).clone();
+                stopped.stop = true;
+                ops.push(Op::UpsertJob(stopped));
+            } else if job.status == drover_types::job_status::DEAD {
+                continue;
+            }
+            let held = if job.dispatched { self.gate.remove_child(namespace, &job.parent_id, &job.id) } else { None };
+            for blocked in self.broker.unblock_job(namespace, &job.id).into_iter().chain(held) {
+                let mut canceled = (*blocked).clone();
+                canceled.status = eval_status::CANCELED.to_string();
+                canceled.status_description = "canceled: job stopped".to_string();
+                ops.push(Op::UpsertEvals(vec![canceled]));
+            }
+            if !job.is_template() && (job.status != drover_types::job_status::DEAD || purge) {
+                let eval = new_eval(job, eval_trigger::JOB_DEREGISTER);
+                ops.push(Op::UpsertEvals(vec![eval.clone()]));
+                evals.push(eval);
+            }
+        }
+        let index = self.commit_with_evals(Txn { preconditions: vec![], ops }, &evals).await?;
+        Ok(JobRegisterResponse {
+            eval_id: evals.first().map(|e| e.id.clone()).unwrap_or_default(),
+            eval_create_index: if evals.is_empty() { 0 } else { index },
+            job_modify_index: index,
+            warnings: format!("{} children stopped", members.len() - 1),
             index,
         })
     }
@@ -230,7 +292,10 @@ impl ServerInner {
         }
         let eval = new_eval(&job, eval_trigger::JOB_EVALUATE);
         let index = self
-            .commit_with_evals(Txn { preconditions: vec![], ops: vec![Op::UpsertEvals(vec![eval.clone()])] }, &[eval.clone()])
+            .commit_with_evals(
+                Txn { preconditions: vec![], ops: vec![Op::UpsertEvals(vec![eval.clone()])] },
+                std::slice::from_ref(&eval),
+            )
             .await?;
         Ok(JobRegisterResponse {
             eval_id: eval.id,
@@ -246,9 +311,8 @@ impl ServerInner {
     /// Stops one allocation; its job's scheduler decides on a replacement.
     pub async fn stop_alloc(&self, alloc_id: &str) -> Result<(String, u64), ServerError> {
         let snapshot = self.state.snapshot();
-        let alloc = snapshot
-            .alloc(alloc_id)
-            .ok_or_else(|| ServerError::NotFound(format!("alloc not found: {alloc_id}")))?;
+        let alloc =
+            snapshot.alloc(alloc_id).ok_or_else(|| ServerError::NotFound(format!("alloc not found: {alloc_id}")))?;
         let mut ops = vec![Op::UpdateAllocsDesired(vec![AllocDesiredUpdate {
             alloc_id: alloc.id.clone(),
             desired_status: Some(desired_status::STOP.to_string()),
@@ -298,7 +362,8 @@ impl ServerInner {
         node.last_heartbeat = now;
         let was_ready = snapshot.node(&node.id).is_some_and(|n| n.status == node_status::READY);
         let mut ops = vec![Op::UpsertNode(node.clone())];
-        let evals = if was_ready { Vec::new() } else { self.system_job_evals(&snapshot, eval_trigger::NODE_UPDATE, &node.id) };
+        let evals =
+            if was_ready { Vec::new() } else { self.system_job_evals(&snapshot, eval_trigger::NODE_UPDATE, &node.id) };
         if !evals.is_empty() {
             ops.push(Op::UpsertEvals(evals.clone()));
         }
@@ -344,6 +409,13 @@ impl ServerInner {
     fn touch_heartbeat(&self, node_id: &str) {
         let deadline = Instant::now() + self.config.heartbeat_ttl + self.config.heartbeat_grace;
         self.heartbeats.lock().unwrap_or_else(|p| p.into_inner()).insert(node_id.to_string(), deadline);
+        self.last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(node_id.to_string(), now_nanos());
+    }
+
+    /// When a node last heartbeat (Unix ns), as far as this server saw.
+    pub fn last_heartbeat(&self, node: &Node) -> i64 {
+        let seen = self.last_seen.lock().unwrap_or_else(|p| p.into_inner()).get(&node.id).copied().unwrap_or(0);
+        seen.max(node.last_heartbeat)
     }
 
     /// Evaluations for every system / sysbatch job (a node appeared or came back).
@@ -351,7 +423,9 @@ impl ServerInner {
         snapshot
             .jobs()
             .iter()
-            .filter(|job| matches!(job.job_type, JobType::System | JobType::Sysbatch) && !job.stop && !job.is_template())
+            .filter(|job| {
+                matches!(job.job_type, JobType::System | JobType::Sysbatch) && !job.stop && !job.is_template()
+            })
             .map(|job| {
                 let mut eval = new_eval(job, trigger);
                 eval.node_id = node_id.to_string();
@@ -447,7 +521,10 @@ impl ServerInner {
             .commit_with_evals(
                 Txn {
                     preconditions: vec![],
-                    ops: vec![Op::UpdateNodeEligibility { node_id: node_id.to_string(), eligibility: value.to_string() }],
+                    ops: vec![Op::UpdateNodeEligibility {
+                        node_id: node_id.to_string(),
+                        eligibility: value.to_string(),
+                    }],
                 },
                 &[],
             )

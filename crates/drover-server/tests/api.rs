@@ -183,12 +183,15 @@ async fn dispatch_validates_with_400_and_is_idempotent() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["EvalID"], "", "registering a template places nothing");
 
-    let (status, body) = server.call(reqwest::Method::POST, "/v1/job/video-encode/dispatch", Some(json!({"Meta": {"codec": "webm"}}))).await;
+    let (status, body) = server
+        .call(reqwest::Method::POST, "/v1/job/video-encode/dispatch", Some(json!({"Meta": {"codec": "webm"}})))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body, "Payload is not provided but required by parameterized job");
 
     let request = json!({"Payload": "eyJhIjoxfQ==", "Meta": {"codec": "webm"}, "IdempotencyToken": "prod"});
-    let (status, first) = server.call(reqwest::Method::POST, "/v1/job/video-encode/dispatch", Some(request.clone())).await;
+    let (status, first) =
+        server.call(reqwest::Method::POST, "/v1/job/video-encode/dispatch", Some(request.clone())).await;
     assert_eq!(status, 200, "{first}");
     let child = first["DispatchedJobID"].as_str().expect("child id").to_string();
     assert!(child.starts_with("video-encode/dispatch-"), "{child}");

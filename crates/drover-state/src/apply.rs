@@ -254,6 +254,7 @@ fn apply_op(state: &mut StateMaps, op: &Op, index: u64, now: i64, tracker: &mut 
                 apply_desired_update(&mut stored, update);
                 stored.modify_index = index;
                 stored.alloc_modify_index = index;
+                stored.modify_time = now;
                 put_alloc_tracked(state, stored, tracker);
             }
             Ok(())

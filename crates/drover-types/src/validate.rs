@@ -180,7 +180,10 @@ impl Job {
                 push(&tg_path, "missing tasks for task group".to_string());
             }
             if tg.count > MAX_GROUP_COUNT {
-                push(&format!("{tg_path} -> count"), format!("count must be at most {MAX_GROUP_COUNT}, got {}", tg.count));
+                push(
+                    &format!("{tg_path} -> count"),
+                    format!("count must be at most {MAX_GROUP_COUNT}, got {}", tg.count),
+                );
             }
             if matches!(self.job_type, JobType::System | JobType::Sysbatch) && tg.count > 1 {
                 push(

@@ -413,8 +413,10 @@ bind_addr = "0.0.0.0"
 log_level = "debug"
 datacenter = "dc9"
 ports { http = 5000 }
-server { enabled = true
-  heartbeat_grace = "30s" }
+server {
+  enabled = true
+  heartbeat_grace = "30s"
+}
 client {
   enabled = true
   servers = ["10.0.0.1:4747"]

@@ -16,10 +16,7 @@ fn seed_002_init_run_status_logs_scale_plan_stop() {
     let agent = Agent::dev(&dir.path().join("agent"));
     let work = dir.path();
 
-    agent
-        .cli(work, &["job", "init"])
-        .expect_code(0)
-        .expect_stdout("Example job file written to example.drover.hcl");
+    agent.cli(work, &["job", "init"]).expect_code(0).expect_stdout("Example job file written to example.drover.hcl");
     assert!(work.join("example.drover.hcl").exists());
     agent.cli(work, &["job", "init"]).expect_code(1);
 
@@ -162,7 +159,10 @@ job "windows-only" {
         .expect_stdout("Constraint \"${attr.kernel.name} = windows\": 1 nodes excluded by filter");
 
     // Errors a newcomer meets: one line, exit 1.
-    agent.cli(dir.path(), &["job", "status", "nope"]).expect_code(1).expect_stderr("No job(s) with prefix or id \"nope\" found");
+    agent
+        .cli(dir.path(), &["job", "status", "nope"])
+        .expect_code(1)
+        .expect_stderr("No job(s) with prefix or id \"nope\" found");
     std::fs::write(dir.path().join("broken.hcl"), "job \"x\" {\n  group \"g\" {\n    count = \"three\"\n  }\n}\n")
         .expect("write spec");
     let broken = agent.cli(dir.path(), &["job", "run", "broken.hcl"]);
@@ -255,7 +255,7 @@ fn a_killed_nodes_allocations_go_lost_and_are_replaced() {
         )
     };
     let mut client_a = client("client-a");
-    let _client_b = client("client-b");
+    let mut client_b = client("client-b");
     wait_for("two ready nodes", Duration::from_secs(30), || {
         let nodes = common::http_get(&address, "/v1/nodes")?;
         (nodes.matches("\"ready\"").count() == 2).then_some(())
@@ -282,15 +282,15 @@ job "web" {
     let first = allocs[0].clone();
     let first_node = first["NodeName"].as_str().unwrap_or("").to_string();
     // Kill the client that runs it (and its task) without any cleanup.
-    let victim_is_a = first_node == "client-a";
-    if victim_is_a {
+    if first_node == "client-a" {
         client_a.kill();
     } else {
-        drop(_client_b);
+        client_b.kill();
     }
     let first_id = first["ID"].as_str().expect("alloc id").to_string();
     wait_for("allocation lost and replaced", Duration::from_secs(30), || {
-        let allocs: serde_json::Value = serde_json::from_str(&common::http_get(&address, "/v1/job/web/allocations")?).ok()?;
+        let allocs: serde_json::Value =
+            serde_json::from_str(&common::http_get(&address, "/v1/job/web/allocations")?).ok()?;
         let list = allocs.as_array()?;
         let lost = list.iter().any(|a| a["ID"] == first_id.as_str() && a["ClientStatus"] == "lost");
         let replaced = list.iter().any(|a| {
@@ -300,4 +300,6 @@ job "web" {
     });
     let nodes = common::http_get(&address, "/v1/nodes").expect("nodes");
     assert!(nodes.contains("\"down\""), "the killed node is down: {nodes}");
+    // The killed client could not stop its task; do it for it.
+    common::kill_processes_under(dir.path());
 }

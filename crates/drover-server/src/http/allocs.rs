@@ -26,8 +26,10 @@ async fn list(State(server): State<AppState>, params: Params) -> ApiResult {
         .iter()
         .filter(|a| namespace == "*" || a.namespace == namespace)
         .map(|alloc| {
-            let job_type =
-                snapshot.job(&alloc.namespace, &alloc.job_id).map(|j| j.job_type.as_str().to_string()).unwrap_or_default();
+            let job_type = snapshot
+                .job(&alloc.namespace, &alloc.job_id)
+                .map(|j| j.job_type.as_str().to_string())
+                .unwrap_or_default();
             AllocListStub::from_alloc(alloc, &job_type)
         })
         .collect();

@@ -53,7 +53,8 @@ async fn forward(server: &AppState, alloc_id: &str, method: Method, uri: Uri, bo
             node.id
         ))));
     }
-    let base = if node.http_addr.starts_with("http") { node.http_addr.clone() } else { format!("http://{}", node.http_addr) };
+    let base =
+        if node.http_addr.starts_with("http") { node.http_addr.clone() } else { format!("http://{}", node.http_addr) };
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
     let url = format!("{}{}", base.trim_end_matches('/'), path_and_query);
     let reqwest_method = reqwest::Method::from_bytes(method.as_str().as_bytes())
@@ -62,13 +63,8 @@ async fn forward(server: &AppState, alloc_id: &str, method: Method, uri: Uri, bo
         ApiError(ServerError::BadRequest(format!("node {} at {} did not answer: {err}", node.id, node.http_addr)))
     })?;
     let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("text/plain")
-        .to_string();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("text/plain").to_string();
     let stream = response.bytes_stream().map_err(std::io::Error::other);
     Ok((status, [("content-type", content_type)], Body::from_stream(stream)).into_response())
 }
-

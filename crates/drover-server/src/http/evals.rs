@@ -30,7 +30,7 @@ async fn list(State(server): State<AppState>, params: Params) -> ApiResult {
         .filter(|e| status_filter.as_ref().is_none_or(|s| &e.status == s))
         .map(|e| (**e).clone())
         .collect();
-    evals.sort_by(|a, b| b.create_index.cmp(&a.create_index));
+    evals.sort_by_key(|e| std::cmp::Reverse(e.create_index));
     if let Some(per_page) = params.get("per_page").and_then(|p| p.parse::<usize>().ok()) {
         evals.truncate(per_page);
     }

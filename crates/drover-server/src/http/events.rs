@@ -49,13 +49,9 @@ impl TopicFilter {
 /// The stream event of a state change.
 pub(crate) fn to_event(change: &Change) -> StreamEvent {
     let (topic, event_type, key, namespace, payload) = match &change.object {
-        ChangedObject::Job(job) => (
-            "Job",
-            "JobRegistered",
-            job.id.clone(),
-            job.namespace.clone(),
-            serde_json::json!({ "Job": &**job }),
-        ),
+        ChangedObject::Job(job) => {
+            ("Job", "JobRegistered", job.id.clone(), job.namespace.clone(), serde_json::json!({ "Job": &**job }))
+        }
         ChangedObject::JobDeleted { namespace, job_id } => (
             "Job",
             "JobDeregistered",

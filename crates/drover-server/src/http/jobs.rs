@@ -27,8 +27,19 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// The suffixes `/v1/job/<id>/<suffix>` may carry; a job ID may itself contain `/`.
-const SUFFIXES: &[&str] =
-    &["summary", "allocations", "evaluations", "versions", "plan", "evaluate", "dispatch", "children", "deployments"];
+const SUFFIXES: &[&str] = &[
+    "summary",
+    "allocations",
+    "evaluations",
+    "versions",
+    "plan",
+    "evaluate",
+    "dispatch",
+    "children",
+    "deployments",
+    "queue",
+    "outcome",
+];
 
 fn split_job_path(rest: &str) -> (String, &'static str) {
     let rest = rest.trim_end_matches('/');
@@ -63,6 +74,12 @@ async fn job_dispatcher(
         ("GET", "evaluations") => evaluations(&server, &params, &job_id).await,
         ("GET", "versions") => versions(&server, &params, &job_id).await,
         ("GET", "children") => children(&server, &params, &job_id).await,
+        ("GET", "queue") => {
+            let snapshot = server.state.snapshot();
+            find_job(&snapshot, &params, &job_id)?;
+            Ok(json_reply(&server.gate.line(&params.namespace(), &job_id), snapshot.index()))
+        }
+        ("GET", "outcome") => crate::outcome::http_outcome(&server, &params, &job_id).await,
         ("GET", "deployments") => Ok(json_reply(&Vec::<serde_json::Value>::new(), server.state.index())),
         ("POST" | "PUT", "plan") => plan(&server, &params, &job_id, &body).await,
         ("POST" | "PUT", "evaluate") => {
@@ -75,7 +92,9 @@ async fn job_dispatcher(
 }
 
 fn find_job(snapshot: &Snapshot, params: &Params, job_id: &str) -> Result<Arc<Job>, ApiError> {
-    snapshot.job(&params.namespace(), job_id).ok_or_else(|| ApiError(ServerError::NotFound("job not found".to_string())))
+    snapshot
+        .job(&params.namespace(), job_id)
+        .ok_or_else(|| ApiError(ServerError::NotFound("job not found".to_string())))
 }
 
 async fn get_job(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
@@ -233,7 +252,12 @@ async fn register_request(
 
 async fn deregister(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
     let purge = params.flag("purge");
-    let reply = server.deregister_job(&params.namespace(), job_id, purge).await?;
+    let namespace = params.namespace();
+    if params.flag("children") {
+        let reply = server.deregister_family(&namespace, job_id, purge).await?;
+        return Ok(json_reply(&reply, reply.index));
+    }
+    let reply = server.deregister_job(&namespace, job_id, purge).await?;
     Ok(json_reply(&reply, reply.index))
 }
 
@@ -262,15 +286,14 @@ async fn evaluations(server: &AppState, params: &Params, job_id: &str) -> ApiRes
     let snapshot = blocking_snapshot(server, params).await?;
     let mut evals: Vec<Evaluation> =
         snapshot.evals_by_job(&params.namespace(), job_id).iter().map(|e| (**e).clone()).collect();
-    evals.sort_by(|a, b| b.create_index.cmp(&a.create_index));
+    evals.sort_by_key(|e| std::cmp::Reverse(e.create_index));
     Ok(json_reply(&evals, snapshot.index()))
 }
 
 async fn versions(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
     let snapshot = blocking_snapshot(server, params).await?;
     find_job(&snapshot, params, job_id)?;
-    let versions: Vec<Job> =
-        snapshot.job_versions(&params.namespace(), job_id).iter().map(|j| (**j).clone()).collect();
+    let versions: Vec<Job> = snapshot.job_versions(&params.namespace(), job_id).iter().map(|j| (**j).clone()).collect();
     // Diffs[i] is what changed from version i+1 (older) to version i (newer).
     let diffs: Vec<drover_types::api::JobDiff> = if params.flag("diffs") {
         versions
@@ -284,15 +307,85 @@ async fn versions(server: &AppState, params: &Params, job_id: &str) -> ApiResult
     Ok(json_reply(&reply, snapshot.index()))
 }
 
+/// `GET /v1/job/:id/children`: a parent's children, filtered by `status`
+/// (pending / running / dead / queued), `meta.<key>=<value>`, `since` and
+/// `before` (a duration like `1h`: submitted within / earlier than that), newest first.
 async fn children(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
     let snapshot = blocking_snapshot(server, params).await?;
     let parent = find_job(&snapshot, params, job_id)?;
-    let stubs: Vec<JobListStub> = snapshot
+    let filter = ChildFilter::from_params(params)?;
+    let now = drover_types::now_nanos();
+    let mut stubs: Vec<JobListStub> = snapshot
         .children_of(&parent.namespace, &parent.id)
         .iter()
+        .filter(|child| filter.matches(child, server.gate.is_held(&parent.namespace, &parent.id, &child.id), now))
         .map(|child| list_stub(&snapshot, child, true))
         .collect();
+    stubs.sort_by(|a, b| b.submit_time.cmp(&a.submit_time).then_with(|| b.id.cmp(&a.id)));
     Ok(json_reply(&stubs, snapshot.index()))
+}
+
+/// Filters of the children list.
+#[derive(Debug, Default)]
+pub(crate) struct ChildFilter {
+    status: Option<String>,
+    meta: Vec<(String, String)>,
+    since: Option<i64>,
+    before: Option<i64>,
+}
+
+impl ChildFilter {
+    pub(crate) fn from_params(params: &Params) -> Result<ChildFilter, ApiError> {
+        let duration = |key: &str| -> Result<Option<i64>, ApiError> {
+            match params.get(key) {
+                None | Some("") => Ok(None),
+                Some(text) => drover_types::parse_duration(text)
+                    .map(Some)
+                    .map_err(|e| ApiError(ServerError::BadRequest(format!("invalid {key} {text:?}: {e}")))),
+            }
+        };
+        let status = params.get("status").filter(|s| !s.is_empty()).map(str::to_string);
+        if let Some(status) = &status
+            && !matches!(status.as_str(), "pending" | "running" | "dead" | "queued")
+        {
+            return Err(ApiError(ServerError::BadRequest(format!(
+                "invalid status {status:?}: expected pending, running, dead or queued"
+            ))));
+        }
+        let mut meta: Vec<(String, String)> = params
+            .0
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("meta.").map(|key| (key.to_string(), v.clone())))
+            .collect();
+        meta.sort();
+        Ok(ChildFilter { status, meta, since: duration("since")?, before: duration("before")? })
+    }
+
+    pub(crate) fn matches(&self, child: &Job, held: bool, now: i64) -> bool {
+        if let Some(status) = &self.status {
+            let matches_status = match status.as_str() {
+                "queued" => held,
+                other => child.status == other && !(held && other == "pending"),
+            };
+            if !matches_status {
+                return false;
+            }
+        }
+        if !self.meta.iter().all(|(k, v)| child.meta.get(k) == Some(v)) {
+            return false;
+        }
+        if let Some(since) = self.since
+            && child.submit_time < now - since
+        {
+            return false;
+        }
+        if let Some(before) = self.before
+            && child.submit_time > now - before
+        {
+            return false;
+        }
+        true
+    }
 }
 
 async fn plan(server: &AppState, params: &Params, job_id: &str, body: &Bytes) -> ApiResult {

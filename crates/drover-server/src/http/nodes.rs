@@ -29,9 +29,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/client/allocs/update", post(client_update).put(client_update))
 }
 
-fn public(node: &Node) -> Node {
+fn public(server: &AppState, node: &Node) -> Node {
     let mut node = node.clone();
     node.secret_id.clear();
+    node.last_heartbeat = server.last_heartbeat(&node);
     node
 }
 
@@ -42,7 +43,9 @@ async fn list(State(server): State<AppState>, params: Params) -> ApiResult {
         .iter()
         .map(|node| {
             let running = snapshot.allocs_by_node(&node.id).iter().filter(|a| !a.terminal()).count() as u64;
-            NodeListStub::from_node(node, running)
+            let mut stub = NodeListStub::from_node(node, running);
+            stub.last_heartbeat = server.last_heartbeat(node);
+            stub
         })
         .collect();
     Ok(json_reply(&stubs, snapshot.index()))
@@ -51,7 +54,7 @@ async fn list(State(server): State<AppState>, params: Params) -> ApiResult {
 async fn get_node(State(server): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult {
     let snapshot = blocking_snapshot(&server, &params).await?;
     let node = snapshot.node(&id).ok_or_else(|| ApiError(ServerError::NotFound("node not found".to_string())))?;
-    Ok(json_reply(&public(&node), snapshot.index()))
+    Ok(json_reply(&public(&server, &node), snapshot.index()))
 }
 
 async fn allocations(State(server): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult {
@@ -60,8 +63,10 @@ async fn allocations(State(server): State<AppState>, Path(id): Path<String>, par
         .allocs_by_node(&id)
         .iter()
         .map(|alloc| {
-            let job_type =
-                snapshot.job(&alloc.namespace, &alloc.job_id).map(|j| j.job_type.as_str().to_string()).unwrap_or_default();
+            let job_type = snapshot
+                .job(&alloc.namespace, &alloc.job_id)
+                .map(|j| j.job_type.as_str().to_string())
+                .unwrap_or_default();
             AllocListStub::from_alloc(alloc, &job_type)
         })
         .collect();
@@ -127,7 +132,10 @@ async fn drain(State(server): State<AppState>, Path(id): Path<String>, body: Byt
     let body: DrainBody = if body.is_empty() { DrainBody::default() } else { parse_body(&body)? };
     let drain: Option<Duration> = body.drain_spec.map(|spec| nanos_to_duration(spec.deadline));
     let (eval_ids, index) = server.drain_node(&id, drain).await?;
-    Ok(json_reply(&serde_json::json!({ "EvalIDs": eval_ids, "EvalCreateIndex": index, "NodeModifyIndex": index, "Index": index }), index))
+    Ok(json_reply(
+        &serde_json::json!({ "EvalIDs": eval_ids, "EvalCreateIndex": index, "NodeModifyIndex": index, "Index": index }),
+        index,
+    ))
 }
 
 #[derive(Deserialize, Default)]

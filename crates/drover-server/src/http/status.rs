@@ -86,7 +86,10 @@ async fn search(State(server): State<AppState>, method: Method, params: Params, 
     };
     let want = |name: &str| context == "all" || context == name;
     if want("jobs") {
-        add("jobs", snapshot.jobs_by_prefix(&params.namespace(), &request.prefix).iter().map(|j| j.id.clone()).collect());
+        add(
+            "jobs",
+            snapshot.jobs_by_prefix(&params.namespace(), &request.prefix).iter().map(|j| j.id.clone()).collect(),
+        );
     }
     if want("evals") {
         add("evals", snapshot.evals_by_prefix(&request.prefix).iter().map(|e| e.id.clone()).collect());

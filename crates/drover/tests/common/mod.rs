@@ -165,13 +165,23 @@ impl CliOutput {
 
     /// Panics unless stdout contains `text`.
     pub fn expect_stdout(&self, text: &str) -> &CliOutput {
-        assert!(self.stdout.contains(text), "stdout lacks {text:?}; stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}; stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     /// Panics unless stderr contains `text`.
     pub fn expect_stderr(&self, text: &str) -> &CliOutput {
-        assert!(self.stderr.contains(text), "stderr lacks {text:?}; stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}; stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 }
@@ -287,4 +297,18 @@ pub fn quoted_after(text: &str, marker: &str) -> Option<String> {
     let rest = &text[start..];
     let end = rest.find('"')?;
     Some(rest[..end].to_string())
+}
+
+/// Kills every process whose working directory is under `dir` (tasks left
+/// behind by a client that was killed on purpose).
+pub fn kill_processes_under(dir: &Path) {
+    let Ok(dir) = dir.canonicalize() else { return };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else { continue };
+        if cwd.starts_with(&dir) {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        }
+    }
 }

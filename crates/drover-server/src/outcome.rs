@@ -1,0 +1,156 @@
+//! `GET /v1/job/:id/outcome`: the blocking "result" of a job, so a dispatch
+//! can be used like a function call. It waits (up to `?wait=`, default 5m)
+//! until the job is dead, then says how it ended and with which exit code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::Response;
+use serde::Serialize;
+
+use drover_state::Snapshot;
+use drover_types::{Job, client_status, job_status, task_event};
+
+use crate::error::ServerError;
+use crate::http::{ApiError, Params, json_reply};
+use crate::server::ServerInner;
+
+/// How a job ended.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobOutcome {
+    /// The job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// `pending`, `running` or `dead`.
+    pub status: String,
+    /// Whether the job finished (`dead`).
+    pub finished: bool,
+    /// `complete` (every allocation complete), `failed`, `lost`, `stopped`, or "" while running.
+    pub outcome: String,
+    /// The exit code to report: the first failed task's, else the last task's, else 0.
+    pub exit_code: i32,
+    /// Per allocation: ID, client status and per task exit codes.
+    pub allocations: Vec<AllocOutcome>,
+    /// State index.
+    pub index: u64,
+}
+
+/// One allocation's ending.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct AllocOutcome {
+    /// Allocation ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Client status.
+    pub client_status: String,
+    /// Task name → its last exit code (None if it never exited).
+    pub tasks: std::collections::BTreeMap<String, Option<i32>>,
+}
+
+/// The outcome of a job as the snapshot has it.
+pub fn outcome(snapshot: &Snapshot, job: &Job) -> JobOutcome {
+    let mut allocs = snapshot.allocs_by_job(&job.namespace, &job.id);
+    allocs.sort_by_key(|a| a.create_index);
+    let mut exit_code = 0;
+    let mut failed_exit: Option<i32> = None;
+    let mut allocations = Vec::new();
+    let mut any_failed = false;
+    let mut any_lost = false;
+    let mut any_complete = false;
+    for alloc in &allocs {
+        let mut tasks = std::collections::BTreeMap::new();
+        for (name, state) in &alloc.task_states {
+            let code = state
+                .events
+                .iter()
+                .rev()
+                .find(|e| e.event_type == task_event::TERMINATED)
+                .map(|e| if e.signal != 0 && e.exit_code == 0 { 128 + e.signal } else { e.exit_code });
+            if let Some(code) = code {
+                exit_code = code;
+                if (state.failed || code != 0) && failed_exit.is_none() && alloc.client_status == client_status::FAILED
+                {
+                    failed_exit = Some(code);
+                }
+            }
+            tasks.insert(name.clone(), code);
+        }
+        match alloc.client_status.as_str() {
+            client_status::FAILED => any_failed = true,
+            client_status::LOST => any_lost = true,
+            client_status::COMPLETE => any_complete = true,
+            _ => {}
+        }
+        allocations.push(AllocOutcome { id: alloc.id.clone(), client_status: alloc.client_status.clone(), tasks });
+    }
+    // The latest allocation of each name decides (a rescheduled failure that later succeeded is a success).
+    let mut latest: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for alloc in &allocs {
+        latest.insert(alloc.name.as_str(), alloc.client_status.as_str());
+    }
+    let finished = job.status == job_status::DEAD;
+    let final_failed = latest.values().any(|s| *s == client_status::FAILED);
+    let final_lost = latest.values().any(|s| *s == client_status::LOST);
+    let outcome = if !finished {
+        String::new()
+    } else if final_failed {
+        "failed".to_string()
+    } else if final_lost {
+        "lost".to_string()
+    } else if job.stop && !any_complete {
+        "stopped".to_string()
+    } else {
+        "complete".to_string()
+    };
+    let _ = (any_failed, any_lost);
+    let exit_code = match outcome.as_str() {
+        "failed" => failed_exit.filter(|c| *c != 0).unwrap_or(if exit_code != 0 { exit_code } else { 1 }),
+        "lost" | "stopped" => {
+            if exit_code != 0 {
+                exit_code
+            } else {
+                1
+            }
+        }
+        _ => exit_code,
+    };
+    JobOutcome {
+        job_id: job.id.clone(),
+        status: job.status.clone(),
+        finished,
+        outcome,
+        exit_code,
+        allocations,
+        index: snapshot.index(),
+    }
+}
+
+pub(crate) async fn http_outcome(
+    server: &Arc<ServerInner>,
+    params: &Params,
+    job_id: &str,
+) -> Result<Response, ApiError> {
+    let wait = match params.get("wait") {
+        None | Some("") => Duration::from_secs(300),
+        Some(text) => drover_types::nanos_to_duration(
+            drover_types::parse_duration(text)
+                .map_err(|e| ApiError(ServerError::BadRequest(format!("invalid wait {text:?}: {e}"))))?,
+        ),
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let namespace = params.namespace();
+    loop {
+        let snapshot = server.state.snapshot();
+        let job = snapshot
+            .job(&namespace, job_id)
+            .ok_or_else(|| ApiError(ServerError::NotFound("job not found".to_string())))?;
+        let result = outcome(&snapshot, &job);
+        let now = tokio::time::Instant::now();
+        if result.finished || now >= deadline {
+            return Ok(json_reply(&result, snapshot.index()));
+        }
+        server.state.wait_index_above(snapshot.index(), deadline - now).await;
+    }
+}
