@@ -39,6 +39,8 @@ pub(crate) struct ChangedRows {
     pub(crate) allocs: BTreeSet<String>,
     /// Nodes.
     pub(crate) nodes: BTreeSet<String>,
+    /// Key/value records.
+    pub(crate) kv: BTreeSet<crate::maps::KvKey>,
 }
 
 impl ChangedRows {
@@ -50,6 +52,7 @@ impl ChangedRows {
         self.evals.extend(later.evals);
         self.allocs.extend(later.allocs);
         self.nodes.extend(later.nodes);
+        self.kv.extend(later.kv);
     }
 }
 
@@ -318,6 +321,19 @@ fn apply_op(state: &mut StateMaps, op: &Op, index: u64, now: i64, tracker: &mut 
                 return Err(StateError::NotFound(format!("node {node_id} not found")));
             }
             tracker.touch_node(node_id);
+            Ok(())
+        }
+        Op::PutKv { table, key, value } => {
+            let kv_key = (table.clone(), key.clone());
+            match value {
+                Some(value) => {
+                    state.kv.insert(kv_key.clone(), Arc::from(value.as_str()));
+                }
+                None => {
+                    state.kv.remove(&kv_key);
+                }
+            }
+            tracker.rows.kv.insert(kv_key);
             Ok(())
         }
     }

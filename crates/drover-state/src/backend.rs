@@ -38,6 +38,8 @@ pub(crate) struct Loaded {
     pub(crate) allocs: Vec<Allocation>,
     /// Nodes.
     pub(crate) nodes: Vec<Node>,
+    /// Key/value records.
+    pub(crate) kv: Vec<(crate::maps::KvKey, String)>,
 }
 
 impl Loaded {
@@ -58,6 +60,9 @@ impl Loaded {
         }
         for node in self.nodes {
             maps.put_node(Arc::new(node));
+        }
+        for (key, value) in self.kv {
+            maps.kv.insert(key, Arc::from(value.as_str()));
         }
         maps
     }
@@ -90,6 +95,10 @@ pub(crate) struct WriteBatch {
     pub(crate) nodes_written: Vec<Arc<Node>>,
     /// Nodes to delete.
     pub(crate) nodes_deleted: Vec<String>,
+    /// Key/value records to insert or replace.
+    pub(crate) kv_written: Vec<(crate::maps::KvKey, Arc<str>)>,
+    /// Key/value records to delete.
+    pub(crate) kv_deleted: Vec<crate::maps::KvKey>,
 }
 
 impl WriteBatch {
@@ -125,6 +134,12 @@ impl WriteBatch {
             match state.nodes.get(node_id) {
                 Some(node) => batch.nodes_written.push(Arc::clone(node)),
                 None => batch.nodes_deleted.push(node_id.clone()),
+            }
+        }
+        for key in &rows.kv {
+            match state.kv.get(key) {
+                Some(value) => batch.kv_written.push((key.clone(), Arc::clone(value))),
+                None => batch.kv_deleted.push(key.clone()),
             }
         }
         batch

@@ -181,6 +181,18 @@ pub enum Op {
     },
     /// Forget a node.
     DeleteNode(String),
+    /// Set (`Some`) or delete (`None`) a small durable record in a named
+    /// table: server bookkeeping that is not a domain object (idempotency
+    /// tokens that outlive their child job, counters of collected children,
+    /// last launched cron slots).
+    PutKv {
+        /// Table name, e.g. `dispatch-token`.
+        table: String,
+        /// Key within the table.
+        key: String,
+        /// New value, or `None` to delete.
+        value: Option<String>,
+    },
 }
 
 /// An atomic group of operations.

@@ -64,7 +64,12 @@ pub(crate) struct StateMaps {
     pub(crate) children_by_parent: OrdMap<JobKey, OrdSet<String>>,
     /// Resources held per node by non-terminal allocations (absent = nothing held).
     pub(crate) node_used: OrdMap<String, UsedResources>,
+    /// Small durable records by `(table, key)` (see `Op::PutKv`).
+    pub(crate) kv: OrdMap<KvKey, Arc<str>>,
 }
+
+/// The key of a key/value record: `(table, key)`.
+pub(crate) type KvKey = (String, String);
 
 /// The key of a job.
 pub(crate) fn job_key(namespace: &str, job_id: &str) -> JobKey {

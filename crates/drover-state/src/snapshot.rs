@@ -162,6 +162,22 @@ impl Snapshot {
         let used = self.maps.used_on_node(node_id);
         (used.cpu, used.memory_mb, used.disk_mb)
     }
+
+    /// One key/value record (see `Op::PutKv`).
+    pub fn kv(&self, table: &str, key: &str) -> Option<Arc<str>> {
+        self.maps.kv.get(&(table.to_string(), key.to_string())).cloned()
+    }
+
+    /// Every key/value record of a table whose key starts with `prefix`, ordered by key.
+    pub fn kv_prefix(&self, table: &str, prefix: &str) -> Vec<(String, Arc<str>)> {
+        let start = (table.to_string(), prefix.to_string());
+        self.maps
+            .kv
+            .range(start..)
+            .take_while(|((t, k), _)| t == table && k.starts_with(prefix))
+            .map(|((_, k), v)| (k.clone(), Arc::clone(v)))
+            .collect()
+    }
 }
 
 /// Values whose key starts with `prefix`, by one range scan.

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS evals (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NU
 CREATE TABLE IF NOT EXISTS allocs (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (tbl TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (tbl, key));
 ";
 
 /// A SQLite database file holding the state.
@@ -148,6 +149,17 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    fn load_kv(&self) -> Result<Vec<(crate::maps::KvKey, String)>, StateError> {
+        let read_error = |err: rusqlite::Error| StateError::Storage(format!("reading table kv: {err}"));
+        let mut statement = self.connection.prepare("SELECT tbl, key, value FROM kv").map_err(read_error)?;
+        let rows = statement
+            .query_map([], |row| Ok(((row.get::<_, String>(0)?, row.get::<_, String>(1)?), row.get::<_, String>(2)?)))
+            .map_err(read_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(read_error)
+    }
+}
+
 impl Backend for SqliteBackend {
     fn load(&mut self) -> Result<Loaded, StateError> {
         Ok(Loaded {
@@ -157,6 +169,7 @@ impl Backend for SqliteBackend {
             evals: self.load_table("evals", |eval: &drover_types::Evaluation| &eval.id)?,
             allocs: self.load_table("allocs", |alloc: &drover_types::Allocation| &alloc.id)?,
             nodes: self.load_table("nodes", |node: &drover_types::Node| &node.id)?,
+            kv: self.load_kv()?,
         })
     }
 
@@ -209,6 +222,17 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
     write_table(transaction, "evals", &batch.evals_deleted, &batch.evals_written, |eval| &eval.id)?;
     write_table(transaction, "allocs", &batch.allocs_deleted, &batch.allocs_written, |alloc| &alloc.id)?;
     write_table(transaction, "nodes", &batch.nodes_deleted, &batch.nodes_written, |node| &node.id)?;
+    let mut delete_kv =
+        transaction.prepare_cached("DELETE FROM kv WHERE tbl = ?1 AND key = ?2").map_err(write_error)?;
+    for (table, key) in &batch.kv_deleted {
+        delete_kv.execute(params![table, key]).map_err(write_error)?;
+    }
+    let mut upsert_kv = transaction
+        .prepare_cached("INSERT OR REPLACE INTO kv (tbl, key, value) VALUES (?1, ?2, ?3)")
+        .map_err(write_error)?;
+    for ((table, key), value) in &batch.kv_written {
+        upsert_kv.execute(params![table, key, value.as_ref()]).map_err(write_error)?;
+    }
     transaction
         .execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_index', ?1)", params![batch.index.to_string()])
         .map_err(write_error)?;
