@@ -10,9 +10,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use drover_types::{Allocation, Job, Node, eligibility, job_status};
+use drover_types::{Allocation, Job, JobHistory, Node, Run, eligibility, job_status, run_status};
 
-use crate::maps::{JobKey, JobVersionKey, StateMaps, job_key};
+use crate::maps::{JobKey, JobVersionKey, RunKey, StateMaps, job_key, run_key};
 use crate::{AllocDesiredUpdate, Change, ChangedObject, Op, Precondition, StateError, Txn};
 
 /// What one successful transaction produced.
@@ -41,6 +41,10 @@ pub(crate) struct ChangedRows {
     pub(crate) nodes: BTreeSet<String>,
     /// Key/value records.
     pub(crate) kv: BTreeSet<crate::maps::KvKey>,
+    /// Runs.
+    pub(crate) runs: BTreeSet<RunKey>,
+    /// Job histories.
+    pub(crate) histories: BTreeSet<JobKey>,
 }
 
 impl ChangedRows {
@@ -53,6 +57,8 @@ impl ChangedRows {
         self.allocs.extend(later.allocs);
         self.nodes.extend(later.nodes);
         self.kv.extend(later.kv);
+        self.runs.extend(later.runs);
+        self.histories.extend(later.histories);
     }
 }
 
@@ -116,6 +122,8 @@ enum Touched {
     Eval(String),
     Alloc(String),
     Node(String),
+    Run(RunKey),
+    History(JobKey),
 }
 
 /// Bookkeeping while a transaction's operations run.
@@ -160,6 +168,16 @@ impl Tracker {
         self.touch(Touched::Node(node_id.to_string()));
     }
 
+    fn touch_run(&mut self, key: RunKey) {
+        self.rows.runs.insert(key.clone());
+        self.touch(Touched::Run(key));
+    }
+
+    fn touch_history(&mut self, key: JobKey) {
+        self.rows.histories.insert(key.clone());
+        self.touch(Touched::History(key));
+    }
+
     /// The changes, as each touched object is in `state`. Deleted evaluations
     /// and allocations have no [`ChangedObject`] variant and are left out.
     fn changes(&self, state: &StateMaps, index: u64) -> Vec<Change> {
@@ -181,6 +199,14 @@ impl Tracker {
                 Touched::Node(node_id) => match state.nodes.get(node_id) {
                     Some(node) => ChangedObject::Node(Arc::clone(node)),
                     None => ChangedObject::NodeDeleted(node_id.clone()),
+                },
+                Touched::Run(key) => match state.runs.get(key) {
+                    Some(run) => ChangedObject::Run(Arc::clone(run)),
+                    None => continue,
+                },
+                Touched::History(key) => match state.histories.get(key) {
+                    Some(history) => ChangedObject::JobHistory(Arc::clone(history)),
+                    None => continue,
                 },
             };
             changes.push(Change { index, object });
@@ -336,6 +362,99 @@ fn apply_op(state: &mut StateMaps, op: &Op, index: u64, now: i64, tracker: &mut 
             tracker.rows.kv.insert(kv_key);
             Ok(())
         }
+        Op::UpsertRuns(runs) => {
+            for run in runs {
+                upsert_run(state, run, index, now, tracker);
+            }
+            Ok(())
+        }
+        Op::SetScheduleSlot { namespace, job_id, schedule_id, slot } => {
+            update_history(state, namespace, job_id, index, tracker, |history| {
+                let entry = history.schedule_slots.entry(schedule_id.clone()).or_insert(*slot);
+                *entry = (*entry).max(*slot);
+            });
+            Ok(())
+        }
+        Op::TrimRuns { namespace, job_id, keep_successful, keep_failed } => {
+            trim_runs(state, namespace, job_id, *keep_successful, *keep_failed, tracker);
+            Ok(())
+        }
+    }
+}
+
+fn upsert_run(state: &mut StateMaps, run: &Run, index: u64, now: i64, tracker: &mut Tracker) {
+    let key = run_key(run);
+    let old = state.runs.get(&key).cloned();
+    let mut stored = run.clone();
+    stored.create_index = old.as_ref().map_or(index, |old| old.create_index);
+    stored.modify_index = index;
+    let newly_terminal = stored.is_terminal() && !old.as_ref().is_some_and(|old| old.is_terminal());
+    if newly_terminal {
+        let finished_at = if stored.finished_at == 0 { now } else { stored.finished_at };
+        stored.finished_at = finished_at;
+        let status = stored.status.clone();
+        update_history(state, &run.namespace, &run.job_id, index, tracker, |history| match status.as_str() {
+            run_status::SUCCESS => {
+                history.success_count += 1;
+                history.last_success_at = history.last_success_at.max(finished_at);
+            }
+            run_status::FAILED => {
+                history.failure_count += 1;
+                history.last_failure_at = history.last_failure_at.max(finished_at);
+            }
+            _ => history.skipped_count += 1,
+        });
+    }
+    state.put_run(Arc::new(stored));
+    tracker.touch_run(key);
+}
+
+fn update_history(
+    state: &mut StateMaps,
+    namespace: &str,
+    job_id: &str,
+    index: u64,
+    tracker: &mut Tracker,
+    change: impl FnOnce(&mut JobHistory),
+) {
+    let key = job_key(namespace, job_id);
+    let mut history = match state.histories.get(&key) {
+        Some(existing) => JobHistory::clone(existing),
+        None => JobHistory { namespace: namespace.to_string(), job_id: job_id.to_string(), ..JobHistory::default() },
+    };
+    change(&mut history);
+    history.modify_index = index;
+    state.histories.insert(key.clone(), Arc::new(history));
+    tracker.touch_history(key);
+}
+
+/// Deletes the oldest finished runs of a job beyond the limits.
+fn trim_runs(
+    state: &mut StateMaps,
+    namespace: &str,
+    job_id: &str,
+    keep_successful: usize,
+    keep_failed: usize,
+    tracker: &mut Tracker,
+) {
+    let mut successful = Vec::new();
+    let mut failed = Vec::new();
+    for key in state.run_keys_of_job(namespace, job_id) {
+        let Some(run) = state.runs.get(&key) else { continue };
+        let order = (run.finished_at, run.create_index, key.clone());
+        match run.status.as_str() {
+            run_status::SUCCESS => successful.push(order),
+            status if run_status::is_terminal(status) => failed.push(order),
+            _ => {}
+        }
+    }
+    for (mut finished, keep) in [(successful, keep_successful), (failed, keep_failed)] {
+        finished.sort();
+        let n_delete = finished.len().saturating_sub(keep);
+        for (_, _, key) in finished.into_iter().take(n_delete) {
+            state.remove_run(&key);
+            tracker.touch_run(key);
+        }
     }
 }
 
@@ -380,6 +499,13 @@ fn purge_job(state: &mut StateMaps, namespace: &str, job_id: &str, tracker: &mut
     }
     let key = job_key(namespace, job_id);
     tracker.rows.job_versions_purged.insert(key.clone());
+    for run_key in state.run_keys_of_job(namespace, job_id) {
+        state.remove_run(&run_key);
+        tracker.touch_run(run_key);
+    }
+    if state.histories.remove(&key).is_some() {
+        tracker.touch_history(key.clone());
+    }
     tracker.touch_job(key);
     Ok(())
 }

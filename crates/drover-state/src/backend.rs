@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
-use drover_types::{Allocation, Evaluation, Job, Node};
+use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::StateError;
 use crate::apply::ChangedRows;
-use crate::maps::{JobKey, JobVersionKey, StateMaps};
+use crate::maps::{JobKey, JobVersionKey, RunKey, StateMaps};
 
 /// Where committed state is kept.
 pub(crate) trait Backend: Send {
@@ -40,6 +40,10 @@ pub(crate) struct Loaded {
     pub(crate) nodes: Vec<Node>,
     /// Key/value records.
     pub(crate) kv: Vec<(crate::maps::KvKey, String)>,
+    /// Runs.
+    pub(crate) runs: Vec<Run>,
+    /// Job histories.
+    pub(crate) histories: Vec<JobHistory>,
 }
 
 impl Loaded {
@@ -63,6 +67,13 @@ impl Loaded {
         }
         for (key, value) in self.kv {
             maps.kv.insert(key, Arc::from(value.as_str()));
+        }
+        for run in self.runs {
+            maps.put_run(Arc::new(run));
+        }
+        for history in self.histories {
+            let key = (history.namespace.clone(), history.job_id.clone());
+            maps.histories.insert(key, Arc::new(history));
         }
         maps
     }
@@ -99,6 +110,14 @@ pub(crate) struct WriteBatch {
     pub(crate) kv_written: Vec<(crate::maps::KvKey, Arc<str>)>,
     /// Key/value records to delete.
     pub(crate) kv_deleted: Vec<crate::maps::KvKey>,
+    /// Runs to insert or replace.
+    pub(crate) runs_written: Vec<Arc<Run>>,
+    /// Runs to delete.
+    pub(crate) runs_deleted: Vec<RunKey>,
+    /// Job histories to insert or replace.
+    pub(crate) histories_written: Vec<Arc<JobHistory>>,
+    /// Job histories to delete.
+    pub(crate) histories_deleted: Vec<JobKey>,
 }
 
 impl WriteBatch {
@@ -140,6 +159,18 @@ impl WriteBatch {
             match state.kv.get(key) {
                 Some(value) => batch.kv_written.push((key.clone(), Arc::clone(value))),
                 None => batch.kv_deleted.push(key.clone()),
+            }
+        }
+        for key in &rows.runs {
+            match state.runs.get(key) {
+                Some(run) => batch.runs_written.push(Arc::clone(run)),
+                None => batch.runs_deleted.push(key.clone()),
+            }
+        }
+        for key in &rows.histories {
+            match state.histories.get(key) {
+                Some(history) => batch.histories_written.push(Arc::clone(history)),
+                None => batch.histories_deleted.push(key.clone()),
             }
         }
         batch

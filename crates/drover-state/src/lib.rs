@@ -61,7 +61,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use drover_types::{AllocClientUpdate, Allocation, DrainStrategy, Evaluation, Job, Node};
+use drover_types::{AllocClientUpdate, Allocation, DrainStrategy, Evaluation, Job, JobHistory, Node, Run};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use crate::snapshot::Snapshot;
@@ -193,6 +193,31 @@ pub enum Op {
         /// New value, or `None` to delete.
         value: Option<String>,
     },
+    /// Insert or replace runs (`CreateIndex` kept). A run that becomes
+    /// terminal here is counted once in its job's [`JobHistory`].
+    UpsertRuns(Vec<Run>),
+    /// Record the newest cron slot handled for a schedule (never moves back).
+    SetScheduleSlot {
+        /// Namespace.
+        namespace: String,
+        /// The template job.
+        job_id: String,
+        /// The schedule.
+        schedule_id: String,
+        /// The slot (Unix ns).
+        slot: i64,
+    },
+    /// Delete a job's oldest finished runs beyond the limits (counters stay).
+    TrimRuns {
+        /// Namespace.
+        namespace: String,
+        /// Job ID.
+        job_id: String,
+        /// `SUCCESS` runs kept.
+        keep_successful: usize,
+        /// `FAILED` and `SKIPPED` runs kept.
+        keep_failed: usize,
+    },
 }
 
 /// An atomic group of operations.
@@ -240,6 +265,10 @@ pub enum ChangedObject {
     Node(Arc<Node>),
     /// A node forgotten.
     NodeDeleted(String),
+    /// A run created or updated.
+    Run(Arc<Run>),
+    /// A job's run history changed.
+    JobHistory(Arc<JobHistory>),
 }
 
 /// A handle to the store; clones share it. When the last clone is dropped

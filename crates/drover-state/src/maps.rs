@@ -8,11 +8,14 @@
 
 use std::sync::Arc;
 
-use drover_types::{Allocation, Evaluation, Job, Node};
+use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
 use imbl::{OrdMap, OrdSet};
 
 /// `(namespace, job_id)`: how jobs are keyed.
 pub(crate) type JobKey = (String, String);
+
+/// `(namespace, job_id, run_id)`: how runs are keyed (run IDs sort by time).
+pub(crate) type RunKey = (String, String, String);
 
 /// `(namespace, job_id, version)`: how job versions are keyed.
 pub(crate) type JobVersionKey = (String, String, u64);
@@ -66,6 +69,17 @@ pub(crate) struct StateMaps {
     pub(crate) node_used: OrdMap<String, UsedResources>,
     /// Small durable records by `(table, key)` (see `Op::PutKv`).
     pub(crate) kv: OrdMap<KvKey, Arc<str>>,
+    /// Runs by (namespace, job, run ID).
+    pub(crate) runs: OrdMap<RunKey, Arc<Run>>,
+    /// The run each child job belongs to, by (namespace, child job ID).
+    pub(crate) run_by_child: OrdMap<JobKey, RunKey>,
+    /// Run counters and cron slots per job.
+    pub(crate) histories: OrdMap<JobKey, Arc<JobHistory>>,
+}
+
+/// The key of a run.
+pub(crate) fn run_key(run: &Run) -> RunKey {
+    (run.namespace.clone(), run.job_id.clone(), run.id.clone())
 }
 
 /// The key of a key/value record: `(table, key)`.
@@ -162,6 +176,42 @@ impl StateMaps {
     /// resources) stay until they are removed themselves.
     pub(crate) fn remove_node(&mut self, node_id: &str) -> Option<Arc<Node>> {
         self.nodes.remove(node_id)
+    }
+
+    /// Stores a run, keeping the child index in step; returns the one it replaced.
+    pub(crate) fn put_run(&mut self, run: Arc<Run>) -> Option<Arc<Run>> {
+        let key = run_key(&run);
+        let old = self.runs.insert(key.clone(), Arc::clone(&run));
+        if let Some(old) = &old {
+            for child in &old.child_job_ids {
+                self.run_by_child.remove(&job_key(&old.namespace, child));
+            }
+        }
+        for child in &run.child_job_ids {
+            self.run_by_child.insert(job_key(&run.namespace, child), key.clone());
+        }
+        old
+    }
+
+    /// Removes a run and its child index entries; returns it.
+    pub(crate) fn remove_run(&mut self, key: &RunKey) -> Option<Arc<Run>> {
+        let old = self.runs.remove(key)?;
+        for child in &old.child_job_ids {
+            if self.run_by_child.get(&job_key(&old.namespace, child)) == Some(key) {
+                self.run_by_child.remove(&job_key(&old.namespace, child));
+            }
+        }
+        Some(old)
+    }
+
+    /// Keys of every run of a job, oldest ID first.
+    pub(crate) fn run_keys_of_job(&self, namespace: &str, job_id: &str) -> Vec<RunKey> {
+        let first = (namespace.to_string(), job_id.to_string(), String::new());
+        self.runs
+            .range(first..)
+            .take_while(|((run_namespace, run_job, _), _)| run_namespace == namespace && run_job == job_id)
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// Resources held on a node by non-terminal allocations.

@@ -4,7 +4,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use drover_types::{Allocation, Evaluation, Job, Node};
+use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
 use imbl::{OrdMap, OrdSet};
 
 use crate::maps::{StateMaps, job_key};
@@ -155,6 +155,35 @@ impl Snapshot {
     /// Nodes whose ID starts with `prefix`, ordered.
     pub fn nodes_by_prefix(&self, prefix: &str) -> Vec<Arc<Node>> {
         by_prefix(&self.maps.nodes, prefix)
+    }
+
+    /// One run of a job.
+    pub fn run(&self, namespace: &str, job_id: &str, run_id: &str) -> Option<Arc<Run>> {
+        self.maps.runs.get(&(namespace.to_string(), job_id.to_string(), run_id.to_string())).cloned()
+    }
+
+    /// Every kept run of a job, newest first (by creation index, then ID).
+    pub fn runs_of_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Run>> {
+        let mut runs: Vec<Arc<Run>> =
+            self.maps.run_keys_of_job(namespace, job_id).iter().filter_map(|key| self.maps.runs.get(key).cloned()).collect();
+        runs.sort_by(|a, b| (b.create_index, &b.id).cmp(&(a.create_index, &a.id)));
+        runs
+    }
+
+    /// Every run not yet finished, of every job, ordered by key.
+    pub fn active_runs(&self) -> Vec<Arc<Run>> {
+        self.maps.runs.values().filter(|run| !run.is_terminal()).cloned().collect()
+    }
+
+    /// The run a child job (an attempt) belongs to.
+    pub fn run_of_child(&self, namespace: &str, child_job_id: &str) -> Option<Arc<Run>> {
+        let key = self.maps.run_by_child.get(&job_key(namespace, child_job_id))?;
+        self.maps.runs.get(key).cloned()
+    }
+
+    /// A job's run counters and cron slots.
+    pub fn job_history(&self, namespace: &str, job_id: &str) -> Option<Arc<JobHistory>> {
+        self.maps.histories.get(&job_key(namespace, job_id)).cloned()
     }
 
     /// (cpu MHz, memory MB, disk MB) held on a node by non-terminal allocations.

@@ -31,6 +31,19 @@ CREATE TABLE IF NOT EXISTS job_versions (
 CREATE TABLE IF NOT EXISTS evals (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS allocs (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    namespace TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (namespace, job_id, id)
+);
+CREATE TABLE IF NOT EXISTS job_history (
+    namespace TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (namespace, job_id)
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS kv (tbl TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (tbl, key));
 ";
@@ -160,6 +173,65 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    fn load_runs(&self) -> Result<Vec<drover_types::Run>, StateError> {
+        let table = "runs";
+        let context = "reading table runs";
+        let mut statement = self
+            .connection
+            .prepare("SELECT namespace, job_id, id, data FROM runs ORDER BY namespace, job_id, id")
+            .map_err(storage_error(context))?;
+        let mut rows = statement.query([]).map_err(storage_error(context))?;
+        let mut runs = Vec::new();
+        while let Some(row) = rows.next().map_err(storage_error(context))? {
+            let namespace: String = row.get(0).map_err(storage_error(context))?;
+            let job_id: String = row.get(1).map_err(storage_error(context))?;
+            let run_id: String = row.get(2).map_err(storage_error(context))?;
+            let row_id = format!("{namespace}/{job_id}/{run_id}");
+            let data: String = row
+                .get(3)
+                .map_err(|err| StateError::Storage(format!("corrupt row {row_id:?} in table {table}: {err}")))?;
+            let run: drover_types::Run = decode_row(table, &row_id, &data)?;
+            if run.namespace != namespace || run.job_id != job_id || run.id != run_id {
+                return Err(StateError::Storage(format!(
+                    "corrupt row {row_id:?} in table {table}: its data is run {:?} of job {:?}/{:?}",
+                    run.id, run.namespace, run.job_id
+                )));
+            }
+            runs.push(run);
+        }
+        Ok(runs)
+    }
+
+    fn load_histories(&self) -> Result<Vec<drover_types::JobHistory>, StateError> {
+        let table = "job_history";
+        let context = "reading table job_history";
+        let mut statement = self
+            .connection
+            .prepare("SELECT namespace, job_id, data FROM job_history ORDER BY namespace, job_id")
+            .map_err(storage_error(context))?;
+        let mut rows = statement.query([]).map_err(storage_error(context))?;
+        let mut histories = Vec::new();
+        while let Some(row) = rows.next().map_err(storage_error(context))? {
+            let namespace: String = row.get(0).map_err(storage_error(context))?;
+            let job_id: String = row.get(1).map_err(storage_error(context))?;
+            let row_id = format!("{namespace}/{job_id}");
+            let data: String = row
+                .get(2)
+                .map_err(|err| StateError::Storage(format!("corrupt row {row_id:?} in table {table}: {err}")))?;
+            let history: drover_types::JobHistory = decode_row(table, &row_id, &data)?;
+            if history.namespace != namespace || history.job_id != job_id {
+                return Err(StateError::Storage(format!(
+                    "corrupt row {row_id:?} in table {table}: its data is the history of job {:?}/{:?}",
+                    history.namespace, history.job_id
+                )));
+            }
+            histories.push(history);
+        }
+        Ok(histories)
+    }
+}
+
 impl Backend for SqliteBackend {
     fn load(&mut self) -> Result<Loaded, StateError> {
         Ok(Loaded {
@@ -170,6 +242,8 @@ impl Backend for SqliteBackend {
             allocs: self.load_table("allocs", |alloc: &drover_types::Allocation| &alloc.id)?,
             nodes: self.load_table("nodes", |node: &drover_types::Node| &node.id)?,
             kv: self.load_kv()?,
+            runs: self.load_runs()?,
+            histories: self.load_histories()?,
         })
     }
 
@@ -222,6 +296,31 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
     write_table(transaction, "evals", &batch.evals_deleted, &batch.evals_written, |eval| &eval.id)?;
     write_table(transaction, "allocs", &batch.allocs_deleted, &batch.allocs_written, |alloc| &alloc.id)?;
     write_table(transaction, "nodes", &batch.nodes_deleted, &batch.nodes_written, |node| &node.id)?;
+    let mut delete_run = transaction
+        .prepare_cached("DELETE FROM runs WHERE namespace = ?1 AND job_id = ?2 AND id = ?3")
+        .map_err(write_error)?;
+    for (namespace, job_id, run_id) in &batch.runs_deleted {
+        delete_run.execute(params![namespace, job_id, run_id]).map_err(write_error)?;
+    }
+    let mut upsert_run = transaction
+        .prepare_cached("INSERT OR REPLACE INTO runs (namespace, job_id, id, data) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(write_error)?;
+    for run in &batch.runs_written {
+        upsert_run.execute(params![run.namespace, run.job_id, run.id, encode_row(run.as_ref())?]).map_err(write_error)?;
+    }
+    let mut delete_history =
+        transaction.prepare_cached("DELETE FROM job_history WHERE namespace = ?1 AND job_id = ?2").map_err(write_error)?;
+    for (namespace, job_id) in &batch.histories_deleted {
+        delete_history.execute(params![namespace, job_id]).map_err(write_error)?;
+    }
+    let mut upsert_history = transaction
+        .prepare_cached("INSERT OR REPLACE INTO job_history (namespace, job_id, data) VALUES (?1, ?2, ?3)")
+        .map_err(write_error)?;
+    for history in &batch.histories_written {
+        upsert_history
+            .execute(params![history.namespace, history.job_id, encode_row(history.as_ref())?])
+            .map_err(write_error)?;
+    }
     let mut delete_kv =
         transaction.prepare_cached("DELETE FROM kv WHERE tbl = ?1 AND key = ?2").map_err(write_error)?;
     for (table, key) in &batch.kv_deleted {

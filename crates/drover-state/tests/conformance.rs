@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_state::{AllocDesiredUpdate, ChangedObject, Op, Precondition, StateError, StateStore, Txn};
-use drover_types::{Job, client_status, desired_status, eval_status, job_status};
+use drover_types::{Job, Run, client_status, desired_status, eval_status, job_status, run_status, run_trigger};
 
 use common::{alloc, eval, job, job_in, node, txn};
 
@@ -233,7 +233,115 @@ async fn check_node_lifecycle(store: &StateStore) {
     assert!(matches!(err, StateError::NotFound(_)));
 }
 
+fn run(job_id: &str, run_id: &str, children: &[&str], status: &str, finished_at: i64) -> Run {
+    Run {
+        id: run_id.to_string(),
+        namespace: "default".to_string(),
+        job_id: job_id.to_string(),
+        child_job_ids: children.iter().map(|child| child.to_string()).collect(),
+        trigger: run_trigger::schedule("nightly"),
+        status: status.to_string(),
+        finished_at,
+        ..Run::default()
+    }
+}
+
+async fn check_runs_history_and_retention(store: &StateStore) {
+    let created = apply_ok(
+        store,
+        vec![
+            Op::UpsertJob(job("cron")),
+            Op::UpsertRuns(vec![run("cron", "20260101000000aaaaa", &["cron/periodic-1"], run_status::STARTING, 0)]),
+            Op::SetScheduleSlot {
+                namespace: "default".to_string(),
+                job_id: "cron".to_string(),
+                schedule_id: "nightly".to_string(),
+                slot: 100,
+            },
+        ],
+    )
+    .await;
+    let snapshot = store.snapshot();
+    let stored = snapshot.run("default", "cron", "20260101000000aaaaa").expect("run stored");
+    assert_eq!((stored.create_index, stored.modify_index), (created, created));
+    assert_eq!(snapshot.run_of_child("default", "cron/periodic-1").map(|run| run.id.clone()), Some(stored.id.clone()));
+    assert_eq!(snapshot.active_runs().len(), 1);
+    let history = snapshot.job_history("default", "cron").expect("history created by the slot");
+    assert_eq!(history.schedule_slots.get("nightly"), Some(&100));
+    assert_eq!(history.success_count + history.failure_count, 0);
+
+    // A slot never moves back; a second attempt is indexed; finishing counts once.
+    apply_ok(
+        store,
+        vec![
+            Op::SetScheduleSlot {
+                namespace: "default".to_string(),
+                job_id: "cron".to_string(),
+                schedule_id: "nightly".to_string(),
+                slot: 50,
+            },
+            Op::UpsertRuns(vec![run(
+                "cron",
+                "20260101000000aaaaa",
+                &["cron/periodic-1", "cron/periodic-2"],
+                run_status::FAILED,
+                7,
+            )]),
+        ],
+    )
+    .await;
+    apply_ok(
+        store,
+        vec![Op::UpsertRuns(vec![run(
+            "cron",
+            "20260101000000aaaaa",
+            &["cron/periodic-1", "cron/periodic-2"],
+            run_status::FAILED,
+            7,
+        )])],
+    )
+    .await;
+    let snapshot = store.snapshot();
+    let history = snapshot.job_history("default", "cron").expect("history kept");
+    assert_eq!(history.schedule_slots.get("nightly"), Some(&100));
+    assert_eq!((history.failure_count, history.last_failure_at), (1, 7), "counted once");
+    assert_eq!(snapshot.run_of_child("default", "cron/periodic-2").map(|run| run.id.clone()).as_deref(), Some("20260101000000aaaaa"));
+    assert_eq!(snapshot.run("default", "cron", "20260101000000aaaaa").map(|run| run.create_index), Some(created));
+    assert!(snapshot.active_runs().is_empty());
+
+    // Retention: keep 2 successful and 1 failed; the counters keep counting.
+    let mut finished = Vec::new();
+    for n_run in 0..4 {
+        finished.push(run("cron", &format!("2026010100000{n_run}bbbbb"), &[], run_status::SUCCESS, 10 + n_run));
+    }
+    finished.push(run("cron", "20260101000009ccccc", &[], run_status::SKIPPED, 20));
+    finished.push(run("cron", "20260101000009ddddd", &[], run_status::STARTING, 0));
+    apply_ok(store, vec![Op::UpsertRuns(finished)]).await;
+    apply_ok(
+        store,
+        vec![Op::TrimRuns {
+            namespace: "default".to_string(),
+            job_id: "cron".to_string(),
+            keep_successful: 2,
+            keep_failed: 1,
+        }],
+    )
+    .await;
+    let snapshot = store.snapshot();
+    let kept: Vec<String> = snapshot.runs_of_job("default", "cron").iter().map(|run| run.id.clone()).collect();
+    assert_eq!(kept, vec!["20260101000009ddddd", "20260101000009ccccc", "20260101000003bbbbb", "20260101000002bbbbb"]);
+    let history = snapshot.job_history("default", "cron").expect("history kept");
+    assert_eq!((history.success_count, history.failure_count, history.skipped_count), (4, 1, 1));
+    assert!(snapshot.run_of_child("default", "cron/periodic-1").is_none(), "trimmed runs leave the index");
+
+    // Purging the template deletes its runs and history; a child's purge does not.
+    apply_ok(store, vec![Op::PurgeJob { namespace: "default".to_string(), job_id: "cron".to_string() }]).await;
+    let snapshot = store.snapshot();
+    assert!(snapshot.runs_of_job("default", "cron").is_empty() && snapshot.job_history("default", "cron").is_none());
+}
+
 async fn run_suite(make_store: &mut dyn FnMut() -> StateStore) {
+    check_runs_history_and_retention(&make_store()).await;
     check_job_register_update_and_versions(&make_store()).await;
     check_snapshots_are_immutable(&make_store()).await;
     check_failed_precondition_writes_nothing(&make_store()).await;

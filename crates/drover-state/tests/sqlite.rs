@@ -51,6 +51,19 @@ fn contents(store: &StateStore) -> String {
     for node in snapshot.nodes() {
         text += &format!("node {node:?}\n");
     }
+    for job in snapshot.jobs() {
+        for run in snapshot.runs_of_job(&job.namespace, &job.id) {
+            text += &format!("run {run:?}\n");
+        }
+        if let Some(history) = snapshot.job_history(&job.namespace, &job.id) {
+            text += &format!("history {history:?}\n");
+        }
+    }
+    for run in snapshot.active_runs() {
+        for child in &run.child_job_ids {
+            text += &format!("child {child} of run {:?}\n", snapshot.run_of_child(&run.namespace, child).map(|run| run.id.clone()));
+        }
+    }
     text
 }
 
@@ -114,7 +127,33 @@ async fn everything_survives_a_restart() {
             ],
         )
         .await;
+        let cron_run = |run_id: &str, status: &str| drover_types::Run {
+            id: run_id.to_string(),
+            namespace: "default".to_string(),
+            job_id: "web".to_string(),
+            child_job_ids: vec![format!("web/periodic-{run_id}")],
+            status: status.to_string(),
+            ..drover_types::Run::default()
+        };
+        apply_ok(
+            &store,
+            vec![
+                Op::UpsertRuns(vec![
+                    cron_run("20260101000000aaaaa", drover_types::run_status::SUCCESS),
+                    cron_run("20260101000001aaaaa", drover_types::run_status::ACTIVE),
+                ]),
+                Op::SetScheduleSlot {
+                    namespace: "default".to_string(),
+                    job_id: "web".to_string(),
+                    schedule_id: "nightly".to_string(),
+                    slot: 42,
+                },
+            ],
+        )
+        .await;
         let contents = contents(&store);
+        assert!(contents.contains("success_count: 1"), "{contents}");
+        assert!(contents.contains("child web/periodic-20260101000001aaaaa of run Some"), "{contents}");
         assert!(contents.contains("node n1 allocs [\"a1\", \"a2\"] used (100, 256, 10)"), "{contents}");
         contents
     };

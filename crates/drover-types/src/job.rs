@@ -95,6 +95,12 @@ pub struct Job {
     pub task_groups: Vec<TaskGroup>,
     /// Cron launching (makes the job a template for `periodic-` children).
     pub periodic: Option<PeriodicConfig>,
+    /// Metronome-style cron schedules (any makes the job a template for
+    /// `periodic-` children); Nomad's `periodic` adds to them, see
+    /// [`Job::effective_schedules`].
+    pub schedules: Vec<crate::JobSchedule>,
+    /// What a failed run does and how many finished runs are kept.
+    pub run_policy: crate::RunPolicy,
     /// Dispatch template configuration (makes the job a template for `dispatch-` children).
     pub parameterized_job: Option<ParameterizedJobConfig>,
     /// True on a dispatched child.
@@ -134,9 +140,39 @@ impl Job {
         self.parameterized_job.is_some() && !self.dispatched
     }
 
-    /// Whether this job is a cron template (periodic and enabled).
+    /// Whether this job is a cron template: an enabled `periodic` block or any
+    /// schedule (a job whose schedules are all disabled stays a template that
+    /// only runs by hand). Children never are.
     pub fn is_periodic(&self) -> bool {
-        self.periodic.as_ref().is_some_and(|p| p.enabled)
+        !self.dispatched
+            && self.parent_id.is_empty()
+            && (self.periodic.as_ref().is_some_and(|p| p.enabled) || !self.schedules.is_empty())
+    }
+
+    /// Every schedule of the job: Nomad's `periodic` block first (IDs
+    /// `periodic`, `periodic-1`, ... for `cron` then each of `crons`;
+    /// `prohibit_overlap` is FORBID; no starting deadline), then `Schedules`.
+    pub fn effective_schedules(&self) -> Vec<crate::JobSchedule> {
+        let mut schedules = Vec::new();
+        if let Some(periodic) = &self.periodic {
+            let crons = std::iter::once(&periodic.spec).filter(|spec| !spec.is_empty()).chain(periodic.specs.iter());
+            for (cron_idx, cron) in crons.enumerate() {
+                schedules.push(crate::JobSchedule {
+                    id: if cron_idx == 0 { "periodic".to_string() } else { format!("periodic-{cron_idx}") },
+                    cron: cron.clone(),
+                    time_zone: periodic.time_zone.clone(),
+                    enabled: periodic.enabled,
+                    concurrency_policy: if periodic.prohibit_overlap {
+                        crate::ConcurrencyPolicy::Forbid
+                    } else {
+                        crate::ConcurrencyPolicy::Allow
+                    },
+                    starting_deadline_seconds: 0,
+                });
+            }
+        }
+        schedules.extend(self.schedules.iter().cloned());
+        schedules
     }
 
     /// Templates never get allocations of their own.

@@ -81,6 +81,16 @@ pub(crate) fn to_event(change: &Change) -> StreamEvent {
         ChangedObject::NodeDeleted(id) => {
             ("Node", "NodeDeregistration", id.clone(), String::new(), serde_json::json!({ "Node": { "ID": id } }))
         }
+        ChangedObject::Run(run) => {
+            ("Run", "RunUpdated", run.id.clone(), run.namespace.clone(), serde_json::json!({ "Run": &**run }))
+        }
+        ChangedObject::JobHistory(history) => (
+            "Job",
+            "JobHistoryUpdated",
+            history.job_id.clone(),
+            history.namespace.clone(),
+            serde_json::json!({ "History": &**history }),
+        ),
     };
     StreamEvent {
         topic: topic.to_string(),

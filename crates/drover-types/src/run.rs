@@ -1,0 +1,237 @@
+//! Runs and run history: one launch of a job (by a schedule, by hand or by a
+//! dispatch), its attempts, and the per-job counters.
+//!
+//! A [`Run`] owns one child job per attempt (`ChildJobIDs`); its status follows
+//! the newest child. [`JobHistory`] keeps the counters (which only grow) and the
+//! last launched cron slot of every schedule, so a restarted server neither
+//! launches a slot twice nor forgets one. [`RunPolicy`] says what happens when
+//! an attempt fails (Metronome's `restart` block) and how many finished runs
+//! are kept.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Status values of a [`Run`] (Metronome's, plus `SKIPPED`).
+pub mod run_status {
+    /// Created but not written yet (only ever seen in a reply).
+    pub const INITIAL: &str = "INITIAL";
+    /// Written; its child is waiting for placement or for its task to start.
+    pub const STARTING: &str = "STARTING";
+    /// A task of its child is running.
+    pub const ACTIVE: &str = "ACTIVE";
+    /// Its child completed.
+    pub const SUCCESS: &str = "SUCCESS";
+    /// It failed, was stopped, killed at its deadline, or its launch was missed.
+    pub const FAILED: &str = "FAILED";
+    /// Drover: a scheduled launch the concurrency policy skipped; it never ran.
+    pub const SKIPPED: &str = "SKIPPED";
+
+    /// Whether a run in `status` is finished.
+    pub fn is_terminal(status: &str) -> bool {
+        matches!(status, SUCCESS | FAILED | SKIPPED)
+    }
+}
+
+/// What started a run.
+pub mod run_trigger {
+    /// `drover job periodic force`, `POST /v1/job/:id/periodic/force`.
+    pub const MANUAL: &str = "manual";
+    /// `POST /v1/job/:id/dispatch`.
+    pub const DISPATCH: &str = "dispatch";
+    /// Prefix of a scheduled launch: `schedule:<schedule id>`.
+    pub const SCHEDULE_PREFIX: &str = "schedule:";
+
+    /// The trigger of a launch by schedule `schedule_id`.
+    pub fn schedule(schedule_id: &str) -> String {
+        format!("{SCHEDULE_PREFIX}{schedule_id}")
+    }
+}
+
+/// One launch of a job and its attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Run {
+    /// `yyyyMMddHHmmss` (UTC) and 5 random `[A-Za-z0-9]`, e.g. `20160725212507ghwfZ`.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Namespace of the job.
+    pub namespace: String,
+    /// The template (periodic or parameterized) job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// One child job per attempt, oldest first.
+    #[serde(rename = "ChildJobIDs")]
+    pub child_job_ids: Vec<String>,
+    /// `schedule:<id>`, `manual` or `dispatch` (see [`run_trigger`]).
+    pub trigger: String,
+    /// The cron slot it was launched for (Unix ns); for other triggers its creation time.
+    pub scheduled_for: i64,
+    /// See [`run_status`].
+    pub status: String,
+    /// Why it has its status, e.g. `skipped: concurrency policy FORBID`.
+    pub reason: String,
+    /// Set when a stop was asked for (by a user, REPLACE or the active deadline):
+    /// the reason it will end with once its child is dead.
+    pub stop_reason: String,
+    /// When it was created (Unix ns).
+    pub created_at: i64,
+    /// When it started running (Unix ns, 0 = not yet).
+    pub started_at: i64,
+    /// When it finished (Unix ns, 0 = not yet).
+    pub finished_at: i64,
+    /// When its newest attempt ended (Unix ns), for the retry backoff.
+    pub last_attempt_ended_at: i64,
+    /// Allocations of every attempt, oldest first.
+    pub allocations: Vec<String>,
+    /// Exit codes of every attempt that exited, oldest first.
+    pub exit_codes: Vec<i32>,
+    /// State index at which it was created.
+    pub create_index: u64,
+    /// State index of its last change.
+    pub modify_index: u64,
+}
+
+impl Run {
+    /// Whether the run is finished.
+    pub fn is_terminal(&self) -> bool {
+        run_status::is_terminal(&self.status)
+    }
+
+    /// The schedule that launched it, if any.
+    pub fn schedule_id(&self) -> Option<&str> {
+        self.trigger.strip_prefix(run_trigger::SCHEDULE_PREFIX)
+    }
+
+    /// The child job of the newest attempt.
+    pub fn current_child(&self) -> Option<&str> {
+        self.child_job_ids.last().map(String::as_str)
+    }
+}
+
+/// Per-job counters and cron bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobHistory {
+    /// Namespace of the job.
+    pub namespace: String,
+    /// The job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// Runs that ended `SUCCESS` (never decreases; counts beyond retention).
+    pub success_count: u64,
+    /// Runs that ended `FAILED`, missed launches included.
+    pub failure_count: u64,
+    /// Launches skipped by the concurrency policy.
+    pub skipped_count: u64,
+    /// When the last successful run finished (Unix ns, 0 = never).
+    pub last_success_at: i64,
+    /// When the last failed run finished (Unix ns, 0 = never).
+    pub last_failure_at: i64,
+    /// Per schedule ID: the newest cron slot handled (launched, skipped or
+    /// recorded missed), Unix ns.
+    pub schedule_slots: BTreeMap<String, i64>,
+    /// State index of its last change.
+    pub modify_index: u64,
+}
+
+/// What happens to a run whose attempt fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunRestartPolicy {
+    /// The run fails with its first failed attempt (Metronome's default).
+    #[default]
+    Never,
+    /// A new attempt starts until one succeeds or `ActiveDeadlineSeconds` passes.
+    OnFailure,
+}
+
+/// A job's run policy (Metronome's `run.restart` plus history retention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RunPolicy {
+    /// `NEVER` or `ON_FAILURE`.
+    pub restart_policy: RunRestartPolicy,
+    /// A run still going this long after its creation is killed and fails; with
+    /// `ON_FAILURE` no attempt starts after it. 0 = no deadline.
+    pub active_deadline_seconds: u64,
+    /// Successful finished runs kept; 0 = the server's `run_history_successful`.
+    pub history_successful: u32,
+    /// Failed (and skipped) finished runs kept; 0 = the server's `run_history_failed`.
+    pub history_failed: u32,
+}
+
+/// Characters of a run ID's random suffix.
+pub const RUN_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A run ID: `yyyyMMddHHmmss` of `unix_seconds` in UTC, then `suffix`
+/// (5 characters of [`RUN_ID_ALPHABET`] chosen by the caller).
+pub fn run_id(unix_seconds: i64, suffix: &str) -> String {
+    let (year, month, day, hour, minute, second) = civil_utc(unix_seconds);
+    format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}{suffix}")
+}
+
+/// `(year, month, day, hour, minute, second)` of a Unix time in UTC.
+pub fn civil_utc(unix_seconds: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = unix_seconds.div_euclid(86_400);
+    let secs_of_day = unix_seconds.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let hour = (secs_of_day / 3600) as u32;
+    let minute = (secs_of_day % 3600 / 60) as u32;
+    let second = (secs_of_day % 60) as u32;
+    (year, month, day, hour, minute, second)
+}
+
+/// Metronome's time format in UTC: `2019-04-11T00:20:00.000+0000`.
+pub fn format_metronome_time(unix_nanos: i64) -> String {
+    let seconds = unix_nanos.div_euclid(1_000_000_000);
+    let millis = unix_nanos.rem_euclid(1_000_000_000) / 1_000_000;
+    let (year, month, day, hour, minute, second) = civil_utc(seconds);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}+0000")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_utc_timestamps_with_a_suffix() {
+        assert_eq!(run_id(1_469_481_907, "ghwfZ"), "20160725212507ghwfZ");
+        assert_eq!(run_id(0, "AAAAA"), "19700101000000AAAAA");
+        assert_eq!(run_id(951_782_400, "x0000"), "20000229000000x0000", "leap day");
+    }
+
+    #[test]
+    fn metronome_times() {
+        assert_eq!(format_metronome_time(1_554_942_000 * 1_000_000_000 + 5_000_000), "2019-04-11T00:20:00.005+0000");
+    }
+
+    #[test]
+    fn statuses_and_json_names() {
+        assert!(run_status::is_terminal(run_status::SKIPPED));
+        assert!(!run_status::is_terminal(run_status::ACTIVE));
+        let run = Run {
+            id: "r".into(),
+            trigger: run_trigger::schedule("nightly"),
+            child_job_ids: vec!["a/periodic-1".into()],
+            ..Run::default()
+        };
+        assert_eq!(run.schedule_id(), Some("nightly"));
+        let json = serde_json::to_value(&run).expect("serializable");
+        assert_eq!(json["ChildJobIDs"][0], "a/periodic-1");
+        assert_eq!(json["JobID"], "");
+        let policy: RunPolicy =
+            serde_json::from_str(r#"{"RestartPolicy":"ON_FAILURE","ActiveDeadlineSeconds":30}"#).expect("valid");
+        assert_eq!(policy.restart_policy, RunRestartPolicy::OnFailure);
+        assert_eq!(serde_json::to_string(&RunRestartPolicy::Never).expect("serializable"), r#""NEVER""#);
+    }
+}
