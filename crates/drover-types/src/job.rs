@@ -101,6 +101,10 @@ pub struct Job {
     pub schedules: Vec<crate::JobSchedule>,
     /// What a failed run does and how many finished runs are kept.
     pub run_policy: crate::RunPolicy,
+    /// Drover: the job runs only when started (a manual run or a schedule),
+    /// never on registration, like a Metronome job; it is a template as a
+    /// periodic job is, even without schedules.
+    pub run_on_demand: bool,
     /// Dispatch template configuration (makes the job a template for `dispatch-` children).
     pub parameterized_job: Option<ParameterizedJobConfig>,
     /// True on a dispatched child.
@@ -140,13 +144,13 @@ impl Job {
         self.parameterized_job.is_some() && !self.dispatched
     }
 
-    /// Whether this job is a cron template: an enabled `periodic` block or any
+    /// Whether this job is a cron template: an enabled `periodic` block, any
     /// schedule (a job whose schedules are all disabled stays a template that
-    /// only runs by hand). Children never are.
+    /// only runs by hand) or `RunOnDemand`. Children never are.
     pub fn is_periodic(&self) -> bool {
         !self.dispatched
             && self.parent_id.is_empty()
-            && (self.periodic.as_ref().is_some_and(|p| p.enabled) || !self.schedules.is_empty())
+            && (self.periodic.as_ref().is_some_and(|p| p.enabled) || !self.schedules.is_empty() || self.run_on_demand)
     }
 
     /// Every schedule of the job: Nomad's `periodic` block first (IDs
