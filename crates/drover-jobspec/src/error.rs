@@ -79,6 +79,15 @@ pub enum JobspecError {
         /// Where each error's block is in the file (same order as `errors`), when known.
         positions: Vec<Option<Position>>,
     },
+    /// A Metronome job JSON file breaks Metronome's schema or Drover's
+    /// mapping; every problem carries its JSON path.
+    #[error("{}", render_metronome(file, errors))]
+    Metronome {
+        /// The file name given to the parser.
+        file: String,
+        /// Every problem found, in document order.
+        errors: Vec<crate::metronome::FieldError>,
+    },
     /// The file is in a format this crate does not parse.
     #[error("{file}: {message}")]
     Unsupported {
@@ -98,6 +107,7 @@ impl JobspecError {
             JobspecError::Syntax { file, .. }
             | JobspecError::Invalid { file, .. }
             | JobspecError::Validation { file, .. }
+            | JobspecError::Metronome { file, .. }
             | JobspecError::Unsupported { file, .. } => file,
         }
     }
@@ -118,6 +128,10 @@ fn render_invalid(file: &str, line: Option<usize>, column: Option<usize>, path: 
     }
     res.push_str(message);
     res
+}
+
+fn render_metronome(file: &str, errors: &[crate::metronome::FieldError]) -> String {
+    errors.iter().map(|error| format!("{file}: {error}")).collect::<Vec<_>>().join("\n")
 }
 
 fn render_validation(file: &str, errors: &ValidationErrors, positions: &[Option<Position>]) -> String {

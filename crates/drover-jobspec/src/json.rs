@@ -46,7 +46,7 @@ pub(crate) fn read_job(source: &str, file: &str) -> Result<Job, JobspecError> {
     serde_json::from_str(text).map_err(|err| syntax(file, &err))
 }
 
-fn syntax(file: &str, err: &serde_json::Error) -> JobspecError {
+pub(crate) fn syntax(file: &str, err: &serde_json::Error) -> JobspecError {
     // serde_json appends " at line L column C"; the position goes in front instead.
     let text = err.to_string();
     let message = match text.rfind(" at line ") {

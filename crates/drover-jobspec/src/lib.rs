@@ -22,34 +22,36 @@
 //! # Ok::<(), drover_jobspec::JobspecError>(())
 //! ```
 //!
+//! Metronome (DC/OS Jobs) job JSON is detected too and read by
+//! [`parse_metronome`] (see the [`metronome`] module for the mapping, both
+//! ways); its errors name the JSON path, `myjob.json: /run/mem: must be at least 32, got 16`.
+//!
 //! Decisions: HCL is read with `hcl::edit` (the parser under `hcl-rs`) rather
 //! than `hcl::from_str`, because it keeps the spans errors need and gives
-//! template strings back unevaluated. Metronome's job JSON is detected but
-//! parsed elsewhere: [`parse`] rejects it with [`JobspecError::Unsupported`].
+//! template strings back unevaluated.
 
 mod detect;
 mod error;
 mod example;
 mod hcl;
 mod json;
+pub mod metronome;
 
 use drover_types::Job;
 
 pub use detect::{Format, detect_format};
 pub use error::{JobspecError, Position};
 pub use example::EXAMPLE_JOB;
+pub use metronome::FieldError;
 
 /// Parses a jobspec file's text; the format is detected: HCL, Nomad API JSON
-/// (`{"Job": {...}}` or a bare Job object with PascalCase keys).
+/// (`{"Job": {...}}` or a bare Job object with PascalCase keys) or Metronome
+/// job JSON (`{"id": ..., "run": {...}}`).
 pub fn parse(source: &str, filename: &str) -> Result<Job, JobspecError> {
     match detect_format(source) {
         Format::Hcl => parse_hcl(source, filename),
         Format::NomadJson => parse_json(source, filename),
-        Format::MetronomeJson => Err(JobspecError::Unsupported {
-            file: filename.to_string(),
-            format: Format::MetronomeJson,
-            message: "this looks like a Metronome job (JSON with \"id\" and \"run\"); the Metronome format is handled by another parser, not the Nomad jobspec parser".to_string(),
-        }),
+        Format::MetronomeJson => parse_metronome(source, filename),
     }
 }
 
@@ -63,6 +65,14 @@ pub fn parse_hcl(source: &str, filename: &str) -> Result<Job, JobspecError> {
 pub fn parse_json(source: &str, filename: &str) -> Result<Job, JobspecError> {
     let job = json::read_job(source, filename)?;
     finish(job, filename, |_| None)
+}
+
+/// Parses a Metronome job JSON file into a canonicalized, validated job (a
+/// batch job that runs only when started; see [`metronome`]).
+pub fn parse_metronome(source: &str, filename: &str) -> Result<Job, JobspecError> {
+    let text = source.trim_start_matches('\u{feff}');
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|err| json::syntax(filename, &err))?;
+    metronome::metronome_to_job(&value).map_err(|errors| JobspecError::Metronome { file: filename.to_string(), errors })
 }
 
 fn finish(

@@ -228,9 +228,12 @@ fn validation_errors_point_at_the_block_at_fault() {
 }
 
 #[test]
-fn metronome_json_is_left_to_its_own_parser() {
+fn metronome_json_errors_name_the_json_path() {
     check(
-        "{\"id\": \"nightly\", \"run\": {\"cmd\": \"true\"}}",
-        "example.drover.hcl: this looks like a Metronome job (JSON with \"id\" and \"run\"); the Metronome format is handled by another parser, not the Nomad jobspec parser",
+        "{\"id\": \"nightly\", \"run\": {\"cmd\": \"true\", \"mem\": 16, \"cpu\": 1}}",
+        "example.drover.hcl: /run/cpu: unknown field \"cpu\"; expected one of: cmd, args, cpus, mem, disk, gpus, env, user, docker, artifacts, restart, taskKillGracePeriodSeconds, maxLaunchDelay, placement\nexample.drover.hcl: /run/mem: must be at least 32, got 16",
     );
+    let job =
+        drover_jobspec::parse("{\"id\": \"nightly\", \"run\": {\"cmd\": \"true\"}}", "myjob.json").expect("valid");
+    assert!(job.run_on_demand && job.is_template());
 }
