@@ -28,6 +28,7 @@ mod metrics;
 mod outcome;
 mod pipeline;
 mod server;
+mod ui;
 mod watch;
 
 use std::net::SocketAddr;

@@ -45,6 +45,7 @@ pub(crate) fn router(server: AppState) -> Router {
         .merge(client_proxy::routes())
         .merge(status::routes())
         .merge(events::routes())
+        .merge(crate::ui::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(server.clone(), record_latency))
         .with_state(server)
