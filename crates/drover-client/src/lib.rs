@@ -40,6 +40,7 @@ pub mod node_identity;
 mod reporter;
 pub mod restart;
 mod servers;
+pub mod sim;
 pub mod state;
 mod task_runner;
 

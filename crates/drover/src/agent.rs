@@ -67,6 +67,13 @@ pub struct AgentArgs {
     /// ACL token the client presents to servers.
     #[arg(long = "token", env = "DROVER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Client mode: simulate this many nodes (`sim-<i>`, mock driver only)
+    /// instead of running this machine as one node (for benchmarks).
+    #[arg(long = "sim-nodes")]
+    pub sim_nodes: Option<usize>,
+    /// Node class of the simulated nodes.
+    #[arg(long = "sim-node-class")]
+    pub sim_node_class: Option<String>,
 }
 
 /// The agent config file (HCL), Nomad's names where Nomad has them.
@@ -136,6 +143,8 @@ struct Settings {
     heartbeat_grace: Option<Duration>,
     payload_limit: Option<usize>,
     token: String,
+    sim_nodes: Option<usize>,
+    sim_node_class: String,
 }
 
 fn read_config_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -168,7 +177,10 @@ fn merge(args: &AgentArgs) -> anyhow::Result<Settings> {
         bail!("must specify either server, client or dev mode for the agent (-server, -client or -dev)");
     }
     let data_dir = args.data_dir.clone().or(file.data_dir);
-    if data_dir.is_none() && !args.dev {
+    if args.sim_nodes.is_some() && (args.dev || !run_client || run_server) {
+        bail!("-sim-nodes needs client mode only (-client -servers ADDR), without -dev or -server");
+    }
+    if data_dir.is_none() && !args.dev && args.sim_nodes.is_none() {
         bail!("must specify a data directory with -data-dir (or data_dir in the config file) outside -dev mode");
     }
     let mut meta = client_file.meta.unwrap_or_default();
@@ -205,6 +217,8 @@ fn merge(args: &AgentArgs) -> anyhow::Result<Settings> {
         heartbeat_grace,
         payload_limit: server_file.dispatch_payload_limit,
         token: args.token.clone().unwrap_or_default(),
+        sim_nodes: args.sim_nodes,
+        sim_node_class: args.sim_node_class.clone().unwrap_or_default(),
     })
 }
 
@@ -290,7 +304,22 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
     };
     let server_addr = server.as_ref().map(|s| s.http_addr().to_string());
 
-    let client = if settings.run_client {
+    let sim = match settings.sim_nodes {
+        Some(n_nodes) if settings.run_client => {
+            let servers: Vec<String> = settings.servers.iter().map(|s| server_url(s)).collect();
+            if servers.is_empty() {
+                bail!("simulated nodes need servers to join: give -servers ADDR");
+            }
+            let mut config = drover_client::sim::SimConfig::new(servers, n_nodes);
+            config.datacenter = settings.datacenter.clone();
+            config.node_class = settings.sim_node_class.clone();
+            config.node_pool = settings.node_pool.clone();
+            config.token = settings.token.clone();
+            Some(drover_client::sim::start_sim(config).await.context("starting simulated nodes")?)
+        }
+        _ => None,
+    };
+    let client = if settings.run_client && sim.is_none() {
         let mut servers: Vec<String> = settings.servers.iter().map(|s| server_url(s)).collect();
         if let Some(addr) = &server_addr {
             servers.insert(0, server_url(addr));
@@ -329,6 +358,9 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
     if let Some(client) = &client {
         println!("{:>22}: {}", "Node Id", client.node_id);
     }
+    if let Some(sim) = &sim {
+        println!("{:>22}: {}", "Simulated Nodes", sim.node_ids().len());
+    }
     println!("{:>22}: {} (DC: {})", "Region", settings.region, settings.datacenter);
     println!("{:>22}: {}", "Server", settings.run_server);
     println!("{:>22}: {}", "Data Dir", data_dir.display());
@@ -342,6 +374,9 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
     println!("==> Caught signal, shutting down");
     if let Some(client) = client {
         client.shutdown().await;
+    }
+    if let Some(sim) = sim {
+        sim.shutdown().await;
     }
     if let Some(server) = server {
         server.shutdown().await;
@@ -388,6 +423,8 @@ mod tests {
             node_pool: None,
             meta: vec![],
             token: None,
+            sim_nodes: None,
+            sim_node_class: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/node/{id}/drain", post(drain).put(drain))
         .route("/v1/node/{id}/eligibility", post(eligibility).put(eligibility))
         .route("/v1/client/allocs/update", post(client_update).put(client_update))
+        .route("/v1/client/allocs/update-batch", post(client_update_batch).put(client_update_batch))
 }
 
 fn public(server: &AppState, node: &Node) -> Node {
@@ -113,6 +114,26 @@ async fn client_allocs(State(server): State<AppState>, Path(id): Path<String>, p
 async fn client_update(State(server): State<AppState>, body: Bytes) -> ApiResult {
     let request: ClientAllocsUpdateRequest = parse_body(&body)?;
     let index = server.client_update(&request.node_id, request.allocs).await?;
+    Ok(json_reply(&serde_json::json!({ "Index": index }), index))
+}
+
+/// Updates of many nodes in one request (`[{NodeID, Allocs}]`), for agents
+/// that simulate many nodes. Each node's updates are applied as by
+/// `/v1/client/allocs/update`; the writes run concurrently, so they share
+/// group commits.
+async fn client_update_batch(State(server): State<AppState>, body: Bytes) -> ApiResult {
+    let requests: Vec<ClientAllocsUpdateRequest> = parse_body(&body)?;
+    let results = futures_util::future::join_all(
+        requests.into_iter().map(|request| {
+            let server = &server;
+            async move { server.client_update(&request.node_id, request.allocs).await }
+        }),
+    )
+    .await;
+    let mut index = 0;
+    for result in results {
+        index = index.max(result?);
+    }
     Ok(json_reply(&serde_json::json!({ "Index": index }), index))
 }
 

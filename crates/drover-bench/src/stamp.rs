@@ -1,0 +1,28 @@
+//! `drover-bench stamp DIR`: the task `dispatch_latency` runs. Its first
+//! instruction reads the clock; then it writes the time (Unix ns) to
+//! `DIR/<$NOMAD_JOB_ID with / as _>`, so the bench sees when the task really
+//! started running.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+
+/// The subcommand name.
+pub const SUBCOMMAND: &str = "stamp";
+
+/// Writes the stamp file.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).context("clock before 1970")?.as_nanos();
+    let dir = args.first().context("usage: drover-bench stamp DIR")?;
+    let job_id = std::env::var("NOMAD_JOB_ID").unwrap_or_else(|_| "unknown".to_string());
+    let path = std::path::Path::new(dir).join(stamp_name(&job_id));
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, now.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The stamp file name of a job ID.
+pub fn stamp_name(job_id: &str) -> String {
+    job_id.replace(['/', '.'], "_")
+}
