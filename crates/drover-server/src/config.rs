@@ -24,6 +24,10 @@ pub struct ServerConfig {
     pub max_payload_bytes: usize,
     /// This agent's node name, for `/v1/agent/self`.
     pub node_name: String,
+    /// Successful finished runs kept per job (a job's `RunPolicy` may say otherwise).
+    pub run_history_successful: usize,
+    /// Failed and skipped finished runs kept per job.
+    pub run_history_failed: usize,
 }
 
 impl ServerConfig {
@@ -39,6 +43,8 @@ impl ServerConfig {
             heartbeat_grace: Duration::from_secs(10),
             max_payload_bytes: 16 * 1024,
             node_name: String::new(),
+            run_history_successful: 100,
+            run_history_failed: 100,
         }
     }
 

@@ -154,6 +154,14 @@ impl ServerInner {
         let mut child = build_child(&parent, &request, child_id, now);
         child.canonicalize();
         let mut ops = vec![Op::UpsertJob(child.clone())];
+        // Every dispatch is a run too, so runs and history are the same for every trigger.
+        ops.push(Op::UpsertRuns(vec![crate::periodic::new_run(
+            &parent,
+            &child.id,
+            drover_types::run_trigger::DISPATCH,
+            now,
+            now,
+        )]));
         let mut evals = Vec::new();
         let held = limit > 0
             && (self.gate.held_count(namespace, parent_id) > 0

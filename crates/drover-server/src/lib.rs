@@ -26,6 +26,7 @@ mod error;
 mod http;
 mod metrics;
 mod outcome;
+mod periodic;
 mod pipeline;
 mod server;
 mod ui;
@@ -41,6 +42,9 @@ pub use dispatch::{build_child, dispatched_id, validate_dispatch};
 pub use error::ServerError;
 pub use metrics::Metrics;
 pub use outcome::{AllocOutcome, JobOutcome, outcome};
+pub use periodic::{
+    build_periodic_child, new_run, new_run_id, next_launch, next_run_at, validate_schedule, validate_schedules,
+};
 pub use server::ServerInner;
 
 /// Why the server could not start.
@@ -126,6 +130,7 @@ pub async fn start_with_state(
     tasks.push(tokio::spawn(inner.node_watch.clone().follow(inner.state.clone())));
     tasks.push(tokio::spawn(background_ticks(inner.clone(), shutdown_rx.clone())));
     tasks.push(tokio::spawn(concurrency::follow_children(inner.clone())));
+    tasks.push(tokio::spawn(periodic::run_launcher(inner.clone(), shutdown_rx.clone())));
     {
         // Children may have finished while the server was down.
         let inner = inner.clone();

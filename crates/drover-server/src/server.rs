@@ -44,6 +44,8 @@ pub struct ServerInner {
     pub(crate) dispatch_lock: tokio::sync::Mutex<()>,
     /// Dispatched children held by `max_concurrent`.
     pub(crate) gate: crate::concurrency::ConcurrencyGate,
+    /// Serialises run writes (the cron launcher, forced runs, run stops).
+    pub(crate) launcher: crate::periodic::Launcher,
 }
 
 fn new_eval(job: &Job, triggered_by: &str) -> Evaluation {
@@ -85,6 +87,7 @@ impl ServerInner {
             started: Instant::now(),
             dispatch_lock: tokio::sync::Mutex::new(()),
             gate: crate::concurrency::ConcurrencyGate::default(),
+            launcher: crate::periodic::Launcher::default(),
         })
     }
 
@@ -134,6 +137,7 @@ impl ServerInner {
     ) -> Result<JobRegisterResponse, ServerError> {
         job.canonicalize();
         job.validate().map_err(|e| ServerError::BadRequest(e.to_string()))?;
+        crate::periodic::validate_schedules(&job).map_err(ServerError::BadRequest)?;
         if job.dispatched {
             return Err(ServerError::BadRequest("job can't be submitted with 'Dispatched' set".to_string()));
         }

@@ -64,6 +64,9 @@ async fn job_dispatcher(
     params: Params,
     body: Bytes,
 ) -> ApiResult {
+    if let Some(reply) = super::runs::route(&server, &method, &rest, &params, &body).await {
+        return reply;
+    }
     let (job_id, suffix) = split_job_path(&rest);
     match (method.as_str(), suffix) {
         ("GET", "") => get_job(&server, &params, &job_id).await,
@@ -108,10 +111,12 @@ async fn list_jobs(State(server): State<AppState>, params: Params) -> ApiResult 
     let namespace = params.namespace();
     let with_meta = params.flag("meta");
     let parent = params.get("parent").map(str::to_string);
+    let labels = super::runs::label_filter(&params)?;
     let jobs = snapshot.jobs_by_prefix(&namespace, params.prefix());
     let stubs: Vec<JobListStub> = jobs
         .iter()
         .filter(|job| parent.as_ref().is_none_or(|p| &job.parent_id == p))
+        .filter(|job| labels.iter().all(|(key, value)| job.meta.get(key) == Some(value)))
         .map(|job| list_stub(&snapshot, job, with_meta))
         .collect();
     Ok(json_reply(&stubs, snapshot.index()))
@@ -450,7 +455,7 @@ pub(crate) async fn plan_job(server: &AppState, mut job: Job, with_diff: bool) -
         failed_tg_allocs: plan.failed_tg_allocs.clone(),
         job_modify_index: existing.map(|j| j.job_modify_index).unwrap_or(0),
         diff: if with_diff { Some(diff) } else { None },
-        next_periodic_launch: 0,
+        next_periodic_launch: crate::periodic::next_launch(&job, drover_types::now_nanos()).unwrap_or(0),
         warnings: String::new(),
         index: snapshot.index(),
     })

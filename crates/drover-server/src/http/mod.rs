@@ -10,6 +10,7 @@ mod evals;
 mod events;
 mod jobs;
 mod nodes;
+mod runs;
 mod status;
 
 use std::collections::HashMap;

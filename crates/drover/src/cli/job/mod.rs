@@ -7,8 +7,11 @@ pub mod eval;
 pub mod history;
 pub mod init;
 pub mod inspect;
+pub mod periodic;
 pub mod plan;
 pub mod run;
+pub mod runs;
+pub mod schedule;
 pub mod spec;
 pub mod status;
 pub mod stop;
@@ -35,6 +38,12 @@ pub enum JobCommand {
     History(history::HistoryArgs),
     /// Force a new evaluation of a job
     Eval(eval::EvalArgs),
+    /// Launch a periodic job now (`periodic force`)
+    Periodic(periodic::PeriodicArgs),
+    /// List a job's runs, or stop one (`runs stop`)
+    Runs(runs::RunsArgs),
+    /// Add, show, update or remove a job's cron schedules
+    Schedule(schedule::ScheduleArgs),
 }
 
 /// Runs a `drover job` subcommand.
@@ -49,5 +58,8 @@ pub async fn run(command: JobCommand) -> anyhow::Result<ExitCode> {
         JobCommand::Validate(args) => validate::run(args),
         JobCommand::History(args) => history::run(args).await,
         JobCommand::Eval(args) => eval::run(args).await,
+        JobCommand::Periodic(args) => periodic::run(args).await,
+        JobCommand::Runs(args) => runs::run(args).await,
+        JobCommand::Schedule(args) => schedule::run(args).await,
     }
 }

@@ -46,6 +46,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         job.namespace = namespace.clone();
     }
     let is_template = job.is_template();
+    let is_periodic = job.is_periodic();
+    let job_id = job.id.clone();
     let request = JobRegisterRequest {
         job: Some(job),
         enforce_index: args.check_index.is_some(),
@@ -58,6 +60,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if is_template || resp.eval_id.is_empty() {
         ui.line("Job registration successful")?;
+        if is_periodic && let Some(line) = crate::cli::job::schedule::next_launch_line(&client, &job_id).await? {
+            ui.line(&line)?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if args.detach {

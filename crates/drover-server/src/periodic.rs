@@ -1,0 +1,889 @@
+//! The launcher: cron schedules (Nomad `periodic` and Metronome-style
+//! `Schedules`), runs and their policies.
+//!
+//! [`decide`] is the whole policy as a pure function of one template job, its
+//! schedules, its unfinished runs, the state of their newest child jobs, the
+//! last handled cron slot of every schedule and `now`; it returns [`Action`]s
+//! and the next time anything can change. [`run_launcher`] is the thin async
+//! shell: it keeps the next due time of every template job in a timer set,
+//! sleeps until the earliest (or until a state change touches a template, one
+//! of its children or runs), asks [`decide`] and writes each action as one
+//! transaction (child job + evaluation + run + slot together).
+//!
+//! Key decisions:
+//! - A cron slot is handled once: the newest handled slot is persisted per
+//!   schedule (`JobHistory.ScheduleSlots`) in the same transaction as its
+//!   launch, so a restart resumes without launching a slot twice.
+//! - Slots missed while no server ran: only the newest is started late, and
+//!   only within `StartingDeadlineSeconds` (0 = no deadline); every other one
+//!   is recorded as a `FAILED` run with a `missed:` reason.
+//! - Manual runs ignore the concurrency policy; FORBID skips are recorded as
+//!   `SKIPPED` runs; REPLACE stops the active runs' children and launches.
+//! - `ON_FAILURE` relaunches a failed attempt after 1 s, 2 s, 4 s ... (capped
+//!   at 60 s) until one succeeds or `ActiveDeadlineSeconds` passes; a run still
+//!   going at its deadline is stopped (SIGTERM, `kill_timeout`, SIGKILL) and fails.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+use drover_cron::CronSpec;
+use drover_state::{ChangedObject, Op, Precondition, Snapshot, Txn};
+use drover_types::{
+    ConcurrencyPolicy, Evaluation, Job, JobSchedule, NANOS_PER_SEC, RUN_ID_ALPHABET, Run, RunRestartPolicy,
+    client_status, eval_status, eval_trigger, job_status, new_id, now_nanos, run_id, run_status, run_trigger,
+    validate_schedule_id,
+};
+
+use crate::error::ServerError;
+use crate::server::ServerInner;
+
+/// `(namespace, job ID)`.
+type JobKey = (String, String);
+
+/// Most missed slots recorded one by one after a long outage (the newest ones).
+const MAX_MISSED_RECORDED: usize = 10;
+
+/// Most slots looked at when catching up.
+const MAX_CATCH_UP: usize = 100_000;
+
+/// Longest wait between `ON_FAILURE` attempts.
+const MAX_BACKOFF_SECS: i64 = 60;
+
+/// What the newest attempt (child job) of a run is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ChildState {
+    /// The child job no longer exists.
+    Missing,
+    /// Waiting for placement or for its task to start.
+    Pending,
+    /// A task runs.
+    Running,
+    /// Finished successfully at `ended_at` (Unix ns).
+    Complete {
+        /// When.
+        ended_at: i64,
+    },
+    /// Failed, was lost or stopped, at `ended_at` (Unix ns).
+    Failed {
+        /// When.
+        ended_at: i64,
+    },
+}
+
+/// The newest attempt of a run, as [`decide`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Attempt {
+    /// What it does.
+    pub(crate) state: ChildState,
+    /// Its allocations.
+    pub(crate) allocs: Vec<String>,
+    /// Its exit code once it ended.
+    pub(crate) exit_code: i32,
+}
+
+/// Everything [`decide`] needs about one job.
+#[derive(Debug, Clone)]
+pub(crate) struct JobInput<'a> {
+    /// The template job.
+    pub(crate) job: &'a Job,
+    /// Newest handled slot per schedule ID.
+    pub(crate) slots: &'a BTreeMap<String, i64>,
+    /// Its unfinished runs.
+    pub(crate) active_runs: Vec<Run>,
+    /// The newest attempt of each unfinished run, by child job ID.
+    pub(crate) attempts: &'a BTreeMap<String, Attempt>,
+    /// The time (Unix ns).
+    pub(crate) now: i64,
+}
+
+/// One thing the launcher writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Launch a run for `slot` of `schedule_id`, stopping the `replace` runs first.
+    Launch {
+        /// The schedule.
+        schedule_id: String,
+        /// The slot (Unix ns).
+        slot: i64,
+        /// Runs to stop (REPLACE), each with its stop reason set.
+        replace: Vec<Run>,
+    },
+    /// Record a run that did not start (`SKIPPED` or missed `FAILED`) and mark the slot handled.
+    Record {
+        /// The schedule.
+        schedule_id: String,
+        /// The slot (Unix ns).
+        slot: i64,
+        /// `SKIPPED` or `FAILED`.
+        status: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Write a run's new status, allocations or exit codes.
+    Update(Run),
+    /// Start a new attempt of a run (its exit codes already updated).
+    Retry(Run),
+    /// Ask a run to stop: its stop reason is set; stop its newest child.
+    Stop(Run),
+}
+
+/// The actions for one job and when to look again (Unix ns).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Decision {
+    /// What to write, in order.
+    pub(crate) actions: Vec<Action>,
+    /// The next time something may be due.
+    pub(crate) next_wake: Option<i64>,
+}
+
+fn to_datetime(nanos: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(nanos)
+}
+
+fn to_nanos(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// Wait before attempt `n_attempts + 1`: 1 s, 2 s, 4 s ... capped at 60 s.
+pub(crate) fn backoff_nanos(n_attempts: usize) -> i64 {
+    let exponent = n_attempts.saturating_sub(1).min(6) as u32;
+    (1_i64 << exponent).min(MAX_BACKOFF_SECS) * NANOS_PER_SEC
+}
+
+/// The policy: what to do for one job at `input.now`.
+pub(crate) fn decide(input: &JobInput<'_>) -> Decision {
+    let now = input.now;
+    let policy = input.job.run_policy;
+    let mut decision = Decision::default();
+    let wake = |at: i64, decision: &mut Decision| {
+        decision.next_wake = Some(decision.next_wake.map_or(at, |current| current.min(at)));
+    };
+    let mut still_active: Vec<Run> = Vec::new();
+    for run in &input.active_runs {
+        let Some(child_id) = run.current_child() else {
+            continue;
+        };
+        let attempt = input.attempts.get(child_id).cloned().unwrap_or(Attempt {
+            state: ChildState::Missing,
+            allocs: Vec::new(),
+            exit_code: 0,
+        });
+        let mut updated = run.clone();
+        for alloc in &attempt.allocs {
+            if !updated.allocations.contains(alloc) {
+                updated.allocations.push(alloc.clone());
+            }
+        }
+        let deadline = (policy.active_deadline_seconds > 0)
+            .then(|| run.created_at.saturating_add(policy.active_deadline_seconds as i64 * NANOS_PER_SEC));
+        let finish = |mut run: Run, status: &str, reason: String, at: i64| {
+            run.status = status.to_string();
+            run.reason = reason;
+            run.finished_at = at;
+            run
+        };
+        match attempt.state {
+            ChildState::Missing => {
+                let reason = if run.stop_reason.is_empty() {
+                    format!("failed: child job {child_id} is gone")
+                } else {
+                    run.stop_reason.clone()
+                };
+                decision.actions.push(Action::Update(finish(updated, run_status::FAILED, reason, now)));
+                continue;
+            }
+            ChildState::Complete { ended_at } => {
+                if updated.exit_codes.len() < updated.child_job_ids.len() {
+                    updated.exit_codes.push(attempt.exit_code);
+                }
+                updated.last_attempt_ended_at = ended_at;
+                decision.actions.push(Action::Update(finish(
+                    updated,
+                    run_status::SUCCESS,
+                    "completed".to_string(),
+                    ended_at.max(run.created_at),
+                )));
+                continue;
+            }
+            ChildState::Failed { ended_at } => {
+                if updated.exit_codes.len() < updated.child_job_ids.len() {
+                    updated.exit_codes.push(attempt.exit_code);
+                }
+                updated.last_attempt_ended_at = ended_at;
+                let n_attempts = updated.child_job_ids.len();
+                if !run.stop_reason.is_empty() {
+                    let reason = run.stop_reason.clone();
+                    decision.actions.push(Action::Update(finish(updated, run_status::FAILED, reason, now)));
+                    continue;
+                }
+                if policy.restart_policy == RunRestartPolicy::OnFailure {
+                    let retry_at = ended_at.saturating_add(backoff_nanos(n_attempts));
+                    match deadline {
+                        Some(deadline) if now >= deadline || retry_at >= deadline => {
+                            let reason = format!(
+                                "failed: active deadline {}s passed after {n_attempts} attempts (exit code {})",
+                                policy.active_deadline_seconds, attempt.exit_code
+                            );
+                            decision.actions.push(Action::Update(finish(updated, run_status::FAILED, reason, now)));
+                        }
+                        _ if now >= retry_at => {
+                            updated.status = run_status::STARTING.to_string();
+                            updated.reason =
+                                format!("attempt {n_attempts} failed with exit code {}", attempt.exit_code);
+                            decision.actions.push(Action::Retry(updated.clone()));
+                            still_active.push(updated);
+                        }
+                        _ => {
+                            updated.reason =
+                                format!("attempt {n_attempts} failed with exit code {}; retrying", attempt.exit_code);
+                            if updated != *run {
+                                decision.actions.push(Action::Update(updated.clone()));
+                            }
+                            wake(retry_at, &mut decision);
+                            still_active.push(updated);
+                        }
+                    }
+                    continue;
+                }
+                let reason = format!("failed: exit code {}", attempt.exit_code);
+                decision.actions.push(Action::Update(finish(updated, run_status::FAILED, reason, ended_at.max(now))));
+                continue;
+            }
+            ChildState::Pending => {
+                updated.status = run_status::STARTING.to_string();
+            }
+            ChildState::Running => {
+                updated.status = run_status::ACTIVE.to_string();
+                if updated.started_at == 0 {
+                    updated.started_at = now;
+                }
+            }
+        }
+        match deadline {
+            Some(deadline) if now >= deadline && run.stop_reason.is_empty() => {
+                updated.stop_reason = format!("killed: active deadline {}s passed", policy.active_deadline_seconds);
+                decision.actions.push(Action::Stop(updated.clone()));
+            }
+            Some(deadline) if run.stop_reason.is_empty() => {
+                wake(deadline, &mut decision);
+                if updated != *run {
+                    decision.actions.push(Action::Update(updated.clone()));
+                }
+            }
+            _ => {
+                if updated != *run {
+                    decision.actions.push(Action::Update(updated.clone()));
+                }
+            }
+        }
+        still_active.push(updated);
+    }
+
+    if input.job.stop || !input.job.is_periodic() {
+        return decision;
+    }
+    let mut n_launched = 0;
+    for schedule in input.job.effective_schedules() {
+        if !schedule.enabled {
+            continue;
+        }
+        let Ok(spec) = CronSpec::parse(&schedule.cron, &schedule.time_zone) else { continue };
+        let handled = input.slots.get(&schedule.id).copied().unwrap_or(0);
+        let base = handled.max(input.job.submit_time);
+        let due = spec.launches_between(to_datetime(base), to_datetime(now), MAX_CATCH_UP);
+        let Some(latest) = due.last().copied() else {
+            if let Some(next) = spec.next_after(to_datetime(base)) {
+                wake(to_nanos(next), &mut decision);
+            }
+            continue;
+        };
+        let n_older = due.len() - 1;
+        for (slot_idx, missed) in due[..n_older].iter().enumerate() {
+            if n_older - slot_idx > MAX_MISSED_RECORDED {
+                continue;
+            }
+            decision.actions.push(Action::Record {
+                schedule_id: schedule.id.clone(),
+                slot: to_nanos(*missed),
+                status: run_status::FAILED,
+                reason: "missed: not launched at its time (only the newest missed launch starts late)".to_string(),
+            });
+        }
+        let slot = to_nanos(latest);
+        let lateness = now - slot;
+        let deadline = schedule.starting_deadline_seconds as i64 * NANOS_PER_SEC;
+        if schedule.starting_deadline_seconds > 0 && lateness > deadline {
+            decision.actions.push(Action::Record {
+                schedule_id: schedule.id.clone(),
+                slot,
+                status: run_status::FAILED,
+                reason: format!(
+                    "missed: starting deadline {}s passed ({}s late)",
+                    schedule.starting_deadline_seconds,
+                    lateness / NANOS_PER_SEC
+                ),
+            });
+        } else {
+            let busy = !still_active.is_empty() || n_launched > 0;
+            match schedule.concurrency_policy {
+                ConcurrencyPolicy::Forbid if busy => {
+                    let blocking = still_active.first().map(|run| format!(" (run {} is {})", run.id, run.status));
+                    decision.actions.push(Action::Record {
+                        schedule_id: schedule.id.clone(),
+                        slot,
+                        status: run_status::SKIPPED,
+                        reason: format!("skipped: concurrency policy FORBID{}", blocking.unwrap_or_default()),
+                    });
+                }
+                ConcurrencyPolicy::Replace => {
+                    let replace: Vec<Run> = still_active
+                        .drain(..)
+                        .filter(|run| run.stop_reason.is_empty())
+                        .map(|mut run| {
+                            run.stop_reason =
+                                format!("replaced: concurrency policy REPLACE (schedule {})", schedule.id);
+                            run
+                        })
+                        .collect();
+                    decision.actions.push(Action::Launch { schedule_id: schedule.id.clone(), slot, replace });
+                    n_launched += 1;
+                }
+                _ => {
+                    decision.actions.push(Action::Launch { schedule_id: schedule.id.clone(), slot, replace: vec![] });
+                    n_launched += 1;
+                }
+            }
+        }
+        if let Some(next) = spec.next_after(latest.max(to_datetime(now))) {
+            wake(to_nanos(next), &mut decision);
+        }
+    }
+    decision
+}
+
+/// Checks every schedule of a job (HCL `periodic` and `Schedules`): IDs,
+/// duplicates, cron expressions and zones. The message names the field.
+pub fn validate_schedules(job: &Job) -> Result<(), String> {
+    let mut seen = BTreeSet::new();
+    let schedules = job.effective_schedules();
+    let n_from_periodic = schedules.len() - job.schedules.len();
+    for (schedule_idx, schedule) in schedules.iter().enumerate() {
+        let field = if schedule_idx < n_from_periodic {
+            "periodic".to_string()
+        } else {
+            format!("schedules[{}]", schedule_idx - n_from_periodic)
+        };
+        validate_schedule(schedule).map_err(|err| format!("{field}: {err}"))?;
+        if !seen.insert(schedule.id.clone()) {
+            return Err(format!("{field} -> id: A schedule with id {} already exists", schedule.id));
+        }
+    }
+    if !job.schedules.is_empty() && job.is_parameterized() {
+        return Err("schedules: a parameterized job cannot have schedules".to_string());
+    }
+    Ok(())
+}
+
+/// Checks one schedule; the message starts with the field (`id`, `cron`, `timezone`).
+pub fn validate_schedule(schedule: &JobSchedule) -> Result<(), String> {
+    validate_schedule_id(&schedule.id).map_err(|err| format!("id: {err}"))?;
+    drover_cron::validate_time_zone(&schedule.time_zone).map_err(|err| format!("timezone: {err}"))?;
+    CronSpec::parse(&schedule.cron, &schedule.time_zone).map_err(|err| format!("cron: {err}"))?;
+    Ok(())
+}
+
+/// The next launch of one schedule after `now` (Unix ns), enabled or not.
+pub fn next_run_at(job: &Job, schedule: &JobSchedule, now: i64) -> Option<i64> {
+    let spec = CronSpec::parse(&schedule.cron, &schedule.time_zone).ok()?;
+    let _ = job;
+    spec.next_after(to_datetime(now)).map(to_nanos)
+}
+
+/// The next launch of any enabled schedule of a job (Unix ns).
+pub fn next_launch(job: &Job, now: i64) -> Option<i64> {
+    if !job.is_periodic() || job.stop {
+        return None;
+    }
+    job.effective_schedules().iter().filter(|s| s.enabled).filter_map(|s| next_run_at(job, s, now)).min()
+}
+
+/// A new run ID for a run created at `now` (Unix ns).
+pub fn new_run_id(now: i64) -> String {
+    let mut rng = rand::rng();
+    let suffix: String =
+        (0..5).map(|_| char::from(RUN_ID_ALPHABET[rng.random_range(0..RUN_ID_ALPHABET.len())])).collect();
+    run_id(now.div_euclid(NANOS_PER_SEC), &suffix)
+}
+
+/// A fresh run of `job` with its first child.
+pub fn new_run(job: &Job, child_id: &str, trigger: &str, scheduled_for: i64, now: i64) -> Run {
+    Run {
+        id: new_run_id(now),
+        namespace: job.namespace.clone(),
+        job_id: job.id.clone(),
+        child_job_ids: vec![child_id.to_string()],
+        trigger: trigger.to_string(),
+        scheduled_for,
+        status: run_status::STARTING.to_string(),
+        reason: String::new(),
+        created_at: now,
+        ..Run::default()
+    }
+}
+
+/// The child job of a periodic launch (Nomad: `<job>/periodic-<unix seconds>`).
+pub fn build_periodic_child(parent: &Job, child_id: &str, now: i64) -> Job {
+    let mut child = parent.clone();
+    child.id = child_id.to_string();
+    child.name = child_id.to_string();
+    child.parent_id = parent.id.clone();
+    child.periodic = None;
+    child.schedules = Vec::new();
+    child.stop = false;
+    child.status = String::new();
+    child.status_description = String::new();
+    child.version = 0;
+    child.create_index = 0;
+    child.modify_index = 0;
+    child.job_modify_index = 0;
+    child.submit_time = now;
+    child.canonicalize();
+    child
+}
+
+/// A free child ID `<job>/periodic-<unix seconds>[-n]`.
+fn free_child_id(snapshot: &Snapshot, job: &Job, at: i64) -> String {
+    let base = format!("{}/periodic-{}", job.id, at.div_euclid(NANOS_PER_SEC));
+    if snapshot.job(&job.namespace, &base).is_none() {
+        return base;
+    }
+    (1..).map(|n| format!("{base}-{n}")).find(|id| snapshot.job(&job.namespace, id).is_none()).unwrap_or(base)
+}
+
+fn child_eval(child: &Job, now: i64) -> Evaluation {
+    Evaluation {
+        id: new_id(),
+        namespace: child.namespace.clone(),
+        priority: child.priority,
+        eval_type: child.job_type,
+        triggered_by: eval_trigger::PERIODIC_JOB.to_string(),
+        job_id: child.id.clone(),
+        status: eval_status::PENDING.to_string(),
+        create_time: now,
+        modify_time: now,
+        ..Evaluation::default()
+    }
+}
+
+/// The newest attempt of a run as the snapshot has it.
+fn attempt_of(snapshot: &Snapshot, namespace: &str, child_id: &str, now: i64) -> Attempt {
+    let Some(child) = snapshot.job(namespace, child_id) else {
+        return Attempt { state: ChildState::Missing, allocs: Vec::new(), exit_code: 0 };
+    };
+    let allocs = snapshot.allocs_by_job(namespace, child_id);
+    let mut alloc_ids: Vec<(u64, String)> = allocs.iter().map(|a| (a.create_index, a.id.clone())).collect();
+    alloc_ids.sort();
+    let ended_at = allocs.iter().map(|a| a.modify_time).max().filter(|t| *t > 0).unwrap_or(now);
+    let outcome = crate::outcome::outcome(snapshot, &child);
+    let state = match child.status.as_str() {
+        job_status::DEAD if outcome.outcome == "complete" && !allocs.is_empty() => ChildState::Complete { ended_at },
+        job_status::DEAD => ChildState::Failed { ended_at },
+        _ if allocs.iter().any(|a| a.client_status == client_status::RUNNING) => ChildState::Running,
+        _ => ChildState::Pending,
+    };
+    Attempt { state, allocs: alloc_ids.into_iter().map(|(_, id)| id).collect(), exit_code: outcome.exit_code }
+}
+
+/// The launcher's shared part: serialises every run write.
+#[derive(Default)]
+pub(crate) struct Launcher {
+    /// Held while a job's runs are decided and written (and by run stops).
+    pub(crate) lock: tokio::sync::Mutex<()>,
+}
+
+/// Next due time per job, earliest first.
+#[derive(Default)]
+struct Timers {
+    by_time: BTreeSet<(i64, JobKey)>,
+    by_job: HashMap<JobKey, i64>,
+}
+
+impl Timers {
+    fn set(&mut self, key: &JobKey, at: Option<i64>) {
+        if let Some(old) = self.by_job.remove(key) {
+            self.by_time.remove(&(old, key.clone()));
+        }
+        if let Some(at) = at {
+            self.by_job.insert(key.clone(), at);
+            self.by_time.insert((at, key.clone()));
+        }
+    }
+
+    fn earliest(&self) -> Option<i64> {
+        self.by_time.first().map(|(at, _)| *at)
+    }
+
+    fn pop_due(&mut self, now: i64) -> Vec<JobKey> {
+        let mut due = Vec::new();
+        while let Some((at, key)) = self.by_time.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.by_time.remove(&(at, key.clone()));
+            self.by_job.remove(&key);
+            due.push(key);
+        }
+        due
+    }
+}
+
+/// Jobs to look at again after a batch of changes.
+fn touched_jobs(snapshot: &Snapshot, changes: &[drover_state::Change], dirty: &mut BTreeSet<JobKey>) {
+    for change in changes {
+        match &change.object {
+            ChangedObject::Job(job) if !job.parent_id.is_empty() => {
+                dirty.insert((job.namespace.clone(), job.parent_id.clone()));
+            }
+            ChangedObject::Job(job) => {
+                dirty.insert((job.namespace.clone(), job.id.clone()));
+            }
+            ChangedObject::JobDeleted { namespace, job_id } => {
+                dirty.insert((namespace.clone(), job_id.clone()));
+            }
+            ChangedObject::Alloc(alloc) => {
+                if let Some(run) = snapshot.run_of_child(&alloc.namespace, &alloc.job_id) {
+                    dirty.insert((run.namespace.clone(), run.job_id.clone()));
+                }
+            }
+            ChangedObject::Run(run) if !run.is_terminal() => {
+                dirty.insert((run.namespace.clone(), run.job_id.clone()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every job the launcher must look at after a start.
+fn all_jobs(snapshot: &Snapshot) -> BTreeSet<JobKey> {
+    let mut keys: BTreeSet<JobKey> = snapshot
+        .jobs()
+        .iter()
+        .filter(|job| job.is_periodic())
+        .map(|job| (job.namespace.clone(), job.id.clone()))
+        .collect();
+    keys.extend(snapshot.active_runs().iter().map(|run| (run.namespace.clone(), run.job_id.clone())));
+    keys
+}
+
+/// The launcher loop; ends at shutdown.
+pub(crate) async fn run_launcher(server: Arc<ServerInner>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut changes = server.state.subscribe();
+    let mut timers = Timers::default();
+    let mut dirty = all_jobs(&server.state.snapshot());
+    loop {
+        while let Some(key) = dirty.pop_first() {
+            let next = evaluate(&server, &key).await;
+            timers.set(&key, next);
+        }
+        let now = now_nanos();
+        let sleep_for = match timers.earliest() {
+            Some(at) => {
+                Duration::from_nanos(u64::try_from(at.saturating_sub(now)).unwrap_or(0)) + Duration::from_millis(1)
+            }
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = tokio::time::sleep(sleep_for) => dirty.extend(timers.pop_due(now_nanos())),
+            received = changes.recv() => match received {
+                Ok(batch) => touched_jobs(&server.state.snapshot(), &batch, &mut dirty),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => dirty.extend(all_jobs(&server.state.snapshot())),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+/// Decides and writes for one job; returns when to look again.
+async fn evaluate(server: &ServerInner, key: &JobKey) -> Option<i64> {
+    let _guard = server.launcher.lock.lock().await;
+    let snapshot = server.state.snapshot();
+    let job = snapshot.job(&key.0, &key.1)?;
+    let now = now_nanos();
+    let active_runs: Vec<Run> = snapshot
+        .runs_of_job(&key.0, &key.1)
+        .iter()
+        .rev()
+        .filter(|run| !run.is_terminal())
+        .map(|run| (**run).clone())
+        .collect();
+    if !job.is_periodic() && active_runs.is_empty() {
+        return None;
+    }
+    let attempts: BTreeMap<String, Attempt> = active_runs
+        .iter()
+        .filter_map(|run| run.current_child())
+        .map(|child| (child.to_string(), attempt_of(&snapshot, &key.0, child, now)))
+        .collect();
+    let history = snapshot.job_history(&key.0, &key.1);
+    let no_slots = BTreeMap::new();
+    let slots = history.as_ref().map_or(&no_slots, |history| &history.schedule_slots);
+    let decision = decide(&JobInput { job: &job, slots, active_runs, attempts: &attempts, now });
+    for action in decision.actions {
+        if let Err(err) = execute(server, &job, action, now).await {
+            tracing::error!(job_id = %job.id, error = %err, "launcher could not write");
+        }
+    }
+    decision.next_wake
+}
+
+/// The ops that stop a child job (like `job stop`): the stopped job and its evaluation.
+fn stop_child_ops(
+    server: &ServerInner,
+    snapshot: &Snapshot,
+    namespace: &str,
+    child_id: &str,
+    ops: &mut Vec<Op>,
+    evals: &mut Vec<Evaluation>,
+) {
+    let Some(child) = snapshot.job(namespace, child_id) else { return };
+    if child.stop {
+        return;
+    }
+    let mut stopped = (*child).clone();
+    stopped.stop = true;
+    ops.push(Op::UpsertJob(stopped));
+    let mut eval = child_eval(&child, now_nanos());
+    eval.triggered_by = eval_trigger::JOB_DEREGISTER.to_string();
+    ops.push(Op::UpsertEvals(vec![eval.clone()]));
+    evals.push(eval);
+    if let Some(blocked) = server.broker.unblock_job(namespace, child_id) {
+        let mut canceled = (*blocked).clone();
+        canceled.status = eval_status::CANCELED.to_string();
+        canceled.status_description = "canceled: job stopped".to_string();
+        ops.push(Op::UpsertEvals(vec![canceled]));
+    }
+}
+
+fn trim_op(server: &ServerInner, job: &Job) -> Op {
+    let keep = |per_job: u32, server_default: usize| if per_job > 0 { per_job as usize } else { server_default };
+    Op::TrimRuns {
+        namespace: job.namespace.clone(),
+        job_id: job.id.clone(),
+        keep_successful: keep(job.run_policy.history_successful, server.config.run_history_successful),
+        keep_failed: keep(job.run_policy.history_failed, server.config.run_history_failed),
+    }
+}
+
+fn slot_op(job: &Job, schedule_id: &str, slot: i64) -> Op {
+    Op::SetScheduleSlot {
+        namespace: job.namespace.clone(),
+        job_id: job.id.clone(),
+        schedule_id: schedule_id.to_string(),
+        slot,
+    }
+}
+
+/// Writes one action as one transaction.
+async fn execute(server: &ServerInner, job: &Job, action: Action, now: i64) -> Result<(), ServerError> {
+    let snapshot = server.state.snapshot();
+    let mut ops = Vec::new();
+    let mut evals = Vec::new();
+    let mut preconditions = Vec::new();
+    match action {
+        Action::Launch { schedule_id, slot, replace } => {
+            for mut run in replace {
+                if let Some(child) = run.current_child().map(str::to_string) {
+                    stop_child_ops(server, &snapshot, &job.namespace, &child, &mut ops, &mut evals);
+                }
+                run.reason = run.stop_reason.clone();
+                ops.push(Op::UpsertRuns(vec![run]));
+            }
+            let child_id = free_child_id(&snapshot, job, slot);
+            let child = build_periodic_child(job, &child_id, now);
+            let eval = child_eval(&child, now);
+            let run = new_run(job, &child_id, &run_trigger::schedule(&schedule_id), slot, now);
+            preconditions.push(Precondition::JobModifyIndex {
+                namespace: job.namespace.clone(),
+                job_id: child_id,
+                index: 0,
+            });
+            ops.push(Op::UpsertJob(child));
+            ops.push(Op::UpsertEvals(vec![eval.clone()]));
+            evals.push(eval);
+            ops.push(Op::UpsertRuns(vec![run]));
+            ops.push(slot_op(job, &schedule_id, slot));
+        }
+        Action::Record { schedule_id, slot, status, reason } => {
+            let mut run = new_run(job, "", &run_trigger::schedule(&schedule_id), slot, now);
+            run.child_job_ids.clear();
+            run.status = status.to_string();
+            run.reason = reason;
+            run.finished_at = now;
+            ops.push(Op::UpsertRuns(vec![run]));
+            ops.push(slot_op(job, &schedule_id, slot));
+            ops.push(trim_op(server, job));
+        }
+        Action::Update(run) => {
+            let terminal = run.is_terminal();
+            ops.push(Op::UpsertRuns(vec![run]));
+            if terminal {
+                ops.push(trim_op(server, job));
+            }
+        }
+        Action::Retry(mut run) => {
+            let child_id = free_child_id(&snapshot, job, now);
+            let child = build_periodic_child(job, &child_id, now);
+            let eval = child_eval(&child, now);
+            run.child_job_ids.push(child_id.clone());
+            preconditions.push(Precondition::JobModifyIndex {
+                namespace: job.namespace.clone(),
+                job_id: child_id,
+                index: 0,
+            });
+            ops.push(Op::UpsertJob(child));
+            ops.push(Op::UpsertEvals(vec![eval.clone()]));
+            evals.push(eval);
+            ops.push(Op::UpsertRuns(vec![run]));
+        }
+        Action::Stop(run) => {
+            if let Some(child) = run.current_child() {
+                stop_child_ops(server, &snapshot, &job.namespace, child, &mut ops, &mut evals);
+            }
+            ops.push(Op::UpsertRuns(vec![run]));
+        }
+    }
+    server.commit_with_evals(Txn { preconditions, ops }, &evals).await?;
+    Ok(())
+}
+
+impl ServerInner {
+    /// Starts a run of a periodic job now, whatever its concurrency policy
+    /// (`drover job periodic force`). Returns the run and the evaluation's index.
+    pub async fn force_run(&self, namespace: &str, job_id: &str) -> Result<(Run, String, u64), ServerError> {
+        let _guard = self.launcher.lock.lock().await;
+        let snapshot = self.state.snapshot();
+        let job =
+            snapshot.job(namespace, job_id).ok_or_else(|| ServerError::NotFound(format!("job not found: {job_id}")))?;
+        if !job.is_periodic() {
+            return Err(ServerError::BadRequest(format!("job {job_id:?} is not periodic")));
+        }
+        if job.stop {
+            return Err(ServerError::BadRequest(format!("job {job_id:?} is stopped")));
+        }
+        let now = now_nanos();
+        let child_id = free_child_id(&snapshot, &job, now);
+        let child = build_periodic_child(&job, &child_id, now);
+        let eval = child_eval(&child, now);
+        let run = new_run(&job, &child_id, run_trigger::MANUAL, now, now);
+        let txn = Txn {
+            preconditions: vec![Precondition::JobModifyIndex {
+                namespace: namespace.to_string(),
+                job_id: child_id,
+                index: 0,
+            }],
+            ops: vec![Op::UpsertJob(child), Op::UpsertEvals(vec![eval.clone()]), Op::UpsertRuns(vec![run.clone()])],
+        };
+        let index = self.commit_with_evals(txn, std::slice::from_ref(&eval)).await?;
+        Ok((run, eval.id, index))
+    }
+
+    /// Adds a schedule to a job (a new job version). An ID the job already
+    /// has is a 409 `A schedule with id <id> already exists`.
+    pub async fn add_schedule(&self, namespace: &str, job_id: &str, schedule: JobSchedule) -> Result<u64, ServerError> {
+        validate_schedule(&schedule).map_err(ServerError::BadRequest)?;
+        let job = self.editable_job(namespace, job_id)?;
+        if job.effective_schedules().iter().any(|existing| existing.id == schedule.id) {
+            return Err(ServerError::Conflict(format!("A schedule with id {} already exists", schedule.id)));
+        }
+        let mut job = (*job).clone();
+        let enforce = job.job_modify_index;
+        job.schedules.push(schedule);
+        Ok(self.register_job(job, Some(enforce)).await?.index)
+    }
+
+    /// Replaces a schedule of a job (by its ID).
+    pub async fn update_schedule(
+        &self,
+        namespace: &str,
+        job_id: &str,
+        schedule: JobSchedule,
+    ) -> Result<u64, ServerError> {
+        validate_schedule(&schedule).map_err(ServerError::BadRequest)?;
+        let mut job = (*self.editable_job(namespace, job_id)?).clone();
+        let Some(slot) = job.schedules.iter_mut().find(|existing| existing.id == schedule.id) else {
+            return Err(self.missing_schedule(&job, &schedule.id));
+        };
+        *slot = schedule;
+        let enforce = job.job_modify_index;
+        Ok(self.register_job(job, Some(enforce)).await?.index)
+    }
+
+    /// Removes a schedule from a job.
+    pub async fn remove_schedule(&self, namespace: &str, job_id: &str, schedule_id: &str) -> Result<u64, ServerError> {
+        let mut job = (*self.editable_job(namespace, job_id)?).clone();
+        let n_before = job.schedules.len();
+        job.schedules.retain(|existing| existing.id != schedule_id);
+        if job.schedules.len() == n_before {
+            return Err(self.missing_schedule(&job, schedule_id));
+        }
+        let enforce = job.job_modify_index;
+        Ok(self.register_job(job, Some(enforce)).await?.index)
+    }
+
+    fn editable_job(&self, namespace: &str, job_id: &str) -> Result<Arc<Job>, ServerError> {
+        let job = self
+            .state
+            .snapshot()
+            .job(namespace, job_id)
+            .ok_or_else(|| ServerError::NotFound(format!("job not found: {job_id}")))?;
+        if !job.parent_id.is_empty() {
+            return Err(ServerError::BadRequest(format!("job {job_id:?} is a child job; change its parent instead")));
+        }
+        Ok(job)
+    }
+
+    fn missing_schedule(&self, job: &Job, schedule_id: &str) -> ServerError {
+        if job.effective_schedules().iter().any(|existing| existing.id == schedule_id) {
+            return ServerError::BadRequest(format!(
+                "schedule {schedule_id} comes from the job's periodic block; change the jobspec instead"
+            ));
+        }
+        ServerError::NotFound(format!("schedule not found: {schedule_id}"))
+    }
+
+    /// Asks a run to stop: its newest child job is stopped (queued work goes at
+    /// once, running tasks get SIGTERM and their `kill_timeout`); the run ends
+    /// `FAILED` when the child is dead. Returns the run as written.
+    pub async fn stop_run(&self, namespace: &str, job_id: &str, run_id: &str) -> Result<(Run, u64), ServerError> {
+        let _guard = self.launcher.lock.lock().await;
+        let snapshot = self.state.snapshot();
+        let job =
+            snapshot.job(namespace, job_id).ok_or_else(|| ServerError::NotFound(format!("job not found: {job_id}")))?;
+        let mut run = snapshot
+            .run(namespace, job_id, run_id)
+            .map(|run| (*run).clone())
+            .ok_or_else(|| ServerError::NotFound(format!("run not found: {run_id}")))?;
+        if run.is_terminal() {
+            return Ok((run, snapshot.index()));
+        }
+        if run.stop_reason.is_empty() {
+            run.stop_reason = "stopped: by request".to_string();
+        }
+        let mut ops = Vec::new();
+        let mut evals = Vec::new();
+        if let Some(child) = run.current_child() {
+            stop_child_ops(self, &snapshot, &job.namespace, child, &mut ops, &mut evals);
+        }
+        ops.push(Op::UpsertRuns(vec![run.clone()]));
+        let index = self.commit_with_evals(Txn { preconditions: vec![], ops }, &evals).await?;
+        Ok((run, index))
+    }
+}
+
+#[cfg(test)]
+mod tests;
