@@ -28,6 +28,14 @@ pub struct ServerConfig {
     pub run_history_successful: usize,
     /// Failed and skipped finished runs kept per job.
     pub run_history_failed: usize,
+    /// How often finished jobs are collected.
+    pub job_gc_interval: Duration,
+    /// How old a finished job must be before it is collected.
+    pub job_gc_threshold: Duration,
+    /// How long a collected child's idempotency token is still honoured.
+    pub dispatch_idempotency_ttl: Duration,
+    /// Serve HTTPS with this certificate (None = plain HTTP).
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl ServerConfig {
@@ -45,6 +53,10 @@ impl ServerConfig {
             node_name: String::new(),
             run_history_successful: 100,
             run_history_failed: 100,
+            job_gc_interval: Duration::from_secs(5 * 60),
+            job_gc_threshold: Duration::from_secs(4 * 3600),
+            dispatch_idempotency_ttl: Duration::from_secs(24 * 3600),
+            tls: None,
         }
     }
 

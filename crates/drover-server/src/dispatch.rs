@@ -148,6 +148,19 @@ impl ServerInner {
                 index: existing.modify_index,
             });
         }
+        if !request.idempotency_token.is_empty()
+            && let Some(collected_id) =
+                crate::gc::remembered_token(&snapshot, namespace, parent_id, &request.idempotency_token, now_nanos())
+        {
+            // The child was garbage-collected, but its token is still remembered.
+            return Ok(JobDispatchResponse {
+                dispatched_job_id: collected_id,
+                eval_id: String::new(),
+                eval_create_index: 0,
+                job_create_index: 0,
+                index: snapshot.index(),
+            });
+        }
         let now = now_nanos();
         let suffix: u32 = rand::rng().random();
         let child_id = dispatched_id(parent_id, &request.id_prefix_template, now / 1_000_000_000, suffix);

@@ -23,12 +23,14 @@ mod concurrency;
 mod config;
 mod dispatch;
 mod error;
+mod gc;
 mod http;
 mod metrics;
 mod outcome;
 mod periodic;
 mod pipeline;
 mod server;
+mod tls;
 mod ui;
 mod watch;
 
@@ -40,12 +42,14 @@ pub use broker::{BrokerStats, EvalBroker};
 pub use config::ServerConfig;
 pub use dispatch::{build_child, dispatched_id, validate_dispatch};
 pub use error::ServerError;
+pub use gc::{CollectedChildren, collected_children};
 pub use metrics::Metrics;
 pub use outcome::{AllocOutcome, JobOutcome, outcome};
 pub use periodic::{
     build_periodic_child, new_run, new_run_id, next_launch, next_run_at, validate_schedule, validate_schedules,
 };
 pub use server::ServerInner;
+pub use tls::{TlsConfig, TlsError};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +62,9 @@ pub enum StartError {
         /// Why.
         source: drover_state::StateError,
     },
+    /// The TLS certificate or key could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
     /// The HTTP address could not be bound.
     #[error("binding HTTP API to {addr}: {source}")]
     Bind {
@@ -119,6 +126,10 @@ pub async fn start_with_state(
         .map_err(|source| StartError::Bind { addr: config.http_addr.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.http_addr.clone(), source })?;
     config.http_addr = addr.to_string();
+    let acceptor = match &config.tls {
+        Some(tls_config) => Some(tls::acceptor(tls_config)?),
+        None => None,
+    };
     let inner = ServerInner::new(config, state);
     inner.broker.set_wave_size(inner.config.num_schedulers.max(1) * 4);
     inner.restore();
@@ -129,6 +140,7 @@ pub async fn start_with_state(
     }
     tasks.push(tokio::spawn(inner.node_watch.clone().follow(inner.state.clone())));
     tasks.push(tokio::spawn(background_ticks(inner.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(gc::run_gc(inner.clone(), shutdown_rx.clone())));
     tasks.push(tokio::spawn(concurrency::follow_children(inner.clone())));
     tasks.push(tokio::spawn(periodic::run_launcher(inner.clone(), shutdown_rx.clone())));
     {
@@ -142,16 +154,27 @@ pub async fn start_with_state(
     }
     let app = http::router(inner.clone());
     let mut serve_shutdown = shutdown_rx;
-    tasks.push(tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = serve_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await;
-        if let Err(err) = result {
-            tracing::error!(error = %err, "HTTP server failed");
+    let stop = async move {
+        let _ = serve_shutdown.wait_for(|stop| *stop).await;
+    };
+    match acceptor {
+        Some(acceptor) => {
+            let listener = tls::TlsListener::new(listener, acceptor)
+                .map_err(|source| StartError::Bind { addr: addr.to_string(), source })?;
+            tasks.push(tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                    tracing::error!(error = %err, "HTTPS server failed");
+                }
+            }));
         }
-    }));
+        None => {
+            tasks.push(tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                    tracing::error!(error = %err, "HTTP server failed");
+                }
+            }));
+        }
+    }
     tracing::info!(addr = %addr, "server started");
     Ok(ServerHandle { inner, addr, shutdown: shutdown_tx, tasks })
 }

@@ -210,3 +210,55 @@ async fn dispatch_validates_with_400_and_is_idempotent() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     server.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn collected_children_keep_their_tokens_and_counts() {
+    let server = TestServer::start().await;
+    server.register_node(NODE_A, 4096).await;
+    let mut template = job("report", "batch", 1, 64);
+    template["Job"]["ParameterizedJob"] = json!({"Payload": "optional"});
+    let (status, _) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(template)).await;
+    assert_eq!(status, 200);
+    let (status, first) =
+        server.call(reqwest::Method::POST, "/v1/job/report/dispatch", Some(json!({"IdempotencyToken": "t1"}))).await;
+    assert_eq!(status, 200, "{first}");
+    let child = first["DispatchedJobID"].as_str().expect("child").to_string();
+    server.wait_eval(first["EvalID"].as_str().expect("eval")).await;
+    let encoded = child.replace('/', "%2F");
+
+    // A running child is never collected.
+    let (_, gc) = server.call(reqwest::Method::PUT, "/v1/system/gc", None).await;
+    assert_eq!(gc["Purged"], 0, "{gc}");
+
+    // The client reports the child's allocation complete.
+    let allocs = server.get(&format!("/v1/job/{encoded}/allocations")).await;
+    let alloc_id = allocs[0]["ID"].as_str().expect("alloc").to_string();
+    let update = json!({"NodeID": NODE_A, "Allocs": [{"ID": alloc_id, "ClientStatus": "complete",
+        "TaskStates": {"server": {"State": "dead", "Failed": false, "Events": [{"Type": "Terminated", "ExitCode": 0}]}}}]});
+    let (status, body) = server.call(reqwest::Method::POST, "/v1/client/allocs/update", Some(update)).await;
+    assert_eq!(status, 200, "{body}");
+    let child_job = server.get(&format!("/v1/job/{encoded}")).await;
+    assert_eq!(child_job["Status"], "dead", "{child_job}");
+
+    let (status, gc) = server.call(reqwest::Method::PUT, "/v1/system/gc", None).await;
+    assert_eq!(status, 200, "{gc}");
+    assert_eq!(gc["Purged"], 1, "{gc}");
+    let (status, _) = server.call(reqwest::Method::GET, &format!("/v1/job/{encoded}"), None).await;
+    assert_eq!(status, 404, "the child is gone");
+    let (status, _) = server.call(reqwest::Method::GET, &format!("/v1/allocation/{alloc_id}"), None).await;
+    assert_eq!(status, 404, "and its allocation");
+
+    // A retry with the same token still dispatches nothing.
+    let (status, again) =
+        server.call(reqwest::Method::POST, "/v1/job/report/dispatch", Some(json!({"IdempotencyToken": "t1"}))).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["DispatchedJobID"], child.as_str());
+    assert_eq!(again["EvalID"], "");
+
+    // The parent's summary still counts the collected child.
+    let summary = server.get("/v1/job/report/summary").await;
+    assert_eq!(summary["Children"]["Dead"], 1, "{summary}");
+    assert_eq!(summary["Children"]["Complete"], 1, "{summary}");
+    assert_eq!(summary["Children"]["Collected"], 1, "{summary}");
+    server.handle.shutdown().await;
+}

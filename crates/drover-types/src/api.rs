@@ -181,8 +181,16 @@ pub struct JobChildrenSummary {
     pub pending: u64,
     /// Children running.
     pub running: u64,
-    /// Children dead.
+    /// Children dead (kept and collected).
     pub dead: u64,
+    /// Drover: dead children that completed (kept and collected).
+    pub complete: u64,
+    /// Drover: dead children that failed or were lost (kept and collected).
+    pub failed: u64,
+    /// Drover: dead children that were stopped before finishing (kept and collected).
+    pub stopped: u64,
+    /// Drover: children already garbage-collected (counted in the figures above).
+    pub collected: u64,
 }
 
 /// One row of allocation lists.

@@ -90,6 +90,15 @@ struct FileConfig {
     ports: Option<FilePorts>,
     server: Option<FileServer>,
     client: Option<FileClient>,
+    tls: Option<FileTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileTls {
+    http: Option<bool>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +114,9 @@ struct FileServer {
     num_schedulers: Option<usize>,
     heartbeat_ttl: Option<String>,
     heartbeat_grace: Option<String>,
+    job_gc_interval: Option<String>,
+    job_gc_threshold: Option<String>,
+    dispatch_idempotency_ttl: Option<String>,
     dispatch_payload_limit: Option<usize>,
 }
 
@@ -141,8 +153,12 @@ struct Settings {
     num_schedulers: Option<usize>,
     heartbeat_ttl: Option<Duration>,
     heartbeat_grace: Option<Duration>,
+    job_gc_interval: Option<Duration>,
+    job_gc_threshold: Option<Duration>,
+    dispatch_idempotency_ttl: Option<Duration>,
     payload_limit: Option<usize>,
     token: String,
+    tls: Option<drover_server::TlsConfig>,
     sim_nodes: Option<usize>,
     sim_node_class: String,
 }
@@ -167,8 +183,16 @@ fn merge(args: &AgentArgs) -> anyhow::Result<Settings> {
             ports: next.ports.or(file.ports),
             server: next.server.or(file.server),
             client: next.client.or(file.client),
+            tls: next.tls.or(file.tls),
         };
     }
+    let tls = match file.tls {
+        Some(FileTls { http: Some(true), cert_file, key_file }) => match (cert_file, key_file) {
+            (Some(cert_file), Some(key_file)) => Some(drover_server::TlsConfig { cert_file, key_file }),
+            _ => bail!("tls: http = true needs both cert_file and key_file"),
+        },
+        _ => None,
+    };
     let server_file = file.server.unwrap_or_default();
     let client_file = file.client.unwrap_or_default();
     let run_server = args.dev || args.server || server_file.enabled.unwrap_or(false);
@@ -191,6 +215,10 @@ fn merge(args: &AgentArgs) -> anyhow::Result<Settings> {
     }
     let heartbeat_grace = config_duration("server.heartbeat_grace", server_file.heartbeat_grace)?;
     let heartbeat_ttl = config_duration("server.heartbeat_ttl", server_file.heartbeat_ttl)?;
+    let job_gc_interval = config_duration("server.job_gc_interval", server_file.job_gc_interval)?;
+    let job_gc_threshold = config_duration("server.job_gc_threshold", server_file.job_gc_threshold)?;
+    let dispatch_idempotency_ttl =
+        config_duration("server.dispatch_idempotency_ttl", server_file.dispatch_idempotency_ttl)?;
     let mut servers = args.servers.clone();
     if servers.is_empty() {
         servers = client_file.servers.unwrap_or_default();
@@ -215,8 +243,12 @@ fn merge(args: &AgentArgs) -> anyhow::Result<Settings> {
         num_schedulers: server_file.num_schedulers,
         heartbeat_ttl,
         heartbeat_grace,
+        job_gc_interval,
+        job_gc_threshold,
+        dispatch_idempotency_ttl,
         payload_limit: server_file.dispatch_payload_limit,
         token: args.token.clone().unwrap_or_default(),
+        tls,
         sim_nodes: args.sim_nodes,
         sim_node_class: args.sim_node_class.clone().unwrap_or_default(),
     })
@@ -289,6 +321,15 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
         if let Some(n) = settings.num_schedulers {
             config.num_schedulers = n;
         }
+        if let Some(interval) = settings.job_gc_interval {
+            config.job_gc_interval = interval;
+        }
+        if let Some(threshold) = settings.job_gc_threshold {
+            config.job_gc_threshold = threshold;
+        }
+        if let Some(ttl) = settings.dispatch_idempotency_ttl {
+            config.dispatch_idempotency_ttl = ttl;
+        }
         if let Some(ttl) = settings.heartbeat_ttl {
             config.heartbeat_ttl = ttl;
         }
@@ -298,6 +339,7 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
         if let Some(limit) = settings.payload_limit {
             config.max_payload_bytes = limit;
         }
+        config.tls = settings.tls.clone();
         Some(drover_server::start(config).await.context("starting the server")?)
     } else {
         None
@@ -352,7 +394,8 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
     println!("==> Drover agent configuration:\n");
     println!("{:>22}: {}", "Client", settings.run_client);
     if let Some(addr) = &server_addr {
-        println!("{:>22}: http://{}", "HTTP API", addr);
+        let scheme = if settings.tls.is_some() { "https" } else { "http" };
+        println!("{:>22}: {scheme}://{addr}", "HTTP API");
     }
     println!("{:>22}: {}", "Log Level", settings.log_level.to_uppercase());
     if let Some(client) = &client {

@@ -116,6 +116,7 @@ async fn list_jobs(State(server): State<AppState>, params: Params) -> ApiResult 
     let stubs: Vec<JobListStub> = jobs
         .iter()
         .filter(|job| parent.as_ref().is_none_or(|p| &job.parent_id == p))
+        .filter(|job| params.get("group").is_none_or(|group| drover_jobspec::metronome::in_group(&job.id, group)))
         .filter(|job| labels.iter().all(|(key, value)| job.meta.get(key) == Some(value)))
         .map(|job| list_stub(&snapshot, job, with_meta))
         .collect();
@@ -188,10 +189,23 @@ pub(crate) fn job_summary(snapshot: &Snapshot, job: &Job) -> JobSummary {
         for child in snapshot.children_of(&job.namespace, &job.id) {
             match child.status.as_str() {
                 job_status::RUNNING => children.running += 1,
-                job_status::DEAD => children.dead += 1,
+                job_status::DEAD => {
+                    children.dead += 1;
+                    match crate::outcome::outcome(snapshot, &child).outcome.as_str() {
+                        "complete" => children.complete += 1,
+                        "stopped" => children.stopped += 1,
+                        _ => children.failed += 1,
+                    }
+                }
                 _ => children.pending += 1,
             }
         }
+        let collected = crate::gc::collected_children(snapshot, &job.namespace, &job.id);
+        children.collected = collected.total();
+        children.dead += collected.total();
+        children.complete += collected.complete;
+        children.failed += collected.failed;
+        children.stopped += collected.stopped;
     }
     JobSummary {
         job_id: job.id.clone(),

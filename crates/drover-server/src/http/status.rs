@@ -22,6 +22,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/agent/health", get(health))
         .route("/v1/search", get(search).put(search).post(search))
         .route("/v1/metrics", get(metrics))
+        .route("/v1/system/gc", axum::routing::put(system_gc).post(system_gc))
+}
+
+async fn system_gc(State(server): State<AppState>) -> ApiResult {
+    let purged = server.collect_garbage(true).await?;
+    Ok(json_reply(&serde_json::json!({ "Purged": purged }), server.state.index()))
 }
 
 async fn leader(State(server): State<AppState>) -> Response {
