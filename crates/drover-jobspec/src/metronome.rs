@@ -106,6 +106,13 @@ pub fn job_group(id: &str) -> &str {
     id.rsplit_once('.').map_or("", |(group, _)| group)
 }
 
+/// Whether job `job_id` is in job group `group`, directly (`marketing.myjob`
+/// in `marketing`) or in a nested group (`marketing.eu.myjob`).
+pub fn in_group(job_id: &str, group: &str) -> bool {
+    let group = group.trim_end_matches('.');
+    !group.is_empty() && job_id.strip_prefix(group).is_some_and(|rest| rest.starts_with('.'))
+}
+
 /// Reads a Metronome job JSON object into a canonicalized, validated job.
 pub fn metronome_to_job(value: &Value) -> Result<Job, Vec<FieldError>> {
     let mut ctx = Ctx::default();
@@ -947,6 +954,12 @@ error /schedules/2/id: a schedule with id ok already exists
         assert_eq!(job_group("marketing.myjob"), "marketing");
         assert_eq!(job_group("a.b.c"), "a.b");
         assert_eq!(job_group("solo"), "");
+        assert!(in_group("marketing.myjob", "marketing"));
+        assert!(in_group("marketing.eu.myjob", "marketing"));
+        assert!(in_group("marketing.eu.myjob", "marketing.eu."));
+        assert!(!in_group("marketingx.myjob", "marketing"));
+        assert!(!in_group("marketing", "marketing"));
+        assert!(!in_group("a.b", ""));
     }
 
     #[test]

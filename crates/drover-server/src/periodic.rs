@@ -201,12 +201,13 @@ pub(crate) fn decide(input: &JobInput<'_>) -> Decision {
                     updated.exit_codes.push(attempt.exit_code);
                 }
                 updated.last_attempt_ended_at = ended_at;
-                decision.actions.push(Action::Update(finish(
-                    updated,
-                    run_status::SUCCESS,
-                    "completed".to_string(),
-                    ended_at.max(run.created_at),
-                )));
+                // A stopped run fails even when its task exits 0 on SIGTERM (as in Metronome).
+                let (status, reason) = if run.stop_reason.is_empty() {
+                    (run_status::SUCCESS, "completed".to_string())
+                } else {
+                    (run_status::FAILED, run.stop_reason.clone())
+                };
+                decision.actions.push(Action::Update(finish(updated, status, reason, ended_at.max(run.created_at))));
                 continue;
             }
             ChildState::Failed { ended_at } => {

@@ -9,6 +9,7 @@ mod client_proxy;
 mod evals;
 mod events;
 mod jobs;
+mod metronome;
 mod nodes;
 mod runs;
 mod status;
@@ -40,6 +41,7 @@ pub(crate) type AppState = Arc<ServerInner>;
 pub(crate) fn router(server: AppState) -> Router {
     Router::new()
         .merge(jobs::routes())
+        .merge(metronome::routes())
         .merge(evals::routes())
         .merge(allocs::routes())
         .merge(nodes::routes())
