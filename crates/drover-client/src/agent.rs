@@ -167,6 +167,12 @@ impl ClientHandle {
     /// `stop_tasks_on_shutdown`, otherwise leaves them running for the next
     /// client process to re-attach.
     pub async fn shutdown(mut self) {
+        // Stop the loops first: a watch loop still running could see the
+        // allocations without runners and start them again behind our back.
+        let _ = self.shutdown_tx.send(true);
+        for join in self.loops.drain(..) {
+            let _ = join.await;
+        }
         if self.stop_tasks_on_shutdown {
             let handles: Vec<AllocRunnerHandle> =
                 self.runners.lock().map(|mut runners| runners.drain().map(|(_, h)| h).collect()).unwrap_or_default();
@@ -178,10 +184,6 @@ impl ClientHandle {
             }
         } else {
             self.detach_all().await;
-        }
-        let _ = self.shutdown_tx.send(true);
-        for join in self.loops.drain(..) {
-            let _ = join.await;
         }
         self.reporter.flush(&self.servers, &self.node_id, Duration::from_secs(5)).await;
     }

@@ -40,6 +40,8 @@ pub struct ServerInner {
     pub(crate) proxy: reqwest::Client,
     /// When the server started.
     pub started: Instant,
+    /// The node ID of the client running in this same agent, if any (for `/v1/agent/self`).
+    pub(crate) local_node_id: Mutex<Option<String>>,
     /// Serialises dispatches that carry an idempotency token or face a concurrency limit.
     pub(crate) dispatch_lock: tokio::sync::Mutex<()>,
     /// Dispatched children held by `max_concurrent`.
@@ -85,10 +87,21 @@ impl ServerInner {
             last_seen: Mutex::new(HashMap::new()),
             proxy,
             started: Instant::now(),
+            local_node_id: Mutex::new(None),
             dispatch_lock: tokio::sync::Mutex::new(()),
             gate: crate::concurrency::ConcurrencyGate::default(),
             launcher: crate::periodic::Launcher::default(),
         })
+    }
+
+    /// Records the node ID of the client running in the same agent.
+    pub fn set_local_node_id(&self, node_id: &str) {
+        *self.local_node_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(node_id.to_string());
+    }
+
+    /// The node ID of the client running in the same agent, if any.
+    pub fn local_node_id(&self) -> Option<String> {
+        self.local_node_id.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Refills the broker and heartbeat deadlines from state after a start.

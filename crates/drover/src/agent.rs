@@ -391,6 +391,9 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
         None
     };
 
+    if let (Some(server), Some(client)) = (&server, &client) {
+        server.inner().set_local_node_id(&client.node_id);
+    }
     println!("==> Drover agent configuration:\n");
     println!("{:>22}: {}", "Client", settings.run_client);
     if let Some(addr) = &server_addr {

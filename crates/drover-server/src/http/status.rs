@@ -51,6 +51,7 @@ async fn health(State(server): State<AppState>) -> Response {
 
 async fn agent_self(State(server): State<AppState>) -> Response {
     let stats = server.broker.stats();
+    let local_node = server.local_node_id();
     let reply = serde_json::json!({
         "Config": {
             "Region": server.config.region,
@@ -59,12 +60,14 @@ async fn agent_self(State(server): State<AppState>) -> Response {
             "DataDir": server.config.data_dir,
             "Version": {"Version": env!("CARGO_PKG_VERSION"), "Name": "drover"},
             "Server": {"Enabled": true, "NumSchedulers": server.config.num_schedulers},
+            "Client": {"Enabled": local_node.is_some(), "NodeID": local_node.clone().unwrap_or_default()},
         },
         "Member": {"Name": server.config.node_name, "Addr": server.config.http_addr, "Tags": {"region": server.config.region, "dc": server.config.datacenter, "role": "server"}, "Status": "alive"},
         "Stats": {
             "drover": {"server": "true", "leader": "true", "version": env!("CARGO_PKG_VERSION"), "uptime_seconds": server.started.elapsed().as_secs().to_string()},
             "broker": {"total_ready": stats.ready.to_string(), "total_unacked": stats.unacked.to_string(), "total_blocked": stats.blocked.to_string(), "total_waiting": stats.delayed.to_string()},
             "raft": {"applied_index": server.state.index().to_string()},
+            "client": {"node_id": local_node.unwrap_or_default()},
         },
     });
     json_reply(&reply, server.state.index())
