@@ -69,6 +69,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             verbose: args.verbose,
             all_allocs: false,
             short: args.short,
+            group: None,
             general: args.general,
             job: None,
         };

@@ -26,6 +26,9 @@ pub struct StatusArgs {
     /// Only the job's fields and summary.
     #[arg(long)]
     pub short: bool,
+    /// Only jobs of this job group (IDs `<group>.<name>`, nested groups included).
+    #[arg(long, value_name = "group")]
+    pub group: Option<String>,
     /// General options.
     #[command(flatten)]
     pub general: GeneralOptions,
@@ -38,6 +41,10 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let (client, ui) = args.general.resolve()?;
     let Some(prefix) = args.job.as_deref() else {
         let jobs = client.jobs_list("").await.context("Error querying jobs")?;
+        let jobs: Vec<_> = match args.group.as_deref() {
+            Some(group) => jobs.into_iter().filter(|job| drover_jobspec::metronome::in_group(&job.id, group)).collect(),
+            None => jobs,
+        };
         if jobs.is_empty() {
             ui.line("No running jobs")?;
         } else {
