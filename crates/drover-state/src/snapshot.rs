@@ -164,8 +164,12 @@ impl Snapshot {
 
     /// Every kept run of a job, newest first (by creation index, then ID).
     pub fn runs_of_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Run>> {
-        let mut runs: Vec<Arc<Run>> =
-            self.maps.run_keys_of_job(namespace, job_id).iter().filter_map(|key| self.maps.runs.get(key).cloned()).collect();
+        let mut runs: Vec<Arc<Run>> = self
+            .maps
+            .run_keys_of_job(namespace, job_id)
+            .iter()
+            .filter_map(|key| self.maps.runs.get(key).cloned())
+            .collect();
         runs.sort_by(|a, b| (b.create_index, &b.id).cmp(&(a.create_index, &a.id)));
         runs
     }

@@ -306,10 +306,13 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
         .prepare_cached("INSERT OR REPLACE INTO runs (namespace, job_id, id, data) VALUES (?1, ?2, ?3, ?4)")
         .map_err(write_error)?;
     for run in &batch.runs_written {
-        upsert_run.execute(params![run.namespace, run.job_id, run.id, encode_row(run.as_ref())?]).map_err(write_error)?;
+        upsert_run
+            .execute(params![run.namespace, run.job_id, run.id, encode_row(run.as_ref())?])
+            .map_err(write_error)?;
     }
-    let mut delete_history =
-        transaction.prepare_cached("DELETE FROM job_history WHERE namespace = ?1 AND job_id = ?2").map_err(write_error)?;
+    let mut delete_history = transaction
+        .prepare_cached("DELETE FROM job_history WHERE namespace = ?1 AND job_id = ?2")
+        .map_err(write_error)?;
     for (namespace, job_id) in &batch.histories_deleted {
         delete_history.execute(params![namespace, job_id]).map_err(write_error)?;
     }

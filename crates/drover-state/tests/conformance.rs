@@ -305,7 +305,10 @@ async fn check_runs_history_and_retention(store: &StateStore) {
     let history = snapshot.job_history("default", "cron").expect("history kept");
     assert_eq!(history.schedule_slots.get("nightly"), Some(&100));
     assert_eq!((history.failure_count, history.last_failure_at), (1, 7), "counted once");
-    assert_eq!(snapshot.run_of_child("default", "cron/periodic-2").map(|run| run.id.clone()).as_deref(), Some("20260101000000aaaaa"));
+    assert_eq!(
+        snapshot.run_of_child("default", "cron/periodic-2").map(|run| run.id.clone()).as_deref(),
+        Some("20260101000000aaaaa")
+    );
     assert_eq!(snapshot.run("default", "cron", "20260101000000aaaaa").map(|run| run.create_index), Some(created));
     assert!(snapshot.active_runs().is_empty());
 

@@ -61,7 +61,10 @@ fn contents(store: &StateStore) -> String {
     }
     for run in snapshot.active_runs() {
         for child in &run.child_job_ids {
-            text += &format!("child {child} of run {:?}\n", snapshot.run_of_child(&run.namespace, child).map(|run| run.id.clone()));
+            text += &format!(
+                "child {child} of run {:?}\n",
+                snapshot.run_of_child(&run.namespace, child).map(|run| run.id.clone())
+            );
         }
     }
     text
