@@ -26,9 +26,11 @@ mod error;
 mod gc;
 mod http;
 mod metrics;
+mod node_test;
 mod outcome;
 mod periodic;
 mod pipeline;
+mod queue;
 mod server;
 mod tls;
 mod ui;
@@ -44,10 +46,12 @@ pub use dispatch::{build_child, dispatched_id, validate_dispatch};
 pub use error::ServerError;
 pub use gc::{CollectedChildren, collected_children};
 pub use metrics::Metrics;
+pub use node_test::NodeTestResult;
 pub use outcome::{AllocOutcome, JobOutcome, outcome};
 pub use periodic::{
     build_periodic_child, new_run, new_run_id, next_launch, next_run_at, validate_schedule, validate_schedules,
 };
+pub use queue::{QueueItem, QueueResponse, RunningItem, placement_reason, queue_kind};
 pub use server::ServerInner;
 pub use tls::{TlsConfig, TlsError};
 
@@ -189,5 +193,6 @@ async fn background_ticks(server: Arc<ServerInner>, mut shutdown: tokio::sync::w
         }
         server.broker.promote_due(drover_types::now_nanos());
         server.expire_heartbeats().await;
+        server.enforce_drain_deadlines().await;
     }
 }

@@ -10,6 +10,7 @@ mod evals;
 mod events;
 mod jobs;
 mod metronome;
+mod metronome;
 mod nodes;
 mod runs;
 mod status;
@@ -42,9 +43,12 @@ pub(crate) fn router(server: AppState) -> Router {
     Router::new()
         .merge(jobs::routes())
         .merge(metronome::routes())
+        .merge(metronome::routes())
         .merge(evals::routes())
         .merge(allocs::routes())
         .merge(nodes::routes())
+        .merge(crate::node_test::routes())
+        .merge(crate::queue::routes())
         .merge(client_proxy::routes())
         .merge(status::routes())
         .merge(events::routes())

@@ -16,6 +16,7 @@ pub mod format;
 pub mod job;
 pub mod monitor;
 pub mod node;
+pub mod queue;
 pub mod resolve;
 pub mod status;
 pub mod ui;
@@ -38,6 +39,8 @@ pub enum Command {
     /// Inspect and manage nodes
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// The job queue: work waiting (and why) and work running, with its runner
+    Queue(queue::QueueArgs),
     /// List jobs, or show any object by ID prefix
     Status(status::StatusArgs),
     /// Alias of `job run`
@@ -79,6 +82,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Alloc(command) => alloc::run(command).await,
         Command::Eval(command) => eval::run(command).await,
         Command::Node(command) => node::run(command).await,
+        Command::Queue(args) => queue::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Run(args) => job::run(job::JobCommand::Run(args)).await,
         Command::Plan(args) => job::run(job::JobCommand::Plan(args)).await,

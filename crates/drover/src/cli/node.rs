@@ -1,4 +1,5 @@
-//! `drover node ...`: status of nodes (runners), drain and eligibility.
+//! `drover node ...`: status of nodes (runners), drain, eligibility, purge
+//! and `node test` (runs a probe task on a runner end to end).
 
 use std::process::ExitCode;
 
@@ -21,6 +22,10 @@ pub enum NodeCommand {
     Drain(DrainArgs),
     /// Mark a node eligible or ineligible for new work
     Eligibility(EligibilityArgs),
+    /// Run a probe task on a node to check it can run work
+    Test(TestArgs),
+    /// Forget a node (its allocations are replaced elsewhere)
+    Purge(PurgeArgs),
 }
 
 /// Runs a `drover node` subcommand.
@@ -29,6 +34,8 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<ExitCode> {
         NodeCommand::Status(args) => status(args).await,
         NodeCommand::Drain(args) => drain(args).await,
         NodeCommand::Eligibility(args) => eligibility(args).await,
+        NodeCommand::Test(args) => test(args).await,
+        NodeCommand::Purge(args) => purge(args).await,
     }
 }
 
@@ -110,13 +117,23 @@ pub fn list(nodes: &[NodeListStub], verbose: bool, now: i64) -> String {
             or_default(&node.node_class, "<none>"),
             node.drain.to_string(),
             node.scheduling_eligibility.clone(),
-            node.status.clone(),
+            runner_status(&node.status, node.drain, &node.scheduling_eligibility).to_string(),
             drivers.join(","),
             node.allocs_running.to_string(),
             format::age(node.last_heartbeat, now),
         ]);
     }
     format::table(&rows)
+}
+
+/// The status column: `draining` or `ineligible` for a ready node that takes
+/// no new work, else the node's status (`ready`, `down`, `initializing`).
+pub fn runner_status<'a>(status: &'a str, drain: bool, eligibility: &str) -> &'a str {
+    match status {
+        "ready" if drain => "draining",
+        "ready" if eligibility == drover_types::eligibility::INELIGIBLE => "ineligible",
+        other => other,
+    }
 }
 
 fn or_default(value: &str, default: &str) -> String {
@@ -261,6 +278,91 @@ async fn eligibility(args: EligibilityArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Flags of `node test`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TestArgs {
+    /// How long to wait for the probe (`30s`, `2m`).
+    #[arg(long, value_name = "duration", default_value = "30s")]
+    pub timeout: String,
+    /// Print the server's JSON reply.
+    #[arg(long)]
+    pub json: bool,
+    /// The local agent's node.
+    #[arg(long = "self")]
+    pub local: bool,
+    /// General options.
+    #[command(flatten)]
+    pub general: GeneralOptions,
+    /// Node ID or prefix.
+    pub node: Option<String>,
+}
+
+/// The reply of `POST /v1/node/:id/test`.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeTestReply {
+    /// The node tested.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// Whether the probe ran and exited 0.
+    pub success: bool,
+    /// How long the test took.
+    pub duration_ms: u64,
+    /// What happened.
+    pub message: String,
+}
+
+async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    parse_duration(&args.timeout).map_err(|err| anyhow::anyhow!("Failed to parse timeout: {err}"))?;
+    let (client, ui) = args.general.resolve()?;
+    let node_id = node_arg(&client, args.node.as_deref(), args.local).await?;
+    let path = format!("/v1/node/{node_id}/test");
+    let reply: NodeTestReply = client
+        .write_json::<(), _>(reqwest::Method::POST, &path, &[("timeout", args.timeout.clone())], None)
+        .await
+        .map_err(server_error)
+        .context("Error testing node")?;
+    if args.json {
+        ui.line(&serde_json::to_string_pretty(&reply).context("Error encoding reply")?)?;
+    } else {
+        ui.line(&test_line(&reply))?;
+    }
+    Ok(if reply.success { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `Runner "f7476465" test succeeded in 42ms` or `Runner "f7476465" test failed: <why>`.
+pub fn test_line(reply: &NodeTestReply) -> String {
+    let short = format::id(&reply.node_id, false);
+    if reply.success {
+        format!("Runner {short:?} test succeeded in {}ms ({})", reply.duration_ms, reply.message)
+    } else {
+        format!("Runner {short:?} test failed: {}", reply.message)
+    }
+}
+
+/// Flags of `node purge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PurgeArgs {
+    /// General options.
+    #[command(flatten)]
+    pub general: GeneralOptions,
+    /// Node ID or prefix.
+    pub node: String,
+}
+
+async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
+    let (client, ui) = args.general.resolve()?;
+    let node_id = resolve::node(&client, &args.node).await?.id;
+    let path = format!("/v1/node/{node_id}/purge");
+    let _: serde_json::Value = client
+        .write_json::<(), _>(reqwest::Method::PUT, &path, &[], None)
+        .await
+        .map_err(server_error)
+        .context("Error purging node")?;
+    ui.line(&format!("Node {node_id:?} purged"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn node_arg(client: &Client, node: Option<&str>, local: bool) -> anyhow::Result<String> {
     match (node, local) {
         (Some(prefix), _) => Ok(resolve::node(client, prefix).await?.id),
@@ -317,6 +419,19 @@ f7476465  default    dc1  laptop  <none>  false  eligible     ready   mock,raw_e
             last_heartbeat: t0,
             ..Node::default()
         };
+        assert_eq!(runner_status("ready", true, "ineligible"), "draining");
+        assert_eq!(runner_status("ready", false, "ineligible"), "ineligible");
+        assert_eq!(runner_status("down", true, "ineligible"), "down");
+        assert_eq!(runner_status("ready", false, "eligible"), "ready");
+        let reply = NodeTestReply {
+            node_id: "f7476465-1111-2222-3333-444444444444".to_string(),
+            success: true,
+            duration_ms: 42,
+            message: "probe task exited 0 on raw_exec".to_string(),
+        };
+        assert_eq!(test_line(&reply), r#"Runner "f7476465" test succeeded in 42ms (probe task exited 0 on raw_exec)"#);
+        let failed = NodeTestReply { success: false, message: "runner is down".to_string(), ..reply };
+        assert_eq!(test_line(&failed), r#"Runner "f7476465" test failed: runner is down"#);
         let text = render(&node, &[], false, t0, &Ui::plain());
         assert!(
             text.contains("Allocated Resources\nCPU         Memory     Disk\n0/2200 MHz  0 B/2 GiB  0 B/0 B"),

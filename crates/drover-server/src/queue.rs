@@ -1,0 +1,414 @@
+//! The job queue (`GET /v1/queue`): work not running yet, in the order it
+//! will be taken, each item with the reason it waits, then the work that runs
+//! with its runner. Also the drain deadline enforcer.
+//!
+//! Queued work, in order: evaluations in the broker (ready ones in dequeue
+//! order, then those behind an earlier evaluation of their job, delayed,
+//! blocked; a blocked one says why from its `FailedTGAllocs`, e.g. `no node
+//! has 4096 MB of memory free`), dispatched children held by `max_concurrent`
+//! (per parent, in line order), then allocations placed on a runner that has
+//! not started them.
+//!
+//! Decision: the queue is computed from the broker, the concurrency gate and
+//! a state snapshot on each request; nothing is stored for it, so it cannot
+//! drift from what the scheduler really does.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde::Serialize;
+
+use drover_state::{AllocDesiredUpdate, Op, Snapshot, Txn};
+use drover_types::{
+    AllocMetric, Evaluation, Job, client_status, desired_status, eval_status, eval_trigger, new_id, node_status,
+    now_nanos,
+};
+
+use crate::http::{ApiResult, AppState, Params, json_reply};
+use crate::server::ServerInner;
+
+/// Kinds of queued items.
+pub mod queue_kind {
+    /// An evaluation waiting for a scheduler worker.
+    pub const PENDING: &str = "pending";
+    /// An evaluation waiting until its reschedule delay passes.
+    pub const DELAYED: &str = "delayed";
+    /// An evaluation that could not place everything and waits for capacity.
+    pub const BLOCKED: &str = "blocked";
+    /// A dispatched child held by its parent's `max_concurrent`.
+    pub const HELD: &str = "held";
+    /// An allocation placed on a runner that has not started it yet.
+    pub const STARTING: &str = "starting";
+}
+
+/// One item of the queue.
+#[derive(Debug, Clone, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueueItem {
+    /// 1 = taken first.
+    pub position: usize,
+    /// See [`queue_kind`].
+    pub kind: String,
+    /// Namespace of the job.
+    pub namespace: String,
+    /// The job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// The evaluation, for evaluation and held items.
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    /// The allocation, for starting items.
+    #[serde(rename = "AllocID")]
+    pub alloc_id: String,
+    /// The runner it is placed on (starting items).
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// The runner's name.
+    pub node_name: String,
+    /// Job priority.
+    pub priority: i32,
+    /// Since when it waits (Unix ns).
+    pub since: i64,
+    /// Why it waits.
+    pub reason: String,
+}
+
+/// One allocation running on a runner.
+#[derive(Debug, Clone, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct RunningItem {
+    /// Namespace of the job.
+    pub namespace: String,
+    /// The job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// The allocation.
+    #[serde(rename = "AllocID")]
+    pub alloc_id: String,
+    /// Its task group.
+    pub task_group: String,
+    /// The runner.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// The runner's name.
+    pub node_name: String,
+    /// When it started (Unix ns; its creation time when unknown).
+    pub since: i64,
+}
+
+/// The reply of `GET /v1/queue`.
+#[derive(Debug, Clone, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueueResponse {
+    /// Work not running yet, in order.
+    pub queued: Vec<QueueItem>,
+    /// Work running, by runner then job.
+    pub running: Vec<RunningItem>,
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/v1/queue", get(queue))
+}
+
+async fn queue(State(server): State<AppState>, params: Params) -> ApiResult {
+    let snapshot = server.state.snapshot();
+    let mut reply = server.queue(&snapshot);
+    if params.get("namespace").is_some_and(|ns| !ns.is_empty() && ns != "*") {
+        let namespace = params.namespace();
+        reply.queued.retain(|item| item.namespace == namespace);
+        reply.running.retain(|item| item.namespace == namespace);
+        for (idx, item) in reply.queued.iter_mut().enumerate() {
+            item.position = idx + 1;
+        }
+    }
+    Ok(json_reply(&reply, snapshot.index()))
+}
+
+/// Why a task group could not be placed, in one line: `no node has 4096 MB
+/// of memory free (3 nodes exhausted)`, `constraint ${attr.kernel.name} =
+/// windows filtered 3 nodes`, `no ready node in node pool "gpu"`.
+pub fn placement_reason(job: Option<&Job>, group: &str, metric: &AllocMetric) -> String {
+    let mut reasons = Vec::new();
+    if metric.nodes_evaluated == 0 {
+        let pool = if metric.node_pool.is_empty() { "default" } else { metric.node_pool.as_str() };
+        reasons.push(format!("no ready and eligible node in node pool {pool:?}"));
+    }
+    for (constraint, count) in &metric.constraint_filtered {
+        reasons.push(format!("{constraint} filtered {count} {}", nodes(*count)));
+    }
+    for (class, count) in &metric.class_filtered {
+        if metric.constraint_filtered.is_empty() {
+            reasons.push(format!("class {class:?}: {count} {} filtered", nodes(*count)));
+        }
+    }
+    let ask = job.and_then(|job| job.task_group(group)).map(|tg| {
+        let cpu: u64 = tg.tasks.iter().map(|t| t.resources.cpu).sum();
+        let memory: u64 = tg.tasks.iter().map(|t| t.resources.memory_mb).sum();
+        let disk = tg.ephemeral_disk.map(|d| d.size_mb).unwrap_or(0);
+        (cpu, memory, disk)
+    });
+    for (dimension, count) in &metric.dimension_exhausted {
+        let need = match (dimension.as_str(), ask) {
+            ("memory", Some((_, memory, _))) => format!("{memory} MB of memory"),
+            ("cpu", Some((cpu, _, _))) => format!("{cpu} MHz of CPU"),
+            ("disk", Some((_, _, disk))) => format!("{disk} MB of disk"),
+            (other, _) => format!("enough {other}"),
+        };
+        reasons.push(format!("no node has {need} free ({count} {} exhausted)", nodes(*count)));
+    }
+    if metric.dimension_exhausted.is_empty() && metric.nodes_exhausted > 0 {
+        reasons.push(format!("resources exhausted on {} {}", metric.nodes_exhausted, nodes(metric.nodes_exhausted)));
+    }
+    if reasons.is_empty() {
+        reasons.push("no node can take it now".to_string());
+    }
+    format!("group {group:?}: {}", reasons.join(", "))
+}
+
+fn nodes(count: u64) -> &'static str {
+    if count == 1 { "node" } else { "nodes" }
+}
+
+impl ServerInner {
+    /// The queue and the running work (see the module docs).
+    pub fn queue(&self, snapshot: &Snapshot) -> QueueResponse {
+        let now = now_nanos();
+        let mut queued = Vec::new();
+        let mut seen_evals = BTreeSet::new();
+        for (eval, broker_reason) in self.broker.waiting() {
+            if !seen_evals.insert(eval.id.clone()) {
+                continue;
+            }
+            let job = snapshot.job(&eval.namespace, &eval.job_id);
+            let (kind, reason) = if eval.status == eval_status::BLOCKED {
+                let reasons: Vec<String> = eval
+                    .failed_tg_allocs
+                    .iter()
+                    .map(|(group, metric)| placement_reason(job.as_deref(), group, metric))
+                    .collect();
+                let queued_allocs: u64 = eval.queued_allocations.values().sum();
+                let reason = match (reasons.is_empty(), queued_allocs) {
+                    (true, _) => broker_reason.to_string(),
+                    (false, 0) => reasons.join("; "),
+                    (false, n) => format!("{n} allocation(s) waiting for capacity: {}", reasons.join("; ")),
+                };
+                (queue_kind::BLOCKED, reason)
+            } else if eval.wait_until > now {
+                (queue_kind::DELAYED, broker_reason.to_string())
+            } else {
+                (queue_kind::PENDING, broker_reason.to_string())
+            };
+            queued.push(eval_item(&eval, kind, reason));
+        }
+        for (namespace, parent, line) in self.gate.all_lines() {
+            for held in line {
+                let since = snapshot.eval(&held.eval_id).map(|e| e.create_time).unwrap_or(0);
+                queued.push(QueueItem {
+                    kind: queue_kind::HELD.to_string(),
+                    namespace: namespace.clone(),
+                    job_id: held.job_id.clone(),
+                    eval_id: held.eval_id.clone(),
+                    priority: held.priority,
+                    since,
+                    reason: format!("{} (#{} in line of {parent})", held.reason, held.position),
+                    ..QueueItem::default()
+                });
+            }
+        }
+        let mut starting = Vec::new();
+        let mut running = Vec::new();
+        for alloc in snapshot.allocs() {
+            if alloc.desired_status != desired_status::RUN {
+                continue;
+            }
+            let node = snapshot.node(&alloc.node_id);
+            let node_name = node.as_ref().map(|n| n.name.clone()).unwrap_or_default();
+            match alloc.client_status.as_str() {
+                client_status::PENDING => {
+                    let reason = match node.as_deref() {
+                        None => "its runner is gone".to_string(),
+                        Some(node) if node.status == node_status::DOWN => {
+                            format!("its runner {} is down", node.name)
+                        }
+                        Some(node) => format!("placed on runner {}, waiting for it to start the task", node.name),
+                    };
+                    let priority = snapshot.job(&alloc.namespace, &alloc.job_id).map(|j| j.priority).unwrap_or(0);
+                    starting.push(QueueItem {
+                        kind: queue_kind::STARTING.to_string(),
+                        namespace: alloc.namespace.clone(),
+                        job_id: alloc.job_id.clone(),
+                        eval_id: alloc.eval_id.clone(),
+                        alloc_id: alloc.id.clone(),
+                        node_id: alloc.node_id.clone(),
+                        node_name,
+                        priority,
+                        since: alloc.create_time,
+                        reason,
+                        ..QueueItem::default()
+                    });
+                }
+                client_status::RUNNING => {
+                    let since = alloc.task_states.values().map(|s| s.started_at).filter(|t| *t > 0).min();
+                    running.push(RunningItem {
+                        namespace: alloc.namespace.clone(),
+                        job_id: alloc.job_id.clone(),
+                        alloc_id: alloc.id.clone(),
+                        task_group: alloc.task_group.clone(),
+                        node_id: alloc.node_id.clone(),
+                        node_name,
+                        since: since.unwrap_or(alloc.create_time),
+                    });
+                }
+                _ => {}
+            }
+        }
+        starting.sort_by_key(|item| (item.since, item.alloc_id.clone()));
+        queued.extend(starting);
+        for (idx, item) in queued.iter_mut().enumerate() {
+            item.position = idx + 1;
+        }
+        running.sort_by(|a, b| {
+            (a.node_name.as_str(), a.job_id.as_str(), a.alloc_id.as_str()).cmp(&(
+                b.node_name.as_str(),
+                b.job_id.as_str(),
+                b.alloc_id.as_str(),
+            ))
+        });
+        QueueResponse { queued, running }
+    }
+
+    /// Stops what is still running on draining nodes whose force deadline
+    /// has passed, with an evaluation per job so the work is replaced
+    /// elsewhere. Returns how many allocations were stopped.
+    pub(crate) async fn enforce_drain_deadlines(&self) -> usize {
+        let snapshot = self.state.snapshot();
+        let now = now_nanos();
+        let mut updates = Vec::new();
+        let mut jobs = BTreeSet::new();
+        for node in snapshot.nodes() {
+            let Some(strategy) = node.drain_strategy.as_ref().filter(|_| node.drain) else { continue };
+            if strategy.force_deadline <= 0 || strategy.force_deadline > now {
+                continue;
+            }
+            for alloc in snapshot.allocs_by_node(&node.id) {
+                if alloc.desired_status != desired_status::RUN || alloc.client_terminal() {
+                    continue;
+                }
+                updates.push(AllocDesiredUpdate {
+                    alloc_id: alloc.id.clone(),
+                    desired_status: Some(desired_status::STOP.to_string()),
+                    desired_description: Some("alloc stopped: node drain deadline passed".to_string()),
+                    ..AllocDesiredUpdate::default()
+                });
+                jobs.insert((alloc.namespace.clone(), alloc.job_id.clone(), node.id.clone()));
+            }
+        }
+        if updates.is_empty() {
+            return 0;
+        }
+        let n_stopped = updates.len();
+        let evals: Vec<Evaluation> = jobs
+            .into_iter()
+            .filter_map(|(namespace, job_id, node_id)| {
+                let job = snapshot.job(&namespace, &job_id)?;
+                Some(Evaluation {
+                    id: new_id(),
+                    namespace: job.namespace.clone(),
+                    priority: job.priority,
+                    eval_type: job.job_type,
+                    triggered_by: eval_trigger::NODE_DRAIN.to_string(),
+                    job_id: job.id.clone(),
+                    job_modify_index: job.job_modify_index,
+                    node_id,
+                    status: eval_status::PENDING.to_string(),
+                    create_time: now,
+                    modify_time: now,
+                    ..Evaluation::default()
+                })
+            })
+            .collect();
+        let mut ops = vec![Op::UpdateAllocsDesired(updates)];
+        if !evals.is_empty() {
+            ops.push(Op::UpsertEvals(evals.clone()));
+        }
+        match self.commit_with_evals(Txn { preconditions: vec![], ops }, &evals).await {
+            Ok(_) => {
+                tracing::info!(n_stopped, "drain deadline passed; stopped the remaining allocations");
+                n_stopped
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not enforce a drain deadline");
+                0
+            }
+        }
+    }
+}
+
+fn eval_item(eval: &Arc<Evaluation>, kind: &str, reason: String) -> QueueItem {
+    QueueItem {
+        kind: kind.to_string(),
+        namespace: eval.namespace.clone(),
+        job_id: eval.job_id.clone(),
+        eval_id: eval.id.clone(),
+        priority: eval.priority,
+        since: eval.create_time,
+        reason,
+        ..QueueItem::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use drover_types::{Resources, Task, TaskGroup};
+
+    use super::*;
+
+    fn check(metric: AllocMetric, expect: &str) {
+        let job = Job {
+            id: "big".to_string(),
+            task_groups: vec![TaskGroup {
+                name: "g".to_string(),
+                tasks: vec![Task {
+                    name: "t".to_string(),
+                    resources: Resources { cpu: 500, memory_mb: 4096, disk_mb: 0 },
+                    ..Task::default()
+                }],
+                ..TaskGroup::default()
+            }],
+            ..Job::default()
+        };
+        assert_eq!(placement_reason(Some(&job), "g", &metric), expect);
+    }
+
+    #[test]
+    fn placement_reasons_say_what_is_missing() {
+        check(
+            AllocMetric {
+                nodes_evaluated: 3,
+                nodes_exhausted: 3,
+                dimension_exhausted: BTreeMap::from([("memory".to_string(), 3)]),
+                ..AllocMetric::default()
+            },
+            r#"group "g": no node has 4096 MB of memory free (3 nodes exhausted)"#,
+        );
+        check(
+            AllocMetric {
+                nodes_evaluated: 3,
+                nodes_filtered: 3,
+                constraint_filtered: BTreeMap::from([("${attr.kernel.name} = windows".to_string(), 3)]),
+                ..AllocMetric::default()
+            },
+            r#"group "g": ${attr.kernel.name} = windows filtered 3 nodes"#,
+        );
+        check(AllocMetric::default(), r#"group "g": no ready and eligible node in node pool "default""#);
+        check(
+            AllocMetric { nodes_evaluated: 1, nodes_exhausted: 1, ..AllocMetric::default() },
+            r#"group "g": resources exhausted on 1 node"#,
+        );
+    }
+}
