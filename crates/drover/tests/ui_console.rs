@@ -78,12 +78,15 @@ impl Browser {
                          "--window-size=1280,800", "--hide-scrollbars", "--force-device-scale-factor=1"],
             }),
         );
-        let client = ClientBuilder::rustls()
-            .expect("rustls connector")
+        // Plain HTTP to chromedriver on loopback: no TLS stack needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .unwrap_or_else(|e| panic!("chromium did not start under chromedriver (is `chromium` installed and runnable?): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("chromium did not start under chromedriver (is `chromium` installed and runnable?): {e}")
+            });
         Browser { driver, client, base: agent.address.clone(), shots: screenshot_dir() }
     }
 
@@ -95,7 +98,11 @@ impl Browser {
 
     /// Waits until the main area shows no loading placeholder.
     async fn settled(&self) {
-        self.wait_js("the page to render", "return !!document.querySelector('#main .page') && !document.querySelector('#main .loading');").await;
+        self.wait_js(
+            "the page to render",
+            "return !!document.querySelector('#main .page') && !document.querySelector('#main .loading');",
+        )
+        .await;
     }
 
     async fn js(&self, script: &str) -> Value {
@@ -111,7 +118,9 @@ impl Browser {
                 return value;
             }
             if started.elapsed() > DEADLINE {
-                let page = self.js("return document.querySelector('#main') ? document.querySelector('#main').innerText : ''").await;
+                let page = self
+                    .js("return document.querySelector('#main') ? document.querySelector('#main').innerText : ''")
+                    .await;
                 panic!("timed out waiting for {what}; page text:\n{page}");
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -119,18 +128,36 @@ impl Browser {
     }
 
     async fn click(&self, css: &str) {
-        let element = self.client.wait().at_most(DEADLINE).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+        let element = self
+            .client
+            .wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
         element.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     async fn fill(&self, css: &str, text: &str) {
-        let element = self.client.wait().at_most(DEADLINE).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+        let element = self
+            .client
+            .wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
         element.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
         element.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
     async fn text(&self, css: &str) -> String {
-        let element = self.client.wait().at_most(DEADLINE).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+        let element = self
+            .client
+            .wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
         element.text().await.unwrap_or_default()
     }
 
@@ -252,7 +279,12 @@ async fn ui_scheduled_job_created_in_the_form_runs_now_and_shows_its_logs() {
     browser.click("[data-alloc-id] a").await;
     wait_path(&browser, "/ui/allocations/").await;
     browser.settled().await;
-    browser.wait_js("the task's stdout", "return document.querySelector('#logs').textContent.includes('hello-from-the-ui');").await;
+    browser
+        .wait_js(
+            "the task's stdout",
+            "return document.querySelector('#logs').textContent.includes('hello-from-the-ui');",
+        )
+        .await;
     browser.shot("allocation").await;
     browser.assert_no_errors("the allocation page").await;
 
@@ -390,7 +422,10 @@ async fn ui_tests_a_runner_with_a_probe_run() {
     browser.shot("runners").await;
     // The probe job is purged afterwards.
     browser
-        .wait_js("the probe job to be purged", "return fetch('/v1/jobs?prefix=drover-probe').then(r => r.json()).then(j => j.length === 0);")
+        .wait_js(
+            "the probe job to be purged",
+            "return fetch('/v1/jobs?prefix=drover-probe').then(r => r.json()).then(j => j.length === 0);",
+        )
         .await;
     browser.assert_no_errors("the runners page").await;
     browser.close().await;
@@ -496,7 +531,8 @@ async fn ui_every_page_loads_without_console_errors() {
     // Phone width: the sidebar folds behind the menu button.
     browser.client.set_window_size(390, 844).await.expect("resize");
     browser.open("/ui/jobs").await;
-    let sidebar_hidden = browser.js("return document.getElementById('sidebar').getBoundingClientRect().right <= 0;").await;
+    let sidebar_hidden =
+        browser.js("return document.getElementById('sidebar').getBoundingClientRect().right <= 0;").await;
     assert_eq!(sidebar_hidden, json!(true), "the sidebar is folded at phone width");
     browser.shot("jobs-phone").await;
     browser.assert_no_errors("the jobs page at phone width").await;

@@ -7,6 +7,12 @@ import { get, getOptional, send } from "./api.js";
 import { html, setHtml, badge, when, dur, paths, jobPath, short, empty, errText, mhz, mb } from "./util.js";
 import { loadRuns, runCounts, runsChart, nextLaunches, runNow } from "./runs.js";
 
+/** A job that only launches runs (scheduled or parameterized), not a run itself. */
+export function isTemplate(job) {
+  if (job.ParentID || job.Dispatched) return false;
+  return !!((job.Periodic && job.Periodic.Enabled) || job.ParameterizedJob || (job.Schedules && job.Schedules.length));
+}
+
 const TABS = ["overview", "runs", "allocations", "evaluations", "versions", "definition"];
 
 /** Why placements failed, one line per reason. */
@@ -64,27 +70,30 @@ function groupCards(job, summary) {
   return html`<div class="grid grid-2">${groups}</div>`;
 }
 
-function scheduleCard(job) {
-  const schedules = job.Schedules && job.Schedules.length ? job.Schedules.map((s) => ({ id: s.ID, cron: s.Cron, zone: s.TimeZone, enabled: s.Enabled, policy: s.ConcurrencyPolicy, deadline: s.StartingDeadlineSeconds, next: s.NextRunAt || s.NextLaunch }))
+function scheduleCard(job, views) {
+  const schedules = Array.isArray(views) && views.length ? views.map((s) => ({ id: s.ID, cron: s.Cron, zone: s.TimeZone, enabled: s.Enabled, policy: s.ConcurrencyPolicy, deadline: s.StartingDeadlineSeconds, next: s.NextRunAt }))
+    : job.Schedules && job.Schedules.length ? job.Schedules.map((s) => ({ id: s.ID, cron: s.Cron, zone: s.TimeZone, enabled: s.Enabled, policy: s.ConcurrencyPolicy, deadline: s.StartingDeadlineSeconds, next: s.NextRunAt || s.NextLaunch }))
     : job.Periodic && job.Periodic.Spec ? [{ id: "default", cron: job.Periodic.Spec, zone: job.Periodic.TimeZone, enabled: job.Periodic.Enabled, policy: (job.Meta || {})["schedule.concurrency_policy"] || (job.Periodic.ProhibitOverlap ? "FORBID" : "ALLOW"), deadline: (job.Meta || {})["schedule.starting_deadline_seconds"] }] : [];
   if (!schedules.length) return html``;
   return html`<div class="card" id="schedules"><h2>Schedules</h2><div class="table-wrap"><table class="table"><thead><tr><th>ID</th><th>Cron</th><th>Time zone</th><th>Policy</th><th class="hide-sm">Starting deadline</th><th>Next launches</th></tr></thead><tbody>
     ${schedules.map((s) => {
-      const next = s.enabled && !job.Stop ? nextLaunches(s.cron, s.zone, 3) : null;
+      const computed = s.enabled && !job.Stop ? nextLaunches(s.cron, s.zone, 3) : null;
+      // The server's next launch wins; the browser adds the two after it.
+      const next = s.next && computed ? [new Date(s.next / 1e6), ...computed.filter((d) => d.getTime() > s.next / 1e6).slice(0, 2)] : computed;
       return html`<tr><td>${s.id}</td><td class="mono">${s.cron}</td><td>${s.zone || "UTC"}</td><td>${s.policy || "ALLOW"}</td><td class="hide-sm">${s.deadline !== undefined && s.deadline !== "" ? `${s.deadline}s` : "—"}</td>
       <td>${!s.enabled || job.Stop ? badge("stopped", "paused") : next ? html`${next.map((d, i) => html`<div class="${i ? "faint" : ""}" data-next-launch="${d.toISOString()}">${d.toLocaleString(undefined, { weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })} ${when(d.getTime() * 1e6)}</div>`)}` : html`<span class="faint">—</span>`}</td></tr>`;
     })}</tbody></table></div></div>`;
 }
 
 function childrenCard(job, children, queue) {
-  if (!job.Periodic && !job.ParameterizedJob && !children.length) return html``;
+  if (!isTemplate(job) && !children.length) return html``;
   const held = new Map(queue.map((q) => [q.JobID, q]));
   return html`<div class="card card-flush" id="children"><h2>${job.ParameterizedJob ? "Dispatched runs" : "Runs launched"} <span class="faint">· ${children.length}</span></h2>
     ${queue.length ? html`<div style="padding:0 18px"><div class="alert alert-warn">${queue.length} dispatch${queue.length === 1 ? "" : "es"} waiting: max ${job.ParameterizedJob ? job.ParameterizedJob.MaxConcurrent : "?"} concurrent. <a href="/ui/queue" data-nav>Open the queue</a></div></div>` : ""}
     ${children.length ? html`<div class="table-wrap"><table class="table"><thead><tr><th>Run</th><th>Status</th><th>Submitted</th><th class="hide-sm">Meta</th></tr></thead><tbody>
       ${children.slice(0, 50).map((c) => html`<tr data-child-id="${c.ID}"><td><a href="${paths.job(c.ID)}" data-nav>${c.ID.slice(job.ID.length + 1) || c.ID}</a></td>
         <td>${held.has(c.ID) ? badge("queued", `queued #${held.get(c.ID).Position}`) : c.Stop && c.Status !== "dead" ? badge("stopped") : badge(c.Status)}</td><td>${when(c.SubmitTime)}</td>
-        <td class="hide-sm"><div class="chips">${Object.entries(c.Meta || {}).filter(([k]) => !(k in (job.Meta || {}))).map(([k, v]) => html`<span class="tag">${k}=${v}</span>`)}</div></td></tr>`)}</tbody></table></div>` : empty("No runs yet", job.ParameterizedJob ? "Dispatch the job to start one." : "Use Run now, or wait for the schedule.")}</div>`;
+        <td class="hide-sm"><div class="chips">${Object.entries(c.Meta || {}).filter(([k, v]) => v !== "" && !(k in (job.Meta || {}))).map(([k, v]) => html`<span class="tag">${k}=${v}</span>`)}</div></td></tr>`)}</tbody></table></div>` : empty("No runs yet", job.ParameterizedJob ? "Dispatch the job to start one." : "Use Run now, or wait for the schedule.")}</div>`;
 }
 
 function runsCard(runs) {
@@ -129,10 +138,10 @@ export async function mount(root, params, app) {
   const live = root.querySelector("#job-live");
 
   const actions = () => {
-    const template = job.Periodic || job.ParameterizedJob || (job.Schedules && job.Schedules.length);
+    const template = isTemplate(job);
     const list = [];
-    if (job.ParameterizedJob) list.push(html`<a class="btn btn-primary" href="${paths.jobDispatch(job.ID)}" data-nav id="action-dispatch">Dispatch</a>`);
-    else if (job.Type === "batch" || template) list.push(html`<button class="btn btn-primary" data-action="run-now" id="action-run-now" ${job.Stop ? html`disabled` : ""}>&#9654; Run now</button>`);
+    if (template && job.ParameterizedJob) list.push(html`<a class="btn btn-primary" href="${paths.jobDispatch(job.ID)}" data-nav id="action-dispatch">Dispatch</a>`);
+    else if (!job.ParentID && (job.Type === "batch" || template)) list.push(html`<button class="btn btn-primary" data-action="run-now" id="action-run-now" ${job.Stop ? html`disabled` : ""}>&#9654; Run now</button>`);
     list.push(html`<a class="btn" href="${paths.jobEdit(job.ID)}" data-nav id="action-edit">Edit</a>`);
     if (job.Stop) list.push(html`<button class="btn" data-action="start" id="action-start">Start</button>`);
     else list.push(html`<button class="btn btn-danger" data-action="stop" id="action-stop">Stop</button>`);
@@ -148,29 +157,30 @@ export async function mount(root, params, app) {
       setHtml(root.querySelector("#job-actions"), html``);
       return;
     }
-    const template = !!(job.Periodic || job.ParameterizedJob || (job.Schedules && job.Schedules.length));
+    const template = isTemplate(job);
     setHtml(root.querySelector("#job-status"), job.Stop && job.Status !== "dead" ? badge("stopped") : badge(job.Status));
-    setHtml(root.querySelector("#job-tags"), html`<span class="tag">${job.Type}</span>${job.Periodic ? html`<span class="tag tag-accent">scheduled</span>` : ""}${job.ParameterizedJob ? html`<span class="tag tag-accent">parameterized</span>` : ""}<span class="tag">v${job.Version}</span><span class="tag">${job.Namespace}</span>`);
+    setHtml(root.querySelector("#job-tags"), html`<span class="tag">${job.Type}</span>${template && job.ParameterizedJob ? html`<span class="tag tag-accent">parameterized</span>` : template ? html`<span class="tag tag-accent">scheduled</span>` : ""}${job.Dispatched ? html`<span class="tag">dispatched</span>` : ""}<span class="tag">v${job.Version}</span><span class="tag">${job.Namespace}</span>`);
     root.querySelector("#job-desc").textContent = (job.Meta && job.Meta.description) || (job.ParentID ? `A run of ${job.ParentID}` : "");
     setHtml(root.querySelector("#crumb-parent"), job.ParentID ? html`<a href="${paths.job(job.ParentID)}" data-nav>${job.ParentID}</a> / ` : html``);
     if (job.ParentID) root.querySelector("#job-title").textContent = job.ID.slice(job.ParentID.length + 1) || job.ID;
     setHtml(root.querySelector("#job-actions"), actions());
-    const [summary, allocs, children, queue] = await Promise.all([
+    const [summary, allocs, children, queue, scheduleViews] = await Promise.all([
       get(`${jobPath(id)}/summary`),
       get(`${jobPath(id)}/allocations`),
       get(`${jobPath(id)}/children`).catch(() => []),
       job.ParameterizedJob ? getOptional(`${jobPath(id)}/queue`).then((q) => q || []) : Promise.resolve([]),
+      template && !job.ParameterizedJob ? getOptional(`${jobPath(id)}/schedules`).catch(() => null) : Promise.resolve(null),
     ]);
     if (tab === "overview") {
       const runs = template || children.length || allocs.length ? await loadRuns(job, template ? [] : allocs, children, 40) : [];
       setHtml(live, html`${job.Stop ? html`<div class="alert alert-warn">This job is stopped${job.Periodic ? ": its schedule launches nothing until it is started again" : ""}.</div>` : ""}
         ${template ? "" : groupCards(job, summary)}
-        ${scheduleCard(job)}${runsCard(runs)}${childrenCard(job, children, queue)}
+        ${template ? scheduleCard(job, scheduleViews) : ""}${runsCard(runs)}${childrenCard(job, children, queue)}
         ${!template && allocs.length ? html`<div class="card card-flush"><h2>Latest allocations</h2>${allocTable(allocs.slice(0, 5))}</div>` : ""}`);
     } else if (tab === "runs") {
       const runs = await loadRuns(job, template ? [] : allocs, children, 200);
       setHtml(live, html`${runsCard(runs.slice(-60))}<div class="card card-flush"><div class="table-wrap"><table class="table"><thead><tr><th>Run</th><th>Outcome</th><th>Submitted</th><th>Duration</th><th>Logs</th></tr></thead><tbody>
-        ${[...runs].reverse().map((r) => html`<tr><td>${r.kind === "job" ? html`<a href="${paths.job(r.id)}" data-nav>${r.id.slice(id.length + 1)}</a>` : html`<a class="mono" href="${paths.alloc(r.id)}" data-nav>${short(r.id)}</a>`}</td><td>${badge(r.status)}</td><td>${when(r.submitted)}</td><td>${r.start ? dur((r.end || Date.now() * 1e6) - r.start) : "—"}</td><td>${r.allocId ? html`<a href="${paths.alloc(r.allocId)}" data-nav>view</a>` : ""}</td></tr>`)}</tbody></table></div></div>`);
+        ${[...runs].reverse().map((r) => html`<tr><td>${r.kind === "job" ? html`<a href="${paths.job(r.id)}" data-nav>${r.id.slice(id.length + 1)}</a>` : r.kind === "alloc" ? html`<a class="mono" href="${paths.alloc(r.id)}" data-nav>${short(r.id)}</a>` : r.id}</td><td>${badge(r.status)}${r.reason ? html`<div class="cell-sub">${r.reason}</div>` : ""}</td><td>${when(r.submitted)}</td><td>${r.start ? dur((r.end || Date.now() * 1e6) - r.start) : "—"}</td><td>${r.allocId ? html`<a href="${paths.alloc(r.allocId)}" data-nav>view</a>` : ""}</td></tr>`)}</tbody></table></div></div>`);
     } else if (tab === "allocations") {
       setHtml(live, html`<div class="card card-flush">${allocTable(allocs, { hint: template ? "Allocations belong to the job's runs; open a run to see them." : "" })}</div>`);
     } else if (tab === "evaluations") {

@@ -2,7 +2,7 @@
 // its own allocations; success and failure counts; the recent-runs SVG chart;
 // the next launch times of a cron schedule; and "Run now".
 
-import { get, send, ApiError } from "./api.js";
+import { get, getOptional, send, ApiError } from "./api.js";
 import { html, dur, jobPath } from "./util.js";
 
 /** One run from a set of allocation stubs (one child job, or one allocation). */
@@ -23,8 +23,19 @@ function fromAllocs(allocs) {
   return { status, start, end: status === "running" ? 0 : end };
 }
 
-/** The runs of `job`, oldest first (at most `limit`). */
+const RUN_STATUS = { SUCCESS: "complete", FAILED: "failed", ACTIVE: "running", STARTING: "pending", INITIAL: "pending", SKIPPED: "stopped" };
+
+/** The runs of `job`, oldest first (at most `limit`): the server's run records when it keeps them, else derived. */
 export async function loadRuns(job, allocs, children, limit = 40) {
+  const recorded = await getOptional(`${jobPath(job.ID)}/runs`).catch(() => null);
+  if (Array.isArray(recorded) && recorded.length) {
+    return recorded.map((r) => {
+      const kids = r.ChildJobIDs || [];
+      const ids = r.Allocations || [];
+      return { id: kids.length ? kids[kids.length - 1] : r.ID, kind: kids.length ? "job" : "run", submitted: r.CreatedAt || r.ScheduledFor, status: RUN_STATUS[r.Status] || "pending",
+        start: r.StartedAt || 0, end: r.FinishedAt || 0, allocId: ids.length ? ids[ids.length - 1] : "", reason: r.Reason || r.StopReason || "" };
+    }).sort((a, b) => a.submitted - b.submitted).slice(-limit);
+  }
   const runs = [];
   const recent = [...children].sort((a, b) => a.SubmitTime - b.SubmitTime).slice(-limit);
   const childAllocs = await Promise.all(recent.map((c) => get(`${jobPath(c.ID)}/allocations`).catch(() => [])));
@@ -158,11 +169,19 @@ export function childOf(job, kind) {
  * registered like one. Returns the ID of the job to follow.
  */
 export async function runNow(job) {
-  const periodic = (job.Periodic && job.Periodic.Enabled) || (job.Schedules && job.Schedules.length);
+  const periodic = !job.ParentID && ((job.Periodic && job.Periodic.Enabled) || (job.Schedules && job.Schedules.length));
   if (periodic) {
     try {
+      const before = Date.now() * 1e6 - 5e9;
       const reply = await send("POST", `${jobPath(job.ID)}/periodic/force`, {});
-      if (reply && (reply.DispatchedJobID || reply.JobID)) return reply.DispatchedJobID || reply.JobID;
+      if (reply && reply.DispatchedJobID) return reply.DispatchedJobID;
+      // Nomad's reply names only the evaluation: find the new child.
+      for (let i = 0; i < 20; i++) {
+        const children = await get(`${jobPath(job.ID)}/children`).catch(() => []);
+        const fresh = children.filter((c) => c.SubmitTime >= before).sort((a, b) => b.SubmitTime - a.SubmitTime)[0];
+        if (fresh) return fresh.ID;
+        await new Promise((r) => setTimeout(r, 250));
+      }
       return job.ID;
     } catch (err) {
       const missing = err instanceof ApiError && (err.status === 404 || err.status === 405 || /not allowed|body is empty|Invalid URL|Job must be specified|job not found/i.test(err.message));
