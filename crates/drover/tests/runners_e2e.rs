@@ -1,0 +1,277 @@
+//! Seed 004 (Chef Automate runners and queue) on Drover: a server and client
+//! agents with short heartbeats. Runner health going down when a client is
+//! killed, `node test` passing and failing, a drain moving allocations, the
+//! queue showing blocked work with its reason and draining when a runner is
+//! added, and cancelling queued and running work.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::{Agent, free_port, run_cli, wait_for};
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    address: String,
+    _server: Agent,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let address = format!("http://127.0.0.1:{port}");
+        let server_dir = dir.path().join("server");
+        std::fs::create_dir_all(&server_dir).expect("server dir");
+        let config = server_dir.join("server.hcl");
+        std::fs::write(&config, "server {\n  heartbeat_ttl = \"1s\"\n  heartbeat_grace = \"1s\"\n}\n").expect("config");
+        let server = Agent::start_with(
+            vec![
+                "agent".into(),
+                "-server".into(),
+                format!("-http-port={port}"),
+                format!("-data-dir={}", server_dir.display()),
+                format!("-config={}", config.display()),
+            ],
+            address.clone(),
+            &server_dir,
+            true,
+        );
+        Cluster { dir, address, _server: server }
+    }
+
+    /// Starts a client agent named `name` with extra arguments.
+    fn client(&self, name: &str, extra: &[&str]) -> Agent {
+        let data = self.dir.path().join(name);
+        let mut args = vec![
+            "agent".to_string(),
+            "-client".to_string(),
+            format!("-servers={}", self.address),
+            format!("-data-dir={}", data.display()),
+            format!("-node={name}"),
+        ];
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        Agent::start_with(args, self.address.clone(), &data, false)
+    }
+
+    fn api(&self, path: &str) -> Value {
+        let body = common::http_get(&self.address, path).unwrap_or_else(|| panic!("GET {path} failed"));
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    fn cli(&self, args: &[&str]) -> common::CliOutput {
+        run_cli(self.dir.path(), &self.address, args, None)
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The node ID of the node named `name`, once it is `status`.
+    fn node_with_status(&self, name: &str, status: &str) -> String {
+        wait_for(&format!("node {name} {status}"), Duration::from_secs(30), || {
+            let nodes = self.api("/v1/nodes");
+            nodes
+                .as_array()?
+                .iter()
+                .find(|n| n["Name"] == name && n["Status"] == status)
+                .and_then(|n| n["ID"].as_str().map(str::to_string))
+        })
+    }
+}
+
+fn write_job(dir: &Path, file: &str, text: &str) {
+    std::fs::write(dir.join(file), text).expect("write jobspec");
+}
+
+#[test]
+fn runner_health_test_and_purge() {
+    let cluster = Cluster::start();
+    let mut runner_a = cluster.client("runner-a", &[]);
+    let node_a = cluster.node_with_status("runner-a", "ready");
+
+    let test = cluster.cli(&["node", "test", &node_a[..8]]);
+    test.expect_code(0).expect_stdout(&format!("Runner \"{}\" test succeeded in ", &node_a[..8]));
+    assert!(cluster.api("/v1/jobs").as_array().expect("array").is_empty(), "the probe job is purged");
+
+    // An ineligible runner fails the test with the placement reason.
+    cluster.cli(&["node", "eligibility", "-disable", &node_a]).expect_code(0);
+    cluster.cli(&["node", "status"]).expect_code(0).expect_stdout("ineligible");
+    let test = cluster.cli(&["node", "test", "-timeout", "10s", &node_a]);
+    test.expect_code(1).expect_stdout("test failed: placement failed: group \"probe\"");
+    cluster.cli(&["node", "eligibility", "-enable", &node_a]).expect_code(0);
+
+    // A killed runner goes down within the heartbeat grace; its test says so.
+    runner_a.kill();
+    common::kill_processes_under(&cluster.path().join("runner-a"));
+    cluster.node_with_status("runner-a", "down");
+    cluster.cli(&["node", "status"]).expect_code(0).expect_stdout("down");
+    let test = cluster.cli(&["node", "test", &node_a]);
+    test.expect_code(1).expect_stdout("test failed: runner is down");
+
+    // Purge forgets it.
+    cluster.cli(&["node", "purge", &node_a[..8]]).expect_code(0).expect_stdout("purged");
+    assert!(cluster.api("/v1/nodes").as_array().expect("array").is_empty());
+}
+
+#[test]
+fn drain_moves_allocations_and_queue_drains_when_a_runner_is_added() {
+    let cluster = Cluster::start();
+    let _runner_a = cluster.client("runner-a", &[]);
+    let node_a = cluster.node_with_status("runner-a", "ready");
+
+    // Blocked work waits with its reason: no runner has the class it asks for.
+    write_job(
+        cluster.path(),
+        "gpu.hcl",
+        r#"
+job "gpu" {
+  type = "batch"
+  constraint {
+    attribute = "${node.class}"
+    value     = "gpu"
+  }
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["1000"]
+      }
+      resources { memory = 32 }
+    }
+  }
+}
+"#,
+    );
+    cluster.cli(&["job", "run", "-detach", "gpu.hcl"]).expect_code(0);
+    let queue = wait_for("the gpu job blocked in the queue", Duration::from_secs(30), || {
+        let queue = cluster.api("/v1/queue");
+        let item = queue["Queued"].as_array()?.iter().find(|i| i["JobID"] == "gpu" && i["Kind"] == "blocked")?.clone();
+        Some(item)
+    });
+    let reason = queue["Reason"].as_str().expect("reason");
+    assert!(reason.contains("${node.class} = gpu filtered 1 node"), "{reason}");
+    cluster.cli(&["queue"]).expect_code(0).expect_stdout("blocked").expect_stdout("${node.class} = gpu filtered");
+
+    // Adding a runner of that class drains the queue; the work runs there.
+    let _runner_gpu = cluster.client("runner-gpu", &["-node-class=gpu"]);
+    let node_gpu = cluster.node_with_status("runner-gpu", "ready");
+    wait_for("the gpu job running on the new runner", Duration::from_secs(30), || {
+        let queue = cluster.api("/v1/queue");
+        let queued = queue["Queued"].as_array()?;
+        let running = queue["Running"].as_array()?;
+        (queued.is_empty() && running.iter().any(|r| r["JobID"] == "gpu" && r["NodeID"] == node_gpu.as_str()))
+            .then_some(())
+    });
+
+    // A service on runner-a moves to runner-b when runner-a drains.
+    write_job(
+        cluster.path(),
+        "web.hcl",
+        r#"
+job "web" {
+  constraint {
+    attribute = "${node.class}"
+    operator  = "!="
+    value     = "gpu"
+  }
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["1000"]
+      }
+      resources { memory = 32 }
+    }
+  }
+}
+"#,
+    );
+    cluster.cli(&["job", "run", "web.hcl"]).expect_code(0);
+    let _runner_b = cluster.client("runner-b", &[]);
+    let node_b = cluster.node_with_status("runner-b", "ready");
+    cluster.cli(&["node", "drain", "-enable", "-deadline", "1m", "-yes", &node_a]).expect_code(0);
+    cluster.cli(&["node", "status"]).expect_code(0).expect_stdout("draining");
+    wait_for("web running on runner-b", Duration::from_secs(30), || {
+        let allocs = cluster.api("/v1/job/web/allocations");
+        let allocs = allocs.as_array()?;
+        let on_b = allocs.iter().any(|a| a["NodeID"] == node_b.as_str() && a["ClientStatus"] == "running");
+        let a_stopped = allocs.iter().filter(|a| a["NodeID"] == node_a.as_str()).all(|a| a["DesiredStatus"] == "stop");
+        (on_b && a_stopped).then_some(())
+    });
+    cluster.cli(&["job", "stop", "-purge", "web"]).expect_code(0);
+    cluster.cli(&["job", "stop", "-purge", "gpu"]).expect_code(0);
+    common::kill_processes_under(cluster.path());
+}
+
+#[test]
+fn queued_and_running_work_is_cancelled_promptly() {
+    let cluster = Cluster::start();
+    let _runner = cluster.client("runner-a", &[]);
+    cluster.node_with_status("runner-a", "ready");
+
+    // Queued: more memory than any runner has; `job stop` takes it out at once.
+    write_job(
+        cluster.path(),
+        "big.hcl",
+        r#"
+job "big" {
+  type = "batch"
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["1000"]
+      }
+      resources { memory = 40000000 }
+    }
+  }
+}
+"#,
+    );
+    cluster.cli(&["job", "run", "-detach", "big.hcl"]).expect_code(0);
+    wait_for("big blocked", Duration::from_secs(30), || {
+        let queue = cluster.api("/v1/queue");
+        let item = queue["Queued"].as_array()?.iter().find(|i| i["JobID"] == "big")?.clone();
+        let reason = item["Reason"].as_str()?.to_string();
+        reason.contains("no node has 40000000 MB of memory free").then_some(())
+    });
+    cluster.cli(&["job", "stop", "big"]).expect_code(0);
+    let queue = cluster.api("/v1/queue");
+    assert!(
+        !queue["Queued"].as_array().expect("array").iter().any(|i| i["JobID"] == "big"),
+        "the stop answered with big still queued: {queue}"
+    );
+
+    // Running: a Metronome run of a task that traps SIGTERM is stopped within its kill grace.
+    let job = r#"{"id": "sleeper", "run": {"cmd": "trap 'exit 0' TERM; while true; do sleep 0.1; done", "cpus": 0.1, "mem": 32, "disk": 0, "taskKillGracePeriodSeconds": 3}}"#;
+    write_job(cluster.path(), "sleeper.json", job);
+    cluster.cli(&["job", "run", "sleeper.json"]).expect_code(0);
+    let curl = |method: &str, path: &str| -> Value {
+        let output = std::process::Command::new("curl")
+            .args(["-s", "-X", method])
+            .arg(format!("{}/service/metronome/v1{path}", cluster.address))
+            .output()
+            .expect("run curl");
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    };
+    let run = curl("POST", "/jobs/sleeper/runs");
+    let run_id = run["id"].as_str().expect("run id").to_string();
+    wait_for("the run ACTIVE", Duration::from_secs(30), || {
+        (curl("GET", &format!("/jobs/sleeper/runs/{run_id}"))["status"] == "ACTIVE").then_some(())
+    });
+    let out = cluster.cli(&["job", "runs", "stop", "sleeper", &run_id]);
+    out.expect_code(0);
+    let finished = wait_for("the run FAILED after its stop", Duration::from_secs(30), || {
+        let run = curl("GET", &format!("/jobs/sleeper/runs/{run_id}"));
+        (run["status"] == "FAILED").then_some(run)
+    });
+    assert_eq!(finished["tasks"][0]["status"], "TASK_KILLED", "{finished}");
+    cluster.cli(&["queue"]).expect_code(0).expect_stdout("No queued work");
+}
