@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use drover_types::api::AgentSelf;
 use drover_types::api::{
-    AllocListStub, JobDeregisterResponse, JobDiff, JobPlanRequest, JobPlanResponse, JobRegisterRequest,
-    JobRegisterResponse, JobSummary, NodeListStub, SearchRequest, SearchResponse,
+    AllocListStub, JobDeregisterResponse, JobDiff, JobDispatchRequest, JobDispatchResponse, JobListStub,
+    JobPlanRequest, JobPlanResponse, JobRegisterRequest, JobRegisterResponse, JobSummary, NodeListStub, SearchRequest,
+    SearchResponse,
 };
 use drover_types::{Allocation, Evaluation, Job, Node};
 
@@ -52,6 +53,60 @@ pub struct NodeUpdateResponse {
     pub eval_ids: Vec<String>,
     /// State index of the write.
     pub index: u64,
+}
+
+/// One held dispatch of `GET /v1/job/:id/queue` (`parameterized { max_concurrent }`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct QueuedDispatch {
+    /// The waiting child job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// Its held evaluation.
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    /// 1 = next to run.
+    pub position: u64,
+    /// The child's priority (higher runs first).
+    pub priority: i32,
+    /// Why it waits.
+    pub reason: String,
+}
+
+/// `GET /v1/job/:id/outcome` reply: how a job ended.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobOutcome {
+    /// The job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// `pending`, `running` or `dead`.
+    pub status: String,
+    /// Whether the job is dead; the wait timed out otherwise.
+    pub finished: bool,
+    /// `complete`, `failed`, `lost`, `stopped`, or "" while not finished.
+    pub outcome: String,
+    /// The exit code to report.
+    pub exit_code: i32,
+    /// Per allocation: ID, client status and each task's last exit code.
+    #[serde(deserialize_with = "null_as_default")]
+    pub allocations: Vec<AllocOutcome>,
+    /// State index.
+    pub index: u64,
+}
+
+/// One allocation of a [`JobOutcome`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocOutcome {
+    /// Allocation ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Client status.
+    pub client_status: String,
+    /// Task name → its last exit code (`None` if it never exited).
+    #[serde(deserialize_with = "null_as_default")]
+    pub tasks: std::collections::BTreeMap<String, Option<i32>>,
 }
 
 /// Which log stream of a task to read.
@@ -145,6 +200,55 @@ impl Client {
     pub async fn job_deregister(&self, job_id: &str, purge: bool) -> Result<JobDeregisterResponse, ApiError> {
         let query = [("purge", purge.to_string())];
         self.write_json::<(), _>(reqwest::Method::DELETE, &format!("/v1/job/{}", path_id(job_id)), &query, None).await
+    }
+
+    /// `DELETE /v1/job/:id?children=true&purge=`: stops (and with `purge`
+    /// forgets) a parent job and all its children in one write. The reply's
+    /// `Warnings` says how many children were stopped.
+    pub async fn job_deregister_family(&self, job_id: &str, purge: bool) -> Result<JobDeregisterResponse, ApiError> {
+        let query = [("children", "true".to_string()), ("purge", purge.to_string())];
+        self.write_json::<(), _>(reqwest::Method::DELETE, &format!("/v1/job/{}", path_id(job_id)), &query, None).await
+    }
+
+    /// `POST /v1/job/:id/dispatch`: creates a child of a parameterized job.
+    /// A repeated idempotency token answers the existing child with an empty `EvalID`.
+    pub async fn job_dispatch(
+        &self,
+        job_id: &str,
+        request: &JobDispatchRequest,
+    ) -> Result<JobDispatchResponse, ApiError> {
+        self.write_json(reqwest::Method::POST, &format!("/v1/job/{}/dispatch", path_id(job_id)), &[], Some(request))
+            .await
+    }
+
+    /// `GET /v1/job/:id/children?<filters>`: a parent's children, newest
+    /// first, with their meta. Filters are `status`, `meta.<key>`, `since`, `before`.
+    pub async fn job_children(&self, job_id: &str, filters: &[(String, String)]) -> Result<Vec<JobListStub>, ApiError> {
+        let query: Vec<(&str, String)> = filters.iter().map(|(key, value)| (key.as_str(), value.clone())).collect();
+        Ok(self.get_json(&format!("/v1/job/{}/children", path_id(job_id)), &query).await?.0)
+    }
+
+    /// `GET /v1/job/:id/queue`: the dispatches of a parent held by `max_concurrent`, in order.
+    pub async fn job_queue(&self, job_id: &str) -> Result<Vec<QueuedDispatch>, ApiError> {
+        let (queue, _): (Option<Vec<QueuedDispatch>>, _) =
+            self.get_json(&format!("/v1/job/{}/queue", path_id(job_id)), &[]).await?;
+        Ok(queue.unwrap_or_default())
+    }
+
+    /// `GET /v1/job/:id/outcome?wait=`: blocks until the job is dead (at
+    /// most `wait`), then says how it ended; `finished` is false on timeout.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    pub async fn job_outcome(&self, job_id: &str, wait: Duration) -> Result<JobOutcome, ApiError> {
+        let path = format!("/v1/job/{}/outcome", path_id(job_id));
+        let query = [("wait", format!("{}s", wait.as_secs().max(1)))];
+        let resp =
+            self.send_raw(reqwest::Method::GET, &path, &query, None, Some(wait + Duration::from_secs(30))).await?;
+        let address = self.address().to_string();
+        let bytes = resp.bytes().await.map_err(|e| ApiError::Connect { address, message: innermost_message(&e) })?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode { path, message: e.to_string() })
     }
 
     /// `POST /v1/job/:id/evaluate`: forces a new evaluation.
@@ -295,6 +399,13 @@ impl Client {
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// `PUT /v1/system/gc`: forces a garbage collection (dead dispatched
+    /// children past the threshold, terminal evaluations and allocations).
+    pub async fn system_gc(&self) -> Result<(), ApiError> {
+        let _: serde_json::Value = self.write_json::<(), _>(reqwest::Method::PUT, "/v1/system/gc", &[], None).await?;
+        Ok(())
     }
 
     /// `GET /v1/agent/self`: the parts of the agent's self description the

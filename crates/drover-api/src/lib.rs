@@ -19,5 +19,8 @@ mod endpoints;
 mod error;
 
 pub use client::{Client, ClientConfig, QueryMeta};
-pub use endpoints::{AllocStopResponse, JobVersionsResponse, LogType, LogsRequest, NodeUpdateResponse};
+pub use endpoints::{
+    AllocOutcome, AllocStopResponse, JobOutcome, JobVersionsResponse, LogType, LogsRequest, NodeUpdateResponse,
+    QueuedDispatch,
+};
 pub use error::ApiError;

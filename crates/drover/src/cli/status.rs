@@ -70,6 +70,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             all_allocs: false,
             short: args.short,
             group: None,
+            children: false,
+            filters: Vec::new(),
             general: args.general,
             job: None,
         };

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 pub mod diff;
+pub mod dispatch;
 pub mod eval;
 pub mod history;
 pub mod init;
@@ -38,6 +39,8 @@ pub enum JobCommand {
     History(history::HistoryArgs),
     /// Force a new evaluation of a job
     Eval(eval::EvalArgs),
+    /// Dispatch an instance of a parameterized job
+    Dispatch(dispatch::DispatchArgs),
     /// Launch a periodic job now (`periodic force`)
     Periodic(periodic::PeriodicArgs),
     /// List a job's runs, or stop one (`runs stop`)
@@ -58,6 +61,7 @@ pub async fn run(command: JobCommand) -> anyhow::Result<ExitCode> {
         JobCommand::Validate(args) => validate::run(args),
         JobCommand::History(args) => history::run(args).await,
         JobCommand::Eval(args) => eval::run(args).await,
+        JobCommand::Dispatch(args) => dispatch::run(args).await,
         JobCommand::Periodic(args) => periodic::run(args).await,
         JobCommand::Runs(args) => runs::run(args).await,
         JobCommand::Schedule(args) => schedule::run(args).await,

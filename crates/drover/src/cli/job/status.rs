@@ -1,11 +1,13 @@
 //! `drover job status [-verbose] [-all-allocs] [-short] [job]`: the job list,
-//! or one job's fields, summary and allocations (seed 002).
+//! or one job's fields, summary and allocations (seed 002). A parameterized
+//! job shows its dispatched children and the dispatches waiting for
+//! `max_concurrent`; `-children [-filter k=v]...` lists a parent's children.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-use drover_api::Client;
+use drover_api::{Client, QueuedDispatch};
 use drover_types::api::{AllocListStub, JobListStub, JobSummary};
 use drover_types::{Evaluation, Job, eval_status, now_nanos};
 
@@ -29,6 +31,13 @@ pub struct StatusArgs {
     /// Only jobs of this job group (IDs `<group>.<name>`, nested groups included).
     #[arg(long, value_name = "group")]
     pub group: Option<String>,
+    /// List the job's children (dispatched or launched jobs).
+    #[arg(long)]
+    pub children: bool,
+    /// With -children: `status=pending|running|dead|queued`, `meta.<key>=<value>`,
+    /// `since=<duration>` or `before=<duration>` (repeatable, all must match).
+    #[arg(long = "filter", value_name = "key=value")]
+    pub filters: Vec<String>,
     /// General options.
     #[command(flatten)]
     pub general: GeneralOptions,
@@ -40,6 +49,9 @@ pub struct StatusArgs {
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let (client, ui) = args.general.resolve()?;
     let Some(prefix) = args.job.as_deref() else {
+        if args.children {
+            anyhow::bail!("-children needs a parent job ID");
+        }
         let jobs = client.jobs_list("").await.context("Error querying jobs")?;
         let jobs: Vec<_> = match args.group.as_deref() {
             Some(group) => jobs.into_iter().filter(|job| drover_jobspec::metronome::in_group(&job.id, group)).collect(),
@@ -53,6 +65,10 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let job = resolve::job(&client, prefix).await?;
+    if args.children || !args.filters.is_empty() {
+        let filters = child_filters(&args.filters)?;
+        return list_children(&client, &ui, &job.id, &filters).await;
+    }
     show(&client, &ui, &job.id, Options { verbose: args.verbose, short: args.short, all_allocs: args.all_allocs }).await
 }
 
@@ -74,13 +90,17 @@ pub async fn show(client: &Client, ui: &Ui, job_id: &str, options: Options) -> a
     let allocs = client.job_allocations(job_id, options.all_allocs).await.context("Error querying job allocations")?;
     let evals = client.job_evaluations(job_id).await.context("Error querying job evaluations")?;
     let children = if job.is_template() {
-        let prefix = format!("{job_id}/");
-        let jobs = client.jobs_list(&prefix).await.context("Error querying child jobs")?;
-        jobs.into_iter().filter(|child| child.parent_id == job_id).collect()
+        client.job_children(job_id, &[]).await.context("Error querying child jobs")?
     } else {
         Vec::new()
     };
-    let view = View { job: &job, summary: &summary, allocs: &allocs, evals: &evals, children: &children };
+    let queue = if job.is_parameterized() {
+        client.job_queue(job_id).await.context("Error querying dispatch queue")?
+    } else {
+        Vec::new()
+    };
+    let view =
+        View { job: &job, summary: &summary, allocs: &allocs, evals: &evals, children: &children, queue: &queue };
     ui.line(&render(&view, options, now_nanos(), ui))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -98,6 +118,8 @@ pub struct View<'a> {
     pub evals: &'a [Evaluation],
     /// Its children, for templates.
     pub children: &'a [JobListStub],
+    /// Dispatches waiting for `max_concurrent`, in order.
+    pub queue: &'a [QueuedDispatch],
 }
 
 /// The job status text (no trailing newline).
@@ -203,9 +225,16 @@ fn children(view: &View<'_>, ui: &Ui) -> String {
         ("Children Job Summary", "Previously Launched Jobs", "No instances of periodic job found")
     };
     let counts = view.summary.children;
+    let mut header = vec!["Pending", "Running", "Dead"];
+    let mut values = vec![counts.pending, counts.running, counts.dead];
+    if view.job.is_parameterized() {
+        // Drover: how the dead ended, counting children already garbage-collected.
+        header.extend(["Complete", "Failed", "Stopped", "Collected"]);
+        values.extend([counts.complete, counts.failed, counts.stopped, counts.collected]);
+    }
     let summary = format::table(&[
-        vec!["Pending".to_string(), "Running".to_string(), "Dead".to_string()],
-        vec![counts.pending.to_string(), counts.running.to_string(), counts.dead.to_string()],
+        header.iter().map(|title| title.to_string()).collect::<Vec<_>>(),
+        values.iter().map(u64::to_string).collect(),
     ]);
     let list = if view.children.is_empty() {
         none.to_string()
@@ -216,7 +245,77 @@ fn children(view: &View<'_>, ui: &Ui) -> String {
         rows.extend(children.iter().map(|child| vec![child.id.clone(), child.status.clone()]));
         format::table(&rows)
     };
-    format!("{}\n{summary}\n\n{}\n{list}", ui.bold(summary_title), ui.bold(list_title))
+    let mut text = format!("{}\n{summary}\n\n{}\n{list}", ui.bold(summary_title), ui.bold(list_title));
+    if !view.queue.is_empty() {
+        let mut rows = vec![vec!["Position".to_string(), "ID".to_string(), "Priority".to_string()]];
+        rows.extend(
+            view.queue
+                .iter()
+                .map(|held| vec![held.position.to_string(), held.job_id.clone(), held.priority.to_string()]),
+        );
+        text.push_str(&format!("\n\n{}\n{}", ui.bold("Queued Dispatches"), format::table(&rows)));
+    }
+    text
+}
+
+/// `-filter` flags as the children endpoint's query: `status=`, `meta.<key>=`,
+/// `since=`, `before=`; anything else is an error naming the flag.
+pub fn child_filters(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut filters = Vec::new();
+    for flag in flags {
+        let Some((key, value)) = flag.split_once('=') else {
+            anyhow::bail!("Invalid filter {flag:?}: expected key=value");
+        };
+        let known = matches!(key, "status" | "since" | "before")
+            || key.strip_prefix("meta.").is_some_and(|meta_key| !meta_key.is_empty());
+        if !known {
+            anyhow::bail!("Invalid filter {flag:?}: expected status=, meta.<key>=, since= or before=");
+        }
+        filters.push((key.to_string(), value.to_string()));
+    }
+    Ok(filters)
+}
+
+/// `job status -children`: the parent's children matching the filters, newest first.
+async fn list_children(
+    client: &Client,
+    ui: &Ui,
+    job_id: &str,
+    filters: &[(String, String)],
+) -> anyhow::Result<ExitCode> {
+    let children = client
+        .job_children(job_id, filters)
+        .await
+        .map_err(crate::cli::server_error)
+        .with_context(|| "Error querying child jobs")?;
+    if children.is_empty() {
+        ui.line(&format!("No child jobs of {job_id:?} found"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    ui.line(&children_table(&children))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The table of `job status -children`: `ID  Status  Submit Date  Meta`.
+pub fn children_table(children: &[JobListStub]) -> String {
+    let mut rows = vec![["ID", "Status", "Submit Date", "Meta"].map(String::from).to_vec()];
+    for child in children {
+        let meta = child
+            .meta
+            .iter()
+            .flatten()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        rows.push(vec![
+            child.id.clone(),
+            resolve::status_with_stop(&child.status, child.stop),
+            format::time(child.submit_time),
+            if meta.is_empty() { "<none>".to_string() } else { meta },
+        ]);
+    }
+    format::table(&rows)
 }
 
 /// The newest placement failure while a blocked evaluation waits for capacity.
@@ -286,7 +385,7 @@ mod tests {
     #[test]
     fn running_service_job() {
         let (job, summary, allocs) = (job(), summary(), vec![alloc()]);
-        let view = View { job: &job, summary: &summary, allocs: &allocs, evals: &[], children: &[] };
+        let view = View { job: &job, summary: &summary, allocs: &allocs, evals: &[], children: &[], queue: &[] };
         let now = SUBMIT + 5 * 60 * NANOS_PER_SEC;
         assert_eq!(
             render(&view, Options::default(), now, &Ui::plain()),
@@ -318,7 +417,7 @@ ID        Node ID   Task Group  Version  Desired  Status   Created  Modified
         job.stop = true;
         job.status = "dead".to_string();
         let summary = summary();
-        let view = View { job: &job, summary: &summary, allocs: &[], evals: &[], children: &[] };
+        let view = View { job: &job, summary: &summary, allocs: &[], evals: &[], children: &[], queue: &[] };
         let text = render(&view, Options { short: true, ..Options::default() }, SUBMIT, &Ui::plain());
         assert!(text.contains("Status        = dead (stopped)\n"), "{text}");
         assert!(!text.contains("Allocations"), "{text}");
@@ -334,15 +433,23 @@ ID        Node ID   Task Group  Version  Desired  Status   Created  Modified
             meta_required: vec!["input".to_string()],
             ..ParameterizedJobConfig::default()
         });
-        let summary =
-            JobSummary { children: JobChildrenSummary { pending: 0, running: 1, dead: 0 }, ..JobSummary::default() };
+        let summary = JobSummary {
+            children: JobChildrenSummary { running: 1, ..JobChildrenSummary::default() },
+            ..JobSummary::default()
+        };
         let children = vec![JobListStub {
             id: "example/dispatch-1485379325-cb38d00d".to_string(),
             parent_id: "example".to_string(),
             status: "running".to_string(),
             ..JobListStub::default()
         }];
-        let view = View { job: &job, summary: &summary, allocs: &[], evals: &[], children: &children };
+        let queue = vec![QueuedDispatch {
+            job_id: "example/dispatch-1485379330-0a1b2c3d".to_string(),
+            position: 1,
+            priority: 80,
+            ..QueuedDispatch::default()
+        }];
+        let view = View { job: &job, summary: &summary, allocs: &[], evals: &[], children: &children, queue: &queue };
         let text = render(&view, Options::default(), SUBMIT, &Ui::plain());
         assert!(
             text.ends_with(
@@ -354,14 +461,51 @@ Required Metadata = input
 Optional Metadata = <none>
 
 Parameterized Job Summary
-Pending  Running  Dead
-0        1        0
+Pending  Running  Dead  Complete  Failed  Stopped  Collected
+0        1        0     0         0       0        0
 
 Dispatched Jobs
 ID                                    Status
-example/dispatch-1485379325-cb38d00d  running"
+example/dispatch-1485379325-cb38d00d  running
+
+Queued Dispatches
+Position  ID                                    Priority
+1         example/dispatch-1485379330-0a1b2c3d  80"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn children_filters_and_table() {
+        let filters = child_filters(&[
+            "status=dead".to_string(),
+            "meta.codec=webm".to_string(),
+            "since=1h".to_string(),
+            "before=10m".to_string(),
+        ])
+        .expect("valid filters");
+        assert_eq!(filters[1], ("meta.codec".to_string(), "webm".to_string()));
+        assert_eq!(
+            child_filters(&["color=red".to_string()]).expect_err("unknown key").to_string(),
+            "Invalid filter \"color=red\": expected status=, meta.<key>=, since= or before="
+        );
+        assert!(child_filters(&["status".to_string()]).is_err());
+        assert!(child_filters(&["meta.=x".to_string()]).is_err());
+        let children = vec![JobListStub {
+            id: "video-encode/dispatch-1485379325-cb38d00d".to_string(),
+            status: "dead".to_string(),
+            submit_time: SUBMIT,
+            meta: Some(BTreeMap::from([
+                ("codec".to_string(), "webm".to_string()),
+                ("quality".to_string(), String::new()),
+            ])),
+            ..JobListStub::default()
+        }];
+        assert_eq!(
+            children_table(&children),
+            "ID                                         Status  Submit Date            Meta
+video-encode/dispatch-1485379325-cb38d00d  dead    10/31/17 22:58:40 UTC  codec=webm"
         );
     }
 
@@ -383,7 +527,7 @@ example/dispatch-1485379325-cb38d00d  running"
         };
         let blocked = Evaluation { status: "blocked".to_string(), create_index: 6, ..Evaluation::default() };
         let evals = vec![failed, blocked];
-        let view = View { job: &job, summary: &summary, allocs: &[], evals: &evals, children: &[] };
+        let view = View { job: &job, summary: &summary, allocs: &[], evals: &evals, children: &[], queue: &[] };
         let text = render(&view, Options::default(), SUBMIT, &Ui::plain());
         assert!(
             text.contains(
