@@ -134,9 +134,9 @@ mod tests {
         };
         assert_eq!(
             render(&[skipped, run], now),
-            "ID                   Trigger         Status   Created    Finished  Exit Codes  Reason\n\
-             20260101000002abcde                  SKIPPED  0s ago     -         -\n\
-             20260101000000abcde  schedule:every  FAILED   1m5s ago   5s ago    1,1         failed: exit code 1"
+            "ID                   Trigger         Status   Created   Finished  Exit Codes  Reason\n\
+             20260101000002abcde                  SKIPPED  0s ago    -         -\n\
+             20260101000000abcde  schedule:every  FAILED   1m5s ago  5s ago    1,1         failed: exit code 1"
         );
     }
 }
