@@ -12,7 +12,8 @@ use std::path::Path;
 
 use common::{Agent, free_port, run_cli};
 use dispatch_common::{
-    SEED_PAYLOAD, Spec, check_transcript, finished_alloc, is_child_id, is_short_id, kv_value, register, task_stdout,
+    SEED_PAYLOAD, Spec, check_transcript, finished_alloc, http, is_child_id, is_short_id, kv_value, register,
+    task_stdout,
 };
 
 fn setup(spec: &Spec<'_>) -> (tempfile::TempDir, Agent) {
@@ -211,6 +212,13 @@ fn validation_unpermitted_meta() {
         None,
         "Dispatch request included unpermitted metadata keys: [color] (allowed keys: exit_code gate quality)",
     );
+    // The API answers a client's mistake with 400 (Nomad: 500), an unknown parent with 404.
+    let body = r#"{"Meta": {"color": "red"}}"#;
+    let (status, reply) = http(&agent.address, "POST", "/v1/job/video-encode/dispatch", body).expect("API answers");
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("unpermitted metadata keys: [color]"), "{reply}");
+    let (status, _) = http(&agent.address, "POST", "/v1/job/nope/dispatch", "{}").expect("API answers");
+    assert_eq!(status, 404);
 }
 
 #[test]
