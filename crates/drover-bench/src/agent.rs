@@ -116,15 +116,8 @@ impl Agent {
             }
         }
         let log_path = data_dir.join(format!("agent-{port}.log"));
-        let mut agent = Agent {
-            child: None,
-            address,
-            data_dir,
-            _temp: temp,
-            drover: drover.to_path_buf(),
-            args,
-            log_path,
-        };
+        let mut agent =
+            Agent { child: None, address, data_dir, _temp: temp, drover: drover.to_path_buf(), args, log_path };
         agent.spawn()?;
         let api = Api::new(&agent.address)?;
         let timeout = Duration::from_secs(60 + wait_nodes / 100);

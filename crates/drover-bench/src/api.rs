@@ -49,12 +49,8 @@ impl Api {
         };
         let resp = self.http.get(&url).send().await.with_context(|| format!("GET {path}"))?;
         let status = resp.status();
-        let index = resp
-            .headers()
-            .get("X-Nomad-Index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let index =
+            resp.headers().get("X-Nomad-Index").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
         let bytes = resp.bytes().await.with_context(|| format!("GET {path}"))?;
         if !status.is_success() {
             bail!("GET {path}: {status}: {}", String::from_utf8_lossy(&bytes).trim());
@@ -70,7 +66,7 @@ impl Api {
             .json(body)
             .send()
             .await
-            .with_context(|| format!("{path}"))?;
+            .with_context(|| path.to_string())?;
         let status = resp.status();
         let bytes = resp.bytes().await?;
         if !status.is_success() {
@@ -79,7 +75,7 @@ impl Api {
         if bytes.is_empty() {
             return Ok(Value::Null);
         }
-        Ok(serde_json::from_slice(&bytes).with_context(|| format!("{path}: not JSON"))?)
+        serde_json::from_slice(&bytes).with_context(|| format!("{path}: not JSON"))
     }
 
     /// `PUT /v1/jobs` with `{"Job": job}`.
@@ -89,7 +85,8 @@ impl Api {
 
     /// `POST /v1/job/:id/dispatch` with an empty request; returns the child job ID.
     pub async fn dispatch(&self, parent_id: &str) -> anyhow::Result<String> {
-        let reply = self.send(reqwest::Method::POST, &format!("/v1/job/{parent_id}/dispatch"), &serde_json::json!({})).await?;
+        let reply =
+            self.send(reqwest::Method::POST, &format!("/v1/job/{parent_id}/dispatch"), &serde_json::json!({})).await?;
         reply["DispatchedJobID"].as_str().map(str::to_string).context("dispatch reply without DispatchedJobID")
     }
 

@@ -191,7 +191,10 @@ fn placed(summary: &Value) -> u64 {
     groups
         .values()
         .map(|g| {
-            ["Starting", "Running", "Complete", "Failed", "Lost"].iter().map(|k| g[*k].as_u64().unwrap_or(0)).sum::<u64>()
+            ["Starting", "Running", "Complete", "Failed", "Lost"]
+                .iter()
+                .map(|k| g[*k].as_u64().unwrap_or(0))
+                .sum::<u64>()
         })
         .sum()
 }
@@ -209,7 +212,11 @@ fn spawn_sampler(api: &Api, parent: &str, stop: Arc<AtomicBool>) -> tokio::task:
         let mut latencies = Vec::new();
         let mut turn = 0u64;
         while !stop.load(Ordering::Relaxed) && latencies.len() < 1_000_000 {
-            let path = if turn % 2 == 0 { format!("/v1/job/{parent}/summary") } else { "/v1/jobs?prefix=x".to_string() };
+            let path = if turn.is_multiple_of(2) {
+                format!("/v1/job/{parent}/summary")
+            } else {
+                "/v1/jobs?prefix=x".to_string()
+            };
             turn += 1;
             let sent = Instant::now();
             if api.get(&path).await.is_ok() {
@@ -329,7 +336,12 @@ async fn placement(options: &Options, drover: &Path, report: &mut Report<'_>) ->
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            report.add(Figure::new("placement_to_running", started.elapsed().as_secs_f64(), "s").with("n", m).with("nodes", n_nodes).with("round", round));
+            report.add(
+                Figure::new("placement_to_running", started.elapsed().as_secs_f64(), "s")
+                    .with("n", m)
+                    .with("nodes", n_nodes)
+                    .with("round", round),
+            );
         }
         let rate = percentile(&mut rates.clone(), 50.0);
         let cost_us = 1e6 / rate;
@@ -345,7 +357,11 @@ async fn placement(options: &Options, drover: &Path, report: &mut Report<'_>) ->
         );
         report.add(Figure::new("placement_cost_us", cost_us, "us").with("n", m).with("nodes", n_nodes));
         report.add(Figure::new("placement_server_cpu_us", cpu_us, "us").with("n", m).with("nodes", n_nodes));
-        report.add(Figure::new("placement_server_rss", rss_bytes(pid).0 as f64, "bytes").with("nodes", n_nodes).with("allocs", m * rounds));
+        report.add(
+            Figure::new("placement_server_rss", rss_bytes(pid).0 as f64, "bytes")
+                .with("nodes", n_nodes)
+                .with("allocs", m * rounds),
+        );
     }
     if let (Some(first), Some(last)) = (costs.first(), costs.last())
         && costs.len() > 1
@@ -483,7 +499,12 @@ async fn memory(options: &Options, drover: &Path, report: &mut Report<'_>) -> an
     let pid = server.pid().context("server has no pid")?;
     let (rss, hwm) = rss_bytes(pid);
     let data_bytes = dir_size(&server.data_dir);
-    report.add(Figure::new("memory_rss", rss as f64, "bytes").with("jobs", result.ok).with("peak", hwm).with("target", 2u64 << 30));
+    report.add(
+        Figure::new("memory_rss", rss as f64, "bytes")
+            .with("jobs", result.ok)
+            .with("peak", hwm)
+            .with("target", 2u64 << 30),
+    );
     report.add(Figure::new("memory_data_dir", data_bytes as f64, "bytes").with("jobs", result.ok));
     let restart = server.restart().await?;
     // The restarted server has every job back before it answers.
@@ -524,7 +545,12 @@ async fn backlog(options: &Options, drover: &Path, report: &mut Report<'_>) -> a
     stop.store(true, Ordering::Relaxed);
     let mut waiting = sampler.await.unwrap_or_default();
     let (rss, hwm) = rss_bytes(pid);
-    report.add(Figure::new("backlog_rss", rss as f64, "bytes").with("n", result.ok).with("peak", hwm).with("target", 2u64 << 30));
+    report.add(
+        Figure::new("backlog_rss", rss as f64, "bytes")
+            .with("n", result.ok)
+            .with("peak", hwm)
+            .with("target", 2u64 << 30),
+    );
     report.add(
         Figure::new("backlog_api_p99", percentile(&mut waiting, 99.0), "ms")
             .with("n", result.ok)

@@ -217,7 +217,10 @@ pub async fn start_sim(config: SimConfig) -> Result<SimHandle, ClientError> {
     let clients = Arc::new(clients);
     let nodes: Arc<Vec<SimNode>> = Arc::new(
         (0..config.n_nodes)
-            .map(|node_idx| SimNode { node: node::sim_node(&config, node_idx), client_idx: node_idx / NODES_PER_CLIENT })
+            .map(|node_idx| SimNode {
+                node: node::sim_node(&config, node_idx),
+                client_idx: node_idx / NODES_PER_CLIENT,
+            })
             .collect(),
     );
     let stats = Arc::new(SimStats::default());

@@ -29,7 +29,10 @@ pub(crate) fn sim_node(config: &SimConfig, node_idx: usize) -> Node {
     set("os.name", "debian".to_string());
     set("os.version", "13".to_string());
     set("unique.hostname", name.clone());
-    set("unique.network.ip-address", format!("10.{}.{}.{}", (node_idx >> 16) & 255, (node_idx >> 8) & 255, node_idx & 255));
+    set(
+        "unique.network.ip-address",
+        format!("10.{}.{}.{}", (node_idx >> 16) & 255, (node_idx >> 8) & 255, node_idx & 255),
+    );
     set("unique.storage.volume", format!("/var/lib/{name}"));
     set("unique.storage.bytesfree", (resources.disk_mb * 1024 * 1024).to_string());
     set("drover.version", env!("CARGO_PKG_VERSION").to_string());

@@ -217,7 +217,7 @@ impl AllocRun {
                 env: BTreeMap::new(),
                 task_dir: PathBuf::new(),
                 logs_dir: PathBuf::new(),
-                log_config: task.log_config.clone().unwrap_or_default(),
+                log_config: task.log_config.unwrap_or_default(),
             };
             let Some(state) = states.get_mut(&task.name) else { continue };
             let started = if task.driver == "mock" || task.driver == "mock_driver" {
