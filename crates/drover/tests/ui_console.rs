@@ -87,6 +87,14 @@ impl Browser {
             .unwrap_or_else(|e| {
                 panic!("chromium did not start under chromedriver (is `chromium` installed and runnable?): {e}")
             });
+        // A 1280x800 viewport whatever the browser's own frame takes.
+        let frame = client
+            .execute("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];", vec![])
+            .await
+            .unwrap_or_default();
+        let extra_w = frame[0].as_u64().unwrap_or(0) as u32;
+        let extra_h = frame[1].as_u64().unwrap_or(0) as u32;
+        client.set_window_size(1280 + extra_w, 800 + extra_h).await.expect("resize the browser window");
         Browser { driver, client, base: agent.address.clone(), shots: screenshot_dir() }
     }
 
@@ -424,7 +432,7 @@ async fn ui_tests_a_runner_with_a_probe_run() {
     browser
         .wait_js(
             "the probe job to be purged",
-            "return fetch('/v1/jobs?prefix=drover-probe').then(r => r.json()).then(j => j.length === 0);",
+            "return fetch('/v1/jobs').then(r => r.json()).then(j => !j.some(x => x.ID.startsWith('drover-probe') || x.ID.startsWith('drover-node-test')));",
         )
         .await;
     browser.assert_no_errors("the runners page").await;

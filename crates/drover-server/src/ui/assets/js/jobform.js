@@ -377,7 +377,15 @@ export async function mount(root, params, app) {
       showErrors({ hcl: errText(err) });
     }
   });
-  form.addEventListener("input", clearPlan);
+  form.addEventListener("input", (ev) => {
+    clearPlan();
+    const wrap = ev.target.closest(".field");
+    if (wrap && wrap.classList.contains("invalid")) {
+      wrap.classList.remove("invalid");
+      const err = wrap.querySelector(".field-error");
+      if (err) err.textContent = "";
+    }
+  });
   form.addEventListener("submit", (ev) => ev.preventDefault());
 
   const serverError = (err) => {

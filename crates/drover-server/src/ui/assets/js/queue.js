@@ -2,12 +2,20 @@
 // dispatches (max_concurrent), blocked evaluations (no room), pending
 // evaluations (waiting for a scheduler) and allocations not started yet.
 
-import { get, send } from "./api.js";
+import { get, getOptional, send } from "./api.js";
 import { html, setHtml, badge, when, paths, short, errText, empty, jobPath } from "./util.js";
 import { failureReasons } from "./job.js";
 
-/** Every waiting item, oldest first. */
+/** Every waiting item, in the order it will be taken: the server's `/v1/queue` when it has one, else derived. */
 export async function loadQueue() {
+  const served = await getOptional("/v1/queue?namespace=*").catch(() => null);
+  if (served && Array.isArray(served.Queued)) {
+    return served.Queued.map((q) => ({ kind: q.Kind, jobId: q.JobID, evalId: q.EvalID, allocId: q.AllocID, at: q.Since, position: q.Position, why: q.Reason }));
+  }
+  return deriveQueue();
+}
+
+async function deriveQueue() {
   const [jobs, blocked, pending, allocs] = await Promise.all([
     get("/v1/jobs?namespace=*").catch(() => get("/v1/jobs")),
     get("/v1/evaluations?status=blocked&namespace=*"),
@@ -45,7 +53,7 @@ export async function loadQueue() {
   return items;
 }
 
-const LABEL = { held: "queued", blocked: "blocked", pending: "pending", starting: "starting" };
+const LABEL = { held: "queued", blocked: "blocked", pending: "pending", starting: "starting", delayed: "pending" };
 
 /** Mounts the queue page. */
 export async function mount(root, _params, app) {
@@ -57,7 +65,7 @@ export async function mount(root, _params, app) {
       const items = await loadQueue();
       setHtml(liveEl, items.length ? html`<div class="card card-flush"><div class="table-wrap"><table class="table" id="queue-table"><thead><tr><th>#</th><th>Job</th><th>State</th><th>Why it waits</th><th>Since</th><th></th></tr></thead><tbody>
         ${items.map((it, i) => html`<tr data-queue-job="${it.jobId}" data-kind="${it.kind}"><td class="num">${i + 1}</td><td><a href="${paths.job(it.jobId)}" data-nav>${it.jobId}</a>${it.evalId ? html`<div class="cell-sub">eval <a href="${paths.eval(it.evalId)}" data-nav>${short(it.evalId)}</a></div>` : ""}${it.allocId ? html`<div class="cell-sub">alloc <a href="${paths.alloc(it.allocId)}" data-nav>${short(it.allocId)}</a></div>` : ""}</td>
-          <td>${badge(LABEL[it.kind], it.kind === "held" ? `queued #${it.position}` : LABEL[it.kind])}</td><td>${it.why}</td><td>${when(it.at)}</td>
+          <td>${badge(LABEL[it.kind] || "pending", it.kind === "held" ? "queued" : it.kind)}</td><td>${it.why}</td><td>${when(it.at)}</td>
           <td><button class="btn btn-danger btn-sm" data-cancel="${it.jobId}">Cancel</button></td></tr>`)}</tbody></table></div></div>`
         : empty("Nothing is waiting", "Dispatches beyond a job's max_concurrent, and work that no runner has room for, show up here."));
     } catch (err) {

@@ -2,7 +2,7 @@
 // and memory used and free, running allocations; Test (a probe run pinned to
 // the node), Drain and Eligibility toggles. With an ID: one runner's page.
 
-import { get, send } from "./api.js";
+import { get, send, ApiError } from "./api.js";
 import { html, setHtml, badge, when, paths, short, errText, mhz, mb, bar, empty, dur } from "./util.js";
 import { allocTable } from "./job.js";
 
@@ -61,8 +61,21 @@ function card(node, u) {
     <div class="probe" data-probe-for="${node.ID}">${probeHtml(node.ID)}</div></div>`;
 }
 
-/** The probe run: a tiny batch job pinned to the node; purged afterwards. */
+/** Tests a runner: the server's `POST /v1/node/:id/test` when it has one, else the probe run from the browser. */
 export async function testRunner(node, onStep) {
+  onStep("running a probe job on the runner");
+  try {
+    const r = await send("POST", `/v1/node/${encodeURIComponent(node.ID)}/test`, {});
+    return { ok: !!r.Success, duration: (r.DurationMs || 0) * 1e6, detail: r.Message || (r.Success ? "the probe ran" : "no reason given") };
+  } catch (err) {
+    const missing = err instanceof ApiError && (err.status === 404 || err.status === 405);
+    if (!missing) throw err;
+  }
+  return probeFromBrowser(node, onStep);
+}
+
+/** The probe run: a tiny batch job pinned to the node; purged afterwards. */
+async function probeFromBrowser(node, onStep) {
   const drivers = node.Drivers || {};
   const driver = drivers.raw_exec && drivers.raw_exec.Healthy ? "raw_exec" : drivers.mock && drivers.mock.Healthy ? "mock" : Object.keys(drivers).find((d) => drivers[d].Healthy);
   if (!driver) throw new Error("no healthy driver on this runner");
