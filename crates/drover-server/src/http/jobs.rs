@@ -117,7 +117,6 @@ async fn list_jobs(State(server): State<AppState>, params: Params) -> ApiResult 
         .iter()
         .filter(|job| parent.as_ref().is_none_or(|p| &job.parent_id == p))
         .filter(|job| params.get("group").is_none_or(|group| drover_jobspec::metronome::in_group(&job.id, group)))
-        .filter(|job| params.get("group").is_none_or(|group| drover_jobspec::metronome::in_group(&job.id, group)))
         .filter(|job| labels.iter().all(|(key, value)| job.meta.get(key) == Some(value)))
         .map(|job| list_stub(&snapshot, job, with_meta))
         .collect();

@@ -10,7 +10,6 @@ mod evals;
 mod events;
 mod jobs;
 mod metronome;
-mod metronome;
 mod nodes;
 mod runs;
 mod status;
@@ -42,7 +41,6 @@ pub(crate) type AppState = Arc<ServerInner>;
 pub(crate) fn router(server: AppState) -> Router {
     Router::new()
         .merge(jobs::routes())
-        .merge(metronome::routes())
         .merge(metronome::routes())
         .merge(evals::routes())
         .merge(allocs::routes())

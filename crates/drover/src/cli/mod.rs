@@ -29,7 +29,7 @@ pub enum Command {
     Version,
     /// Submit, plan, inspect and stop jobs
     #[command(subcommand)]
-    Job(job::JobCommand),
+    Job(Box<job::JobCommand>),
     /// Inspect allocations: status, logs, stop, restart
     #[command(subcommand)]
     Alloc(alloc::AllocCommand),
@@ -78,7 +78,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             ui::Ui::plain().line(&version_line())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Job(command) => job::run(command).await,
+        Command::Job(command) => job::run(*command).await,
         Command::Alloc(command) => alloc::run(command).await,
         Command::Eval(command) => eval::run(command).await,
         Command::Node(command) => node::run(command).await,

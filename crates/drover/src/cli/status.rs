@@ -69,9 +69,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             verbose: args.verbose,
             all_allocs: false,
             short: args.short,
-            group: None,
             children: false,
             filters: Vec::new(),
+            group: None,
             general: args.general,
             job: None,
         };

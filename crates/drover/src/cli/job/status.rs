@@ -28,9 +28,6 @@ pub struct StatusArgs {
     /// Only the job's fields and summary.
     #[arg(long)]
     pub short: bool,
-    /// Only jobs of this job group (IDs `<group>.<name>`, nested groups included).
-    #[arg(long, value_name = "group")]
-    pub group: Option<String>,
     /// List the job's children (dispatched or launched jobs).
     #[arg(long)]
     pub children: bool,
@@ -38,6 +35,9 @@ pub struct StatusArgs {
     /// `since=<duration>` or `before=<duration>` (repeatable, all must match).
     #[arg(long = "filter", value_name = "key=value")]
     pub filters: Vec<String>,
+    /// Only jobs of this job group (IDs `<group>.<name>`, nested groups included).
+    #[arg(long, value_name = "group")]
+    pub group: Option<String>,
     /// General options.
     #[command(flatten)]
     pub general: GeneralOptions,
@@ -52,7 +52,12 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         if args.children {
             anyhow::bail!("-children needs a parent job ID");
         }
-        let jobs = client.jobs_list("").await.context("Error querying jobs")?;
+        // Without a job, `-filter meta.<key>=<value>` filters the list by labels (job meta).
+        let jobs = if args.filters.is_empty() {
+            client.jobs_list("").await.context("Error querying jobs")?
+        } else {
+            crate::cli::job::schedule::jobs_with_labels(&client, &args.filters).await?
+        };
         let jobs: Vec<_> = match args.group.as_deref() {
             Some(group) => jobs.into_iter().filter(|job| drover_jobspec::metronome::in_group(&job.id, group)).collect(),
             None => jobs,
@@ -101,7 +106,12 @@ pub async fn show(client: &Client, ui: &Ui, job_id: &str, options: Options) -> a
     };
     let view =
         View { job: &job, summary: &summary, allocs: &allocs, evals: &evals, children: &children, queue: &queue };
-    ui.line(&render(&view, options, now_nanos(), ui))?;
+    let mut text = render(&view, options, now_nanos(), ui);
+    if job.is_periodic() {
+        let periodic = crate::cli::job::schedule::status_sections(client, ui, &job).await?;
+        text = format!("{text}\n\n{periodic}");
+    }
+    ui.line(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
