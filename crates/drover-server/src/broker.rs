@@ -46,6 +46,10 @@ type JobKey = (String, String);
 struct BrokerState {
     seq: u64,
     ready: BinaryHeap<Ready>,
+    /// Jobs with an evaluation in `ready` (so a push checks in O(1), not by
+    /// scanning the heap: that scan was most of the server's CPU under a
+    /// dispatch load).
+    ready_jobs: HashSet<JobKey>,
     /// Jobs with an evaluation handed out.
     in_flight: HashSet<JobKey>,
     /// Evaluations waiting for their job's in-flight one to finish.
@@ -224,7 +228,9 @@ impl EvalBroker {
                     return None;
                 }
                 if let Some(ready) = state.ready.pop() {
-                    state.in_flight.insert(job_key(&ready.eval));
+                    let key = job_key(&ready.eval);
+                    state.ready_jobs.remove(&key);
+                    state.in_flight.insert(key);
                     return Some(ready.eval);
                 }
             }
@@ -312,10 +318,11 @@ fn next_seq(state: &mut BrokerState) -> u64 {
 
 fn push_ready(state: &mut BrokerState, eval: Arc<Evaluation>) {
     let key = job_key(&eval);
-    if state.in_flight.contains(&key) || state.ready.iter().any(|r| job_key(&r.eval) == key) {
+    if state.in_flight.contains(&key) || state.ready_jobs.contains(&key) {
         state.waiting_on_job.entry(key).or_default().push_back(eval);
         return;
     }
+    state.ready_jobs.insert(key);
     let seq = next_seq(state);
     state.ready.push(Ready { priority: eval.priority, seq, eval });
 }
