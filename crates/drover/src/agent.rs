@@ -118,6 +118,8 @@ struct FileServer {
     job_gc_threshold: Option<String>,
     dispatch_idempotency_ttl: Option<String>,
     dispatch_payload_limit: Option<usize>,
+    run_history_successful: Option<usize>,
+    run_history_failed: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +159,8 @@ struct Settings {
     job_gc_threshold: Option<Duration>,
     dispatch_idempotency_ttl: Option<Duration>,
     payload_limit: Option<usize>,
+    run_history_successful: Option<usize>,
+    run_history_failed: Option<usize>,
     token: String,
     tls: Option<drover_server::TlsConfig>,
     sim_nodes: Option<usize>,
@@ -247,6 +251,8 @@ fn merge(args: &AgentArgs) -> anyhow::Result<Settings> {
         job_gc_threshold,
         dispatch_idempotency_ttl,
         payload_limit: server_file.dispatch_payload_limit,
+        run_history_successful: server_file.run_history_successful,
+        run_history_failed: server_file.run_history_failed,
         token: args.token.clone().unwrap_or_default(),
         tls,
         sim_nodes: args.sim_nodes,
@@ -340,6 +346,12 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
             config.max_payload_bytes = limit;
         }
         config.tls = settings.tls.clone();
+        if let Some(kept) = settings.run_history_successful {
+            config.run_history_successful = kept;
+        }
+        if let Some(kept) = settings.run_history_failed {
+            config.run_history_failed = kept;
+        }
         Some(drover_server::start(config).await.context("starting the server")?)
     } else {
         None
@@ -499,6 +511,8 @@ ports { http = 5000 }
 server {
   enabled = true
   heartbeat_grace = "30s"
+  run_history_successful = 5
+  run_history_failed = 7
 }
 client {
   enabled = true
@@ -521,6 +535,7 @@ client {
         assert_eq!(settings.node_class, "batch");
         assert_eq!(settings.meta.get("rack").map(String::as_str), Some("r1"));
         assert_eq!(settings.heartbeat_grace, Some(Duration::from_secs(30)));
+        assert_eq!((settings.run_history_successful, settings.run_history_failed), (Some(5), Some(7)));
         assert_eq!(settings.servers, vec!["10.0.0.1:4747"]);
 
         std::fs::write(&path, "data_dir = \"/x\"\nbogus = 1\n").expect("write config");
