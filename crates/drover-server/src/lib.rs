@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod acl;
 mod broker;
 mod concurrency;
 mod config;
@@ -40,6 +41,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use acl::{AllowAll, Authorizer, Capability, required_capability};
 pub use broker::{BrokerStats, EvalBroker};
 pub use config::ServerConfig;
 pub use dispatch::{build_child, dispatched_id, validate_dispatch};

@@ -40,6 +40,8 @@ pub struct ServerInner {
     pub(crate) proxy: reqwest::Client,
     /// When the server started.
     pub started: Instant,
+    /// Who may do what (ACLs disabled: [`crate::AllowAll`]).
+    authorizer: std::sync::RwLock<Arc<dyn crate::Authorizer>>,
     /// The node ID of the client running in this same agent, if any (for `/v1/agent/self`).
     pub(crate) local_node_id: Mutex<Option<String>>,
     /// Serialises dispatches that carry an idempotency token or face a concurrency limit.
@@ -88,10 +90,21 @@ impl ServerInner {
             proxy,
             started: Instant::now(),
             local_node_id: Mutex::new(None),
+            authorizer: std::sync::RwLock::new(Arc::new(crate::AllowAll)),
             dispatch_lock: tokio::sync::Mutex::new(()),
             gate: crate::concurrency::ConcurrencyGate::default(),
             launcher: crate::periodic::Launcher::default(),
         })
+    }
+
+    /// Replaces the authorizer consulted on every request (the ACL system plugs in here).
+    pub fn set_authorizer(&self, authorizer: Arc<dyn crate::Authorizer>) {
+        *self.authorizer.write().unwrap_or_else(|p| p.into_inner()) = authorizer;
+    }
+
+    /// Whether `token` has `capability` in `namespace`.
+    pub fn allowed(&self, token: &str, namespace: &str, capability: crate::Capability) -> bool {
+        self.authorizer.read().unwrap_or_else(|p| p.into_inner()).allowed(token, namespace, capability)
     }
 
     /// Records the node ID of the client running in the same agent.

@@ -262,3 +262,67 @@ async fn collected_children_keep_their_tokens_and_counts() {
     assert_eq!(summary["Children"]["Collected"], 1, "{summary}");
     server.handle.shutdown().await;
 }
+
+/// Allows everything except the listed capabilities, and records the tokens it saw.
+struct Deny {
+    denied: Vec<drover_server::Capability>,
+    seen: std::sync::Mutex<Vec<(String, String, &'static str)>>,
+}
+
+impl drover_server::Authorizer for Deny {
+    fn allowed(&self, token: &str, namespace: &str, capability: drover_server::Capability) -> bool {
+        self.seen.lock().expect("lock").push((token.to_string(), namespace.to_string(), capability.as_str()));
+        !self.denied.contains(&capability)
+    }
+}
+
+#[tokio::test]
+async fn the_request_path_checks_capabilities() {
+    let server = TestServer::start().await;
+    server.register_node(NODE_A, 4096).await;
+    let mut template = job("video-encode", "batch", 1, 64);
+    template["Job"]["ParameterizedJob"] = json!({"Payload": "optional"});
+    let (status, _) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(template)).await;
+    assert_eq!(status, 200);
+
+    let deny =
+        std::sync::Arc::new(Deny { denied: vec![drover_server::Capability::DispatchJob], seen: Default::default() });
+    server.handle.inner().set_authorizer(deny.clone());
+    let resp = server
+        .http
+        .post(format!("{}/v1/job/video-encode/dispatch?namespace=default", server.base))
+        .header("X-Nomad-Token", "abc")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 403);
+    assert_eq!(resp.text().await.expect("body"), "Permission denied");
+    let children = server.get("/v1/job/video-encode/children").await;
+    assert_eq!(children.as_array().map(Vec::len), Some(0), "nothing was dispatched");
+    let resp = server
+        .http
+        .get(format!("{}/v1/jobs?prefix=video", server.base))
+        .header("Authorization", "Bearer xyz")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200, "list-jobs is still allowed");
+    {
+        let seen = deny.seen.lock().expect("lock");
+        assert!(seen.contains(&("abc".to_string(), "default".to_string(), "dispatch-job")), "{seen:?}");
+        assert!(seen.contains(&("xyz".to_string(), "default".to_string(), "list-jobs")), "{seen:?}");
+    }
+
+    server.handle.inner().set_authorizer(std::sync::Arc::new(Deny {
+        denied: vec![drover_server::Capability::ListJobs, drover_server::Capability::ReadJob],
+        seen: Default::default(),
+    }));
+    let (status, body) = server.call(reqwest::Method::GET, "/v1/jobs?prefix=video", None).await;
+    assert_eq!((status, body), (403, Value::String("Permission denied".to_string())));
+    let (status, _) = server.call(reqwest::Method::GET, "/v1/job/video-encode", None).await;
+    assert_eq!(status, 403, "reading a job needs read-job");
+    let (status, _) = server.call(reqwest::Method::GET, "/v1/status/leader", None).await;
+    assert_eq!(status, 200, "status endpoints are outside namespace ACLs");
+    server.handle.shutdown().await;
+}

@@ -52,12 +52,32 @@ pub(crate) fn router(server: AppState) -> Router {
         .merge(events::routes())
         .merge(crate::ui::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(server.clone(), check_capability))
         .layer(axum::middleware::from_fn_with_state(server.clone(), record_latency))
         .with_state(server)
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError(ServerError::NotFound(format!("Invalid URL path {:?}", uri.path())))
+}
+
+/// Refuses a request whose token lacks the capability its route needs.
+async fn check_capability(State(server): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(capability) = crate::acl::required_capability(request.method(), request.uri().path()) {
+        let token = crate::acl::request_token(request.headers());
+        let namespace = request
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("namespace=")))
+            .map(percent_decode)
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+        if !server.allowed(&token, &namespace, capability) {
+            tracing::debug!(capability = capability.as_str(), namespace = %namespace, "request refused by ACL");
+            return ApiError(ServerError::PermissionDenied).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 async fn record_latency(State(server): State<AppState>, request: Request, next: Next) -> Response {
