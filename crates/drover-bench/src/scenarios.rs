@@ -249,11 +249,14 @@ async fn server_or_address(options: &Options, drover: &Path) -> anyhow::Result<(
 /// cannot run (no nodes): durable, acknowledged dispatches per second.
 async fn dispatch_accept(options: &Options, drover: &Path, report: &mut Report<'_>) -> anyhow::Result<()> {
     let n = size(options, 3_000, 100_000);
-    let concurrency = concurrency(options, 64);
+    let concurrency = concurrency(options, 128);
     let (agent, api) = server_or_address(options, drover).await?;
     let parent = format!("bench-accept-{}", unix_nanos() % 1_000_000);
     api.register_job(&batch_job(&parent, 1, mock_task("0s"), true)).await?;
+    let server_pid = agent.as_ref().and_then(Agent::pid);
+    let cpu_before = server_pid.map(cpu_time).unwrap_or_default();
     let mut result = dispatch_many(&api, &parent, n, concurrency, Duration::from_secs(600)).await;
+    let server_cpu = server_pid.map(cpu_time).unwrap_or_default().saturating_sub(cpu_before);
     if result.ok == 0 {
         bail!("no dispatch succeeded ({} errors)", result.errors);
     }
@@ -271,7 +274,9 @@ async fn dispatch_accept(options: &Options, drover: &Path, report: &mut Report<'
     let p99 = percentile(&mut result.latencies_ms, 99.0);
     report.add(Figure::new("dispatch_accept_p50", p50, "ms").with("n", result.ok).with("concurrency", concurrency));
     report.add(Figure::new("dispatch_accept_p99", p99, "ms").with("n", result.ok).with("concurrency", concurrency));
-    if let Some(pid) = agent.as_ref().and_then(Agent::pid) {
+    if let Some(pid) = server_pid {
+        let cpu_us = server_cpu.as_secs_f64() * 1e6 / result.ok as f64;
+        report.add(Figure::new("dispatch_accept_server_cpu_us", cpu_us, "us").with("n", result.ok));
         report.add(Figure::new("dispatch_accept_rss", rss_bytes(pid).0 as f64, "bytes").with("n", result.ok));
     }
     Ok(())
@@ -309,22 +314,29 @@ async fn placement(options: &Options, drover: &Path, report: &mut Report<'_>) ->
             let job_id = format!("place-{n_nodes}-{round}");
             let cpu_before = cpu_time(pid);
             let started = Instant::now();
-            api.register_job(&batch_job(&job_id, m, mock_task("10m"), false)).await?;
+            let reply = api.register_job(&batch_job(&job_id, m, mock_task("10m"), false)).await?;
+            let eval_id = reply["EvalID"].as_str().context("register reply without EvalID")?.to_string();
+            // Block on the evaluation (cheap to read), not on the job summary
+            // (which the server computes from every allocation of the job).
             let mut index = 0;
             let deadline = started + Duration::from_secs(600);
             loop {
-                let (summary, new_index) =
-                    api.get_blocking(&format!("/v1/job/{job_id}/summary"), index, Duration::from_secs(5)).await?;
-                if placed(&summary) >= m {
+                let (eval, new_index) =
+                    api.get_blocking(&format!("/v1/evaluation/{eval_id}"), index, Duration::from_secs(5)).await?;
+                if eval["Status"] != "pending" {
                     break;
                 }
                 if Instant::now() > deadline {
-                    bail!("only {} of {m} placed on {n_nodes} nodes within 600 s", placed(&summary));
+                    bail!("evaluation of {m} placements on {n_nodes} nodes not done within 600 s");
                 }
                 index = new_index;
             }
             let elapsed = started.elapsed();
             let cpu = cpu_time(pid).saturating_sub(cpu_before);
+            let summary = api.get(&format!("/v1/job/{job_id}/summary")).await?;
+            if placed(&summary) < m {
+                bail!("only {} of {m} placed on {n_nodes} nodes", placed(&summary));
+            }
             rates.push(m as f64 / elapsed.as_secs_f64());
             cpu_costs.push(cpu.as_secs_f64() * 1e6 / m as f64);
             // Let the simulated nodes start them before the next round (bounded).
@@ -334,7 +346,7 @@ async fn placement(options: &Options, drover: &Path, report: &mut Report<'_>) ->
                 if running(&summary) >= m {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
             report.add(
                 Figure::new("placement_to_running", started.elapsed().as_secs_f64(), "s")
@@ -474,8 +486,7 @@ async fn e2e_throughput(options: &Options, drover: &Path, report: &mut Report<'_
         Figure::new("e2e_throughput", rate, "per_s")
             .with("n", result.ok)
             .with("concurrency", concurrency)
-            .with("complete", children["Complete"].clone())
-            .with("failed", children["Failed"].clone()),
+            .with("dead", children["Dead"].clone()),
     );
     report.add(Figure::new("e2e_vs_fork", rate / fork_rate, "ratio").with("n", result.ok).with("target", 0.7));
     Ok(())
@@ -505,7 +516,10 @@ async fn memory(options: &Options, drover: &Path, report: &mut Report<'_>) -> an
             .with("peak", hwm)
             .with("target", 2u64 << 30),
     );
-    report.add(Figure::new("memory_data_dir", data_bytes as f64, "bytes").with("jobs", result.ok));
+    let wal_bytes =
+        std::fs::metadata(server.data_dir.join("server").join("state.db-wal")).map(|m| m.len()).unwrap_or(0);
+    report
+        .add(Figure::new("memory_data_dir", data_bytes as f64, "bytes").with("jobs", result.ok).with("wal", wal_bytes));
     let restart = server.restart().await?;
     // The restarted server has every job back before it answers.
     let summary = api.get(&format!("/v1/job/{parent}/summary")).await?;
@@ -570,7 +584,7 @@ async fn backlog(options: &Options, drover: &Path, report: &mut Report<'_>) -> a
         Figure::new("backlog_drain", result.ok as f64 / drain_s, "per_s")
             .with("n", result.ok)
             .with("nodes", n_nodes)
-            .with("complete", children["Complete"].clone()),
+            .with("dead", children["Dead"].clone()),
     );
     report.add(
         Figure::new("backlog_api_p99_draining", percentile(&mut draining, 99.0), "ms")

@@ -7,7 +7,7 @@
 //! final state is never lost.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,10 +22,12 @@ use super::{SimNode, SimStats};
 
 /// How long changes are gathered before a batch goes out.
 const GATHER_WINDOW: Duration = Duration::from_millis(5);
-/// Most allocation updates in one request.
-const MAX_UPDATES_PER_REQUEST: usize = 2048;
+/// Most allocation updates in one request at first; halved whenever the
+/// server answers 413 (its body limit is 2 MiB; an update with its task
+/// events is about 1 KiB).
+const MAX_UPDATES_PER_REQUEST: usize = 512;
 /// Requests in flight at once.
-const MAX_REQUESTS_IN_FLIGHT: usize = 4;
+const MAX_REQUESTS_IN_FLIGHT: usize = 8;
 /// Wait before retrying after a failed send.
 const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 /// The multi-node update endpoint.
@@ -44,6 +46,7 @@ struct Inner {
     pending: Mutex<Pending>,
     notify: Notify,
     batch_supported: AtomicBool,
+    max_per_request: AtomicUsize,
     stats: Arc<SimStats>,
 }
 
@@ -54,6 +57,7 @@ impl SimReporter {
                 pending: Mutex::new(HashMap::new()),
                 notify: Notify::new(),
                 batch_supported: AtomicBool::new(true),
+                max_per_request: AtomicUsize::new(MAX_UPDATES_PER_REQUEST),
                 stats,
             }),
         }
@@ -127,10 +131,11 @@ impl SimReporter {
         let mut requests: Vec<Vec<(usize, BTreeMap<String, AllocClientUpdate>)>> = Vec::new();
         let mut current = Vec::new();
         let mut current_len = 0;
+        let max_per_request = self.inner.max_per_request.load(Ordering::Relaxed).max(1);
         for (node_idx, updates) in pending {
             current_len += updates.len();
             current.push((node_idx, updates));
-            if current_len >= MAX_UPDATES_PER_REQUEST {
+            if current_len >= max_per_request {
                 requests.push(std::mem::take(&mut current));
                 current_len = 0;
             }
@@ -205,6 +210,16 @@ impl SimReporter {
     }
 
     fn failed(&self, error: ApiError, request: Vec<(usize, BTreeMap<String, AllocClientUpdate>)>) -> bool {
+        if error.status() == Some(413) {
+            // Too large for the server: send smaller requests from now on.
+            let max = self.inner.max_per_request.load(Ordering::Relaxed);
+            self.inner.max_per_request.store((max / 2).max(1), Ordering::Relaxed);
+            tracing::info!(max_per_request = (max / 2).max(1), "alloc update batch too large; splitting");
+            for (node_idx, updates) in request {
+                self.put_back(node_idx, updates);
+            }
+            return false;
+        }
         if error.status().is_some_and(|s| (400..500).contains(&s) && s != 404 && s != 429) {
             // The server refuses these updates for good; retrying will not help.
             tracing::warn!(error = %error, "server rejected simulated alloc updates");

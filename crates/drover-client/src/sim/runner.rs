@@ -189,6 +189,9 @@ impl AllocRun {
             .and_then(|job| job.task_group(&alloc.task_group))
             .map(|group| group.tasks.clone())
             .unwrap_or_default();
+        // Keep only what the run needs: thousands of runs may be alive at once.
+        let alloc_id = alloc.id.clone();
+        drop(alloc);
         let mut states: BTreeMap<String, TaskState> = BTreeMap::new();
         for task in &tasks {
             let state = TaskState {
@@ -201,7 +204,7 @@ impl AllocRun {
             };
             states.insert(task.name.clone(), state);
         }
-        self.report(&alloc.id, client_status::PENDING, "No tasks have started", &states);
+        self.report(&alloc_id, client_status::PENDING, "No tasks have started", &states);
 
         let driver = MockDriver;
         let mut handles: Vec<(String, Box<dyn TaskHandle>)> = Vec::new();
@@ -211,7 +214,7 @@ impl AllocRun {
             // Simulated nodes keep no logs.
             config.remove("stdout_string");
             let ctx = TaskContext {
-                alloc_id: alloc.id.clone(),
+                alloc_id: alloc_id.clone(),
                 task_name: task.name.clone(),
                 config,
                 env: BTreeMap::new(),
@@ -246,7 +249,7 @@ impl AllocRun {
         }
         if !handles.is_empty() {
             self.stats.allocs_started.fetch_add(1, Ordering::Relaxed);
-            self.report(&alloc.id, client_status::RUNNING, "Tasks are running", &states);
+            self.report(&alloc_id, client_status::RUNNING, "Tasks are running", &states);
         }
 
         let mut killed = false;
@@ -294,10 +297,10 @@ impl AllocRun {
         }
         if failed {
             self.stats.allocs_failed.fetch_add(1, Ordering::Relaxed);
-            self.report(&alloc.id, client_status::FAILED, "Failed tasks", &states);
+            self.report(&alloc_id, client_status::FAILED, "Failed tasks", &states);
         } else {
             self.stats.allocs_complete.fetch_add(1, Ordering::Relaxed);
-            self.report(&alloc.id, client_status::COMPLETE, "All tasks have completed", &states);
+            self.report(&alloc_id, client_status::COMPLETE, "All tasks have completed", &states);
         }
         self.done.store(true, Ordering::Relaxed);
     }
