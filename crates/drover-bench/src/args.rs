@@ -24,6 +24,7 @@ Options:
   -concurrency N    concurrent HTTP clients
   -address URL      use a running server instead of starting one (dispatch_accept, dispatch_latency)
   -quick            small sizes
+  -schedulers N     scheduler workers of the servers the bench starts (server.num_schedulers)
   -drover PATH      the drover binary (default: $DROVER_BIN, or next to drover-bench)";
 
 /// Parsed options; `None` means the scenario's default.
@@ -41,6 +42,8 @@ pub struct Options {
     pub address: Option<String>,
     /// `-quick`: small sizes.
     pub quick: bool,
+    /// `-schedulers`: `num_schedulers` of the servers the bench starts.
+    pub num_schedulers: Option<usize>,
     /// `-drover`: the drover binary.
     pub drover_bin: Option<PathBuf>,
     /// `-h`: print usage.
@@ -87,6 +90,9 @@ pub(crate) fn parse(args: &[String]) -> anyhow::Result<Options> {
                 options.concurrency = Some(parse_count(&value("concurrency")?).context("-concurrency")? as usize)
             }
             "address" => options.address = Some(value("address")?),
+            "schedulers" => {
+                options.num_schedulers = Some(parse_count(&value("schedulers")?).context("-schedulers")? as usize)
+            }
             "drover" => options.drover_bin = Some(PathBuf::from(value("drover")?)),
             "quick" => options.quick = inline.as_deref().is_none_or(|v| v != "false"),
             "h" | "help" => options.help = true,

@@ -62,6 +62,14 @@ fn nodes(options: &Options, quick: u64, full: u64) -> u64 {
     options.nodes.first().copied().unwrap_or(if options.quick { quick } else { full })
 }
 
+/// The `server {}` block of the servers the bench starts.
+fn server_hcl(options: &Options) -> String {
+    match options.num_schedulers {
+        Some(n) => format!("num_schedulers = {n}"),
+        None => String::new(),
+    }
+}
+
 fn concurrency(options: &Options, default: usize) -> usize {
     options.concurrency.unwrap_or(default).max(1)
 }
@@ -164,14 +172,15 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[rank.min(values.len() - 1)]
 }
 
-/// Waits (blocking queries on the parent's summary) until `n` children are
-/// dead; returns the summary's children counts.
+/// Waits until `n` children of `parent` are dead; returns the summary's
+/// children counts. Polls every 500 ms rather than blocking on the summary:
+/// the server computes a parent's summary from all its children, and a
+/// blocking query wakes on every commit, so watching closely would cost the
+/// server more than the work being measured.
 async fn wait_children_dead(api: &Api, parent: &str, n: u64, limit: Duration) -> anyhow::Result<Value> {
     let deadline = Instant::now() + limit;
-    let mut index = 0;
     loop {
-        let (summary, new_index) =
-            api.get_blocking(&format!("/v1/job/{parent}/summary"), index, Duration::from_secs(5)).await?;
+        let summary = api.get(&format!("/v1/job/{parent}/summary")).await?;
         let children = summary["Children"].clone();
         if children["Dead"].as_u64().unwrap_or(0) >= n {
             return Ok(children);
@@ -179,10 +188,7 @@ async fn wait_children_dead(api: &Api, parent: &str, n: u64, limit: Duration) ->
         if Instant::now() > deadline {
             bail!("only {} of {n} children of {parent} finished within {limit:?}", children["Dead"]);
         }
-        index = if new_index > index { new_index } else { 0 };
-        if index == 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -204,19 +210,17 @@ fn running(summary: &Value) -> u64 {
     groups.values().map(|g| g["Running"].as_u64().unwrap_or(0)).sum()
 }
 
-/// Samples API latency (`GET /v1/job/<parent>/summary` and
-/// `GET /v1/jobs?prefix=x` in turn) every 20 ms until `stop`.
+/// Samples API latency (`GET /v1/jobs?prefix=x` and `GET /v1/job/<parent>`
+/// in turn) every 20 ms until `stop`. (The parent's summary is measured apart:
+/// the server computes it from every child, see `backlog`.)
 fn spawn_sampler(api: &Api, parent: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<f64>> {
     let (api, parent) = (api.clone(), parent.to_string());
     tokio::spawn(async move {
         let mut latencies = Vec::new();
         let mut turn = 0u64;
         while !stop.load(Ordering::Relaxed) && latencies.len() < 1_000_000 {
-            let path = if turn.is_multiple_of(2) {
-                format!("/v1/job/{parent}/summary")
-            } else {
-                "/v1/jobs?prefix=x".to_string()
-            };
+            let path =
+                if turn.is_multiple_of(2) { "/v1/jobs?prefix=x".to_string() } else { format!("/v1/job/{parent}") };
             turn += 1;
             let sent = Instant::now();
             if api.get(&path).await.is_ok() {
@@ -236,7 +240,7 @@ async fn server_or_address(options: &Options, drover: &Path) -> anyhow::Result<(
     match &options.address {
         Some(address) => Ok((None, Api::new(address)?)),
         None => {
-            let agent = Agent::start(drover, AgentKind::Server { server_hcl: "" }, None).await?;
+            let agent = Agent::start(drover, AgentKind::Server { server_hcl: &server_hcl(options) }, None).await?;
             let api = Api::new(&agent.address)?;
             Ok((Some(agent), api))
         }
@@ -301,7 +305,7 @@ async fn placement(options: &Options, drover: &Path, report: &mut Report<'_>) ->
     let rounds = if options.quick { 1 } else { 3 };
     let mut costs: Vec<(u64, f64)> = Vec::new();
     for &n_nodes in &node_counts {
-        let server = Agent::start(drover, AgentKind::Server { server_hcl: "" }, None).await?;
+        let server = Agent::start(drover, AgentKind::Server { server_hcl: &server_hcl(options) }, None).await?;
         let api = Api::new(&server.address)?;
         let joined = Instant::now();
         let _sim = Agent::start(drover, AgentKind::Sim { servers: &server.address, n_nodes }, None).await?;
@@ -498,7 +502,7 @@ async fn memory(options: &Options, drover: &Path, report: &mut Report<'_>) -> an
     let n = size(options, 2_000, 100_000);
     let n_nodes = nodes(options, 10, 100);
     let concurrency = concurrency(options, 64);
-    let mut server = Agent::start(drover, AgentKind::Server { server_hcl: "" }, None).await?;
+    let mut server = Agent::start(drover, AgentKind::Server { server_hcl: &server_hcl(options) }, None).await?;
     let api = Api::new(&server.address)?;
     let sim = Agent::start(drover, AgentKind::Sim { servers: &server.address, n_nodes }, None).await?;
     let parent = "bench-memory";
@@ -540,7 +544,7 @@ async fn backlog(options: &Options, drover: &Path, report: &mut Report<'_>) -> a
     let n = size(options, 2_000, 1_000_000);
     let n_nodes = nodes(options, 20, 1_000);
     let concurrency = concurrency(options, 64);
-    let server = Agent::start(drover, AgentKind::Server { server_hcl: "" }, None).await?;
+    let server = Agent::start(drover, AgentKind::Server { server_hcl: &server_hcl(options) }, None).await?;
     let api = Api::new(&server.address)?;
     let pid = server.pid().context("server has no pid")?;
     let parent = "bench-backlog";
@@ -558,6 +562,17 @@ async fn backlog(options: &Options, drover: &Path, report: &mut Report<'_>) -> a
     tokio::time::sleep(Duration::from_secs(if options.quick { 1 } else { 5 })).await;
     stop.store(true, Ordering::Relaxed);
     let mut waiting = sampler.await.unwrap_or_default();
+    let mut summary_ms = Vec::new();
+    for _ in 0..5 {
+        let sent = Instant::now();
+        api.get(&format!("/v1/job/{parent}/summary")).await?;
+        summary_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+    report.add(
+        Figure::new("backlog_parent_summary", percentile(&mut summary_ms, 50.0), "ms")
+            .with("n", result.ok)
+            .with("samples", summary_ms.len()),
+    );
     let (rss, hwm) = rss_bytes(pid);
     report.add(
         Figure::new("backlog_rss", rss as f64, "bytes")
