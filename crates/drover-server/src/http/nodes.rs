@@ -123,12 +123,10 @@ async fn client_update(State(server): State<AppState>, body: Bytes) -> ApiResult
 /// group commits.
 async fn client_update_batch(State(server): State<AppState>, body: Bytes) -> ApiResult {
     let requests: Vec<ClientAllocsUpdateRequest> = parse_body(&body)?;
-    let results = futures_util::future::join_all(
-        requests.into_iter().map(|request| {
-            let server = &server;
-            async move { server.client_update(&request.node_id, request.allocs).await }
-        }),
-    )
+    let results = futures_util::future::join_all(requests.into_iter().map(|request| {
+        let server = &server;
+        async move { server.client_update(&request.node_id, request.allocs).await }
+    }))
     .await;
     let mut index = 0;
     for result in results {
