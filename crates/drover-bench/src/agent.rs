@@ -13,12 +13,18 @@ use anyhow::{Context, bail};
 use crate::api::Api;
 
 /// The `drover` binary: `$DROVER_BIN`, else `drover` next to this executable
-/// (or one dir up, for test executables in `target/<profile>/deps/`).
+/// (or one dir up, for test executables in `target/<profile>/deps/`). When
+/// run through cargo (`cargo run -p drover-bench`, which sets `$CARGO`), it
+/// first builds `drover` with the same profile, so a fresh clone works and a
+/// stale `drover` is never measured.
 pub fn drover_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("DROVER_BIN") {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe().context("finding drover-bench's own path")?;
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        build_drover(&cargo, &exe)?;
+    }
     for dir in exe.ancestors().skip(1).take(2) {
         let candidate = dir.join("drover");
         if candidate.is_file() {
@@ -29,6 +35,25 @@ pub fn drover_binary() -> anyhow::Result<PathBuf> {
         "drover binary not found next to {}: build it (cargo build --release -p drover -p drover-bench), pass -drover PATH or set DROVER_BIN",
         exe.display()
     )
+}
+
+/// `cargo build [--release] -p drover --bin drover` in this workspace.
+fn build_drover(cargo: &std::ffi::OsStr, exe: &Path) -> anyhow::Result<()> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    if !manifest.is_file() {
+        return Ok(());
+    }
+    let release = exe.ancestors().skip(1).take(2).any(|dir| dir.file_name().is_some_and(|name| name == "release"));
+    let mut command = Command::new(cargo);
+    command.arg("build").arg("-q").arg("--manifest-path").arg(&manifest).args(["-p", "drover", "--bin", "drover"]);
+    if release {
+        command.arg("--release");
+    }
+    let status = command.status().context("running cargo build -p drover")?;
+    if !status.success() {
+        bail!("cargo build -p drover failed ({status})");
+    }
+    Ok(())
 }
 
 /// A free TCP port on 127.0.0.1.

@@ -9,9 +9,9 @@
 //! (every one; with `-quick` at a size that finishes in about two minutes).
 //! Options ([`Options`]): `-n`, `-nodes`, `-concurrency`, `-address`, `-quick`.
 //!
-//! Finding `drover` ([`agent::drover_binary`]): `$DROVER_BIN`, else the
-//! `drover` next to this executable (`target/<profile>/drover`, so build both:
-//! `cargo build --release -p drover -p drover-bench`).
+//! Finding `drover` ([`agent::drover_binary`]): `-drover PATH`, `$DROVER_BIN`,
+//! else the `drover` next to this executable (`target/<profile>/drover`); when
+//! started by `cargo run`, it builds that binary first (same profile).
 //!
 //! Data dirs live under the system temp dir and are removed afterwards; every
 //! load loop is bounded in count and time; only 127.0.0.1 is used.
