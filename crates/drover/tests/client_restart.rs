@@ -27,7 +27,12 @@ fn a_restarted_client_reattaches_and_runs_nothing_twice() {
     let address = format!("http://127.0.0.1:{port}");
     let server_dir = dir.path().join("server");
     let _server = Agent::start_with(
-        vec!["agent".into(), "-server".into(), format!("-http-port={port}"), format!("-data-dir={}", server_dir.display())],
+        vec![
+            "agent".into(),
+            "-server".into(),
+            format!("-http-port={port}"),
+            format!("-data-dir={}", server_dir.display()),
+        ],
         address.clone(),
         &server_dir,
         true,
