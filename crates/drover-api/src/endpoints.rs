@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use drover_types::api::AgentSelf;
 use drover_types::api::{
-    AllocListStub, JobDeregisterResponse, JobDiff, JobDispatchRequest, JobDispatchResponse, JobListStub,
-    JobPlanRequest, JobPlanResponse, JobRegisterRequest, JobRegisterResponse, JobSummary, NodeListStub, SearchRequest,
-    SearchResponse,
+    AllocListStub, JobDeregisterResponse, JobDiff, JobDispatchRequest, JobDispatchResponse, JobListStub, JobOutcome,
+    JobPlanRequest, JobPlanResponse, JobRegisterRequest, JobRegisterResponse, JobSummary, NodeListStub, QueuedDispatch,
+    SearchRequest, SearchResponse,
 };
 use drover_types::{Allocation, Evaluation, Job, Node};
 
@@ -53,60 +53,6 @@ pub struct NodeUpdateResponse {
     pub eval_ids: Vec<String>,
     /// State index of the write.
     pub index: u64,
-}
-
-/// One held dispatch of `GET /v1/job/:id/queue` (`parameterized { max_concurrent }`).
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct QueuedDispatch {
-    /// The waiting child job.
-    #[serde(rename = "JobID")]
-    pub job_id: String,
-    /// Its held evaluation.
-    #[serde(rename = "EvalID")]
-    pub eval_id: String,
-    /// 1 = next to run.
-    pub position: u64,
-    /// The child's priority (higher runs first).
-    pub priority: i32,
-    /// Why it waits.
-    pub reason: String,
-}
-
-/// `GET /v1/job/:id/outcome` reply: how a job ended.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct JobOutcome {
-    /// The job.
-    #[serde(rename = "JobID")]
-    pub job_id: String,
-    /// `pending`, `running` or `dead`.
-    pub status: String,
-    /// Whether the job is dead; the wait timed out otherwise.
-    pub finished: bool,
-    /// `complete`, `failed`, `lost`, `stopped`, or "" while not finished.
-    pub outcome: String,
-    /// The exit code to report.
-    pub exit_code: i32,
-    /// Per allocation: ID, client status and each task's last exit code.
-    #[serde(deserialize_with = "null_as_default")]
-    pub allocations: Vec<AllocOutcome>,
-    /// State index.
-    pub index: u64,
-}
-
-/// One allocation of a [`JobOutcome`].
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct AllocOutcome {
-    /// Allocation ID.
-    #[serde(rename = "ID")]
-    pub id: String,
-    /// Client status.
-    pub client_status: String,
-    /// Task name → its last exit code (`None` if it never exited).
-    #[serde(deserialize_with = "null_as_default")]
-    pub tasks: std::collections::BTreeMap<String, Option<i32>>,
 }
 
 /// Which log stream of a task to read.

@@ -19,8 +19,6 @@ mod endpoints;
 mod error;
 
 pub use client::{Client, ClientConfig, QueryMeta};
-pub use endpoints::{
-    AllocOutcome, AllocStopResponse, JobOutcome, JobVersionsResponse, LogType, LogsRequest, NodeUpdateResponse,
-    QueuedDispatch,
-};
+pub use drover_types::api::{AllocOutcome, JobOutcome, QueuedDispatch};
+pub use endpoints::{AllocStopResponse, JobVersionsResponse, LogType, LogsRequest, NodeUpdateResponse};
 pub use error::ApiError;

@@ -29,24 +29,6 @@ pub(crate) struct ConcurrencyGate {
     queues: Mutex<HashMap<ParentKey, BTreeMap<Order, Arc<Evaluation>>>>,
 }
 
-/// One held child, for the API.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct HeldChild {
-    /// The child job.
-    #[serde(rename = "JobID")]
-    pub job_id: String,
-    /// Its held evaluation.
-    #[serde(rename = "EvalID")]
-    pub eval_id: String,
-    /// 1 = next to run.
-    pub position: usize,
-    /// The child's priority.
-    pub priority: i32,
-    /// Why it waits.
-    pub reason: String,
-}
-
 impl ConcurrencyGate {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ParentKey, BTreeMap<Order, Arc<Evaluation>>>> {
         self.queues.lock().unwrap_or_else(|p| p.into_inner())
@@ -96,16 +78,16 @@ impl ConcurrencyGate {
     }
 
     /// The line of one parent, in order.
-    pub(crate) fn line(&self, namespace: &str, parent_id: &str) -> Vec<HeldChild> {
+    pub(crate) fn line(&self, namespace: &str, parent_id: &str) -> Vec<drover_types::api::QueuedDispatch> {
         self.lock()
             .get(&(namespace.to_string(), parent_id.to_string()))
             .map(|line| {
                 line.values()
                     .enumerate()
-                    .map(|(idx, eval)| HeldChild {
+                    .map(|(idx, eval)| drover_types::api::QueuedDispatch {
                         job_id: eval.job_id.clone(),
                         eval_id: eval.id.clone(),
-                        position: idx + 1,
+                        position: idx as u64 + 1,
                         priority: eval.priority,
                         reason: eval.status_description.clone(),
                     })
@@ -115,7 +97,7 @@ impl ConcurrencyGate {
     }
 
     /// Every line: (namespace, parent, held children).
-    pub(crate) fn all_lines(&self) -> Vec<(String, String, Vec<HeldChild>)> {
+    pub(crate) fn all_lines(&self) -> Vec<(String, String, Vec<drover_types::api::QueuedDispatch>)> {
         let keys: Vec<ParentKey> = self.lock().keys().cloned().collect();
         keys.into_iter()
             .map(|(ns, parent)| {

@@ -77,13 +77,14 @@ fn join(items: &[&String]) -> String {
     items.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
 }
 
-/// Builds the child job of a validated dispatch.
-pub fn build_child(parent: &Job, request: &JobDispatchRequest, child_id: String, now: i64) -> Job {
+/// A fresh child of `parent` (dispatched or launched): the parent's spec under
+/// the child's ID, with the server-managed fields reset.
+pub fn child_of(parent: &Job, child_id: &str, now: i64) -> Job {
     let mut child = parent.clone();
-    child.id = child_id.clone();
-    child.name = child_id;
+    child.id = child_id.to_string();
+    child.name = child_id.to_string();
     child.parent_id = parent.id.clone();
-    child.dispatched = true;
+    child.stop = false;
     child.status = String::new();
     child.status_description = String::new();
     child.version = 0;
@@ -91,6 +92,13 @@ pub fn build_child(parent: &Job, request: &JobDispatchRequest, child_id: String,
     child.modify_index = 0;
     child.job_modify_index = 0;
     child.submit_time = now;
+    child
+}
+
+/// Builds the child job of a validated dispatch.
+pub fn build_child(parent: &Job, request: &JobDispatchRequest, child_id: String, now: i64) -> Job {
+    let mut child = child_of(parent, &child_id, now);
+    child.dispatched = true;
     child.dispatch_idempotency_token = request.idempotency_token.clone();
     child.payload = request.payload.clone();
     if request.priority != 0 {

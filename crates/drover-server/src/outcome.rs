@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::Response;
-use serde::Serialize;
 
 use drover_state::Snapshot;
 use drover_types::{Job, client_status, job_status, task_event};
@@ -15,39 +14,7 @@ use crate::error::ServerError;
 use crate::http::{ApiError, Params, json_reply};
 use crate::server::ServerInner;
 
-/// How a job ended.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "PascalCase")]
-pub struct JobOutcome {
-    /// The job.
-    #[serde(rename = "JobID")]
-    pub job_id: String,
-    /// `pending`, `running` or `dead`.
-    pub status: String,
-    /// Whether the job finished (`dead`).
-    pub finished: bool,
-    /// `complete` (every allocation complete), `failed`, `lost`, `stopped`, or "" while running.
-    pub outcome: String,
-    /// The exit code to report: the first failed task's, else the last task's, else 0.
-    pub exit_code: i32,
-    /// Per allocation: ID, client status and per task exit codes.
-    pub allocations: Vec<AllocOutcome>,
-    /// State index.
-    pub index: u64,
-}
-
-/// One allocation's ending.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "PascalCase")]
-pub struct AllocOutcome {
-    /// Allocation ID.
-    #[serde(rename = "ID")]
-    pub id: String,
-    /// Client status.
-    pub client_status: String,
-    /// Task name → its last exit code (None if it never exited).
-    pub tasks: std::collections::BTreeMap<String, Option<i32>>,
-}
+pub use drover_types::api::{AllocOutcome, JobOutcome};
 
 /// The outcome of a job as the snapshot has it.
 pub fn outcome(snapshot: &Snapshot, job: &Job) -> JobOutcome {

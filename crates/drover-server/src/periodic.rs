@@ -438,20 +438,9 @@ pub fn new_run(job: &Job, child_id: &str, trigger: &str, scheduled_for: i64, now
 
 /// The child job of a periodic launch (Nomad: `<job>/periodic-<unix seconds>`).
 pub fn build_periodic_child(parent: &Job, child_id: &str, now: i64) -> Job {
-    let mut child = parent.clone();
-    child.id = child_id.to_string();
-    child.name = child_id.to_string();
-    child.parent_id = parent.id.clone();
+    let mut child = crate::dispatch::child_of(parent, child_id, now);
     child.periodic = None;
     child.schedules = Vec::new();
-    child.stop = false;
-    child.status = String::new();
-    child.status_description = String::new();
-    child.version = 0;
-    child.create_index = 0;
-    child.modify_index = 0;
-    child.job_modify_index = 0;
-    child.submit_time = now;
     child.canonicalize();
     child
 }

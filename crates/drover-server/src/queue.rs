@@ -19,7 +19,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use serde::Serialize;
 
 use drover_state::{AllocDesiredUpdate, Op, Snapshot, Txn};
 use drover_types::{
@@ -29,6 +28,8 @@ use drover_types::{
 
 use crate::http::{ApiResult, AppState, Params, json_reply};
 use crate::server::ServerInner;
+
+pub use drover_types::api::{QueueItem, QueueResponse, RunningItem};
 
 /// Kinds of queued items.
 pub mod queue_kind {
@@ -42,71 +43,6 @@ pub mod queue_kind {
     pub const HELD: &str = "held";
     /// An allocation placed on a runner that has not started it yet.
     pub const STARTING: &str = "starting";
-}
-
-/// One item of the queue.
-#[derive(Debug, Clone, Serialize, Default)]
-#[serde(rename_all = "PascalCase")]
-pub struct QueueItem {
-    /// 1 = taken first.
-    pub position: usize,
-    /// See [`queue_kind`].
-    pub kind: String,
-    /// Namespace of the job.
-    pub namespace: String,
-    /// The job.
-    #[serde(rename = "JobID")]
-    pub job_id: String,
-    /// The evaluation, for evaluation and held items.
-    #[serde(rename = "EvalID")]
-    pub eval_id: String,
-    /// The allocation, for starting items.
-    #[serde(rename = "AllocID")]
-    pub alloc_id: String,
-    /// The runner it is placed on (starting items).
-    #[serde(rename = "NodeID")]
-    pub node_id: String,
-    /// The runner's name.
-    pub node_name: String,
-    /// Job priority.
-    pub priority: i32,
-    /// Since when it waits (Unix ns).
-    pub since: i64,
-    /// Why it waits.
-    pub reason: String,
-}
-
-/// One allocation running on a runner.
-#[derive(Debug, Clone, Serialize, Default)]
-#[serde(rename_all = "PascalCase")]
-pub struct RunningItem {
-    /// Namespace of the job.
-    pub namespace: String,
-    /// The job.
-    #[serde(rename = "JobID")]
-    pub job_id: String,
-    /// The allocation.
-    #[serde(rename = "AllocID")]
-    pub alloc_id: String,
-    /// Its task group.
-    pub task_group: String,
-    /// The runner.
-    #[serde(rename = "NodeID")]
-    pub node_id: String,
-    /// The runner's name.
-    pub node_name: String,
-    /// When it started (Unix ns; its creation time when unknown).
-    pub since: i64,
-}
-
-/// The reply of `GET /v1/queue`.
-#[derive(Debug, Clone, Serialize, Default)]
-#[serde(rename_all = "PascalCase")]
-pub struct QueueResponse {
-    /// Work not running yet, in order.
-    pub queued: Vec<QueueItem>,
-    /// Work running, by runner then job.
-    pub running: Vec<RunningItem>,
 }
 
 pub(crate) fn routes() -> Router<AppState> {

@@ -228,25 +228,7 @@ impl ServerInner {
             snapshot.job(namespace, job_id).ok_or_else(|| ServerError::NotFound(format!("job not found: {job_id}")))?;
         let mut ops = Vec::new();
         let mut evals = Vec::new();
-        if purge {
-            ops.push(Op::PurgeJob { namespace: namespace.to_string(), job_id: job_id.to_string() });
-        } else {
-            let mut stopped = (*job).clone();
-            stopped.stop = true;
-            ops.push(Op::UpsertJob(stopped));
-        }
-        if !job.is_template() {
-            let eval = new_eval(&job, eval_trigger::JOB_DEREGISTER);
-            ops.push(Op::UpsertEvals(vec![eval.clone()]));
-            evals.push(eval);
-        }
-        let held = if job.dispatched { self.gate.remove_child(namespace, &job.parent_id, job_id) } else { None };
-        for blocked in self.broker.unblock_job(namespace, job_id).into_iter().chain(held) {
-            let mut canceled = (*blocked).clone();
-            canceled.status = eval_status::CANCELED.to_string();
-            canceled.status_description = "canceled: job stopped".to_string();
-            ops.push(Op::UpsertEvals(vec![canceled]));
-        }
+        self.deregister_ops(namespace, &job, purge, true, &mut ops, &mut evals);
         let index = self.commit_with_evals(Txn { preconditions: vec![], ops }, &evals).await?;
         let job_modify_index =
             self.state.snapshot().job(namespace, job_id).map(|j| j.job_modify_index).unwrap_or(index);
@@ -275,27 +257,10 @@ impl ServerInner {
         let mut ops = Vec::new();
         let mut evals = Vec::new();
         for job in &members {
-            if purge {
-                ops.push(Op::PurgeJob { namespace: namespace.to_string(), job_id: job.id.clone() });
-            } else if !job.stop {
-                let mut stopped = (**job).clone();
-                stopped.stop = true;
-                ops.push(Op::UpsertJob(stopped));
-            } else if job.status == drover_types::job_status::DEAD {
+            if !purge && job.stop && job.status == drover_types::job_status::DEAD {
                 continue;
             }
-            let held = if job.dispatched { self.gate.remove_child(namespace, &job.parent_id, &job.id) } else { None };
-            for blocked in self.broker.unblock_job(namespace, &job.id).into_iter().chain(held) {
-                let mut canceled = (*blocked).clone();
-                canceled.status = eval_status::CANCELED.to_string();
-                canceled.status_description = "canceled: job stopped".to_string();
-                ops.push(Op::UpsertEvals(vec![canceled]));
-            }
-            if !job.is_template() && (job.status != drover_types::job_status::DEAD || purge) {
-                let eval = new_eval(job, eval_trigger::JOB_DEREGISTER);
-                ops.push(Op::UpsertEvals(vec![eval.clone()]));
-                evals.push(eval);
-            }
+            self.deregister_ops(namespace, job, purge, false, &mut ops, &mut evals);
         }
         let index = self.commit_with_evals(Txn { preconditions: vec![], ops }, &evals).await?;
         Ok(JobRegisterResponse {
@@ -305,6 +270,40 @@ impl ServerInner {
             warnings: format!("{} children stopped", members.len() - 1),
             index,
         })
+    }
+
+    /// The operations that stop or purge one job: the job write, the
+    /// cancellation of its blocked or held evaluation, and a deregister
+    /// evaluation (for a dead job only when `eval_when_dead` or purging).
+    fn deregister_ops(
+        &self,
+        namespace: &str,
+        job: &Job,
+        purge: bool,
+        eval_when_dead: bool,
+        ops: &mut Vec<Op>,
+        evals: &mut Vec<Evaluation>,
+    ) {
+        if purge {
+            ops.push(Op::PurgeJob { namespace: namespace.to_string(), job_id: job.id.clone() });
+        } else {
+            let mut stopped = job.clone();
+            stopped.stop = true;
+            ops.push(Op::UpsertJob(stopped));
+        }
+        let held = if job.dispatched { self.gate.remove_child(namespace, &job.parent_id, &job.id) } else { None };
+        for blocked in self.broker.unblock_job(namespace, &job.id).into_iter().chain(held) {
+            let mut canceled = (*blocked).clone();
+            canceled.status = eval_status::CANCELED.to_string();
+            canceled.status_description = "canceled: job stopped".to_string();
+            ops.push(Op::UpsertEvals(vec![canceled]));
+        }
+        let dead = job.status == drover_types::job_status::DEAD;
+        if !job.is_template() && (!dead || purge || eval_when_dead) {
+            let eval = new_eval(job, eval_trigger::JOB_DEREGISTER);
+            ops.push(Op::UpsertEvals(vec![eval.clone()]));
+            evals.push(eval);
+        }
     }
 
     /// Forces a new evaluation of a job.

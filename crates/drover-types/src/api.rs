@@ -640,3 +640,120 @@ mod opt_base64 {
         }
     }
 }
+
+/// One item of `GET /v1/queue`: work not running yet, in the order it will be taken.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct QueueItem {
+    /// 1 = taken first.
+    pub position: usize,
+    /// `pending`, `delayed`, `blocked`, `held` or `starting`.
+    pub kind: String,
+    /// Namespace of the job.
+    pub namespace: String,
+    /// The job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// The evaluation, for evaluation and held items.
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    /// The allocation, for starting items.
+    #[serde(rename = "AllocID")]
+    pub alloc_id: String,
+    /// The runner it is placed on (starting items).
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// The runner's name.
+    pub node_name: String,
+    /// Job priority.
+    pub priority: i32,
+    /// Since when it waits (Unix ns).
+    pub since: i64,
+    /// Why it waits.
+    pub reason: String,
+}
+
+/// One allocation running on a runner, in `GET /v1/queue`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RunningItem {
+    /// Namespace of the job.
+    pub namespace: String,
+    /// The job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// The allocation.
+    #[serde(rename = "AllocID")]
+    pub alloc_id: String,
+    /// Its task group.
+    pub task_group: String,
+    /// The runner.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// The runner's name.
+    pub node_name: String,
+    /// When it started (Unix ns; its creation time when unknown).
+    pub since: i64,
+}
+
+/// The reply of `GET /v1/queue`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct QueueResponse {
+    /// Work not running yet, in order.
+    pub queued: Vec<QueueItem>,
+    /// Work running, by runner then job.
+    pub running: Vec<RunningItem>,
+}
+
+/// One held dispatch of `GET /v1/job/:id/queue` (`parameterized { max_concurrent }`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct QueuedDispatch {
+    /// The waiting child job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// Its held evaluation.
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    /// 1 = next to run.
+    pub position: u64,
+    /// The child's priority (higher runs first).
+    pub priority: i32,
+    /// Why it waits.
+    pub reason: String,
+}
+
+/// `GET /v1/job/:id/outcome` reply: how a job ended.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobOutcome {
+    /// The job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// `pending`, `running` or `dead`.
+    pub status: String,
+    /// Whether the job is dead; the wait timed out otherwise.
+    pub finished: bool,
+    /// `complete`, `failed`, `lost`, `stopped`, or "" while not finished.
+    pub outcome: String,
+    /// The exit code to report: the first failed task's, else the last task's, else 0.
+    pub exit_code: i32,
+    /// Per allocation: ID, client status and each task's last exit code.
+    pub allocations: Vec<AllocOutcome>,
+    /// State index.
+    pub index: u64,
+}
+
+/// One allocation of a [`JobOutcome`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocOutcome {
+    /// Allocation ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Client status.
+    pub client_status: String,
+    /// Task name → its last exit code (`None` if it never exited).
+    pub tasks: BTreeMap<String, Option<i32>>,
+}

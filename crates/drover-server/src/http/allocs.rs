@@ -25,15 +25,15 @@ async fn list(State(server): State<AppState>, params: Params) -> ApiResult {
         .allocs_by_prefix(params.prefix())
         .iter()
         .filter(|a| namespace == "*" || a.namespace == namespace)
-        .map(|alloc| {
-            let job_type = snapshot
-                .job(&alloc.namespace, &alloc.job_id)
-                .map(|j| j.job_type.as_str().to_string())
-                .unwrap_or_default();
-            AllocListStub::from_alloc(alloc, &job_type)
-        })
+        .map(|alloc| super::allocs::stub(&snapshot, alloc))
         .collect();
     Ok(json_reply(&stubs, snapshot.index()))
+}
+
+/// The list row of an allocation (its job's type looked up).
+pub(crate) fn stub(snapshot: &Snapshot, alloc: &Allocation) -> AllocListStub {
+    let job_type = snapshot.job(&alloc.namespace, &alloc.job_id).map(|j| j.job_type.as_str()).unwrap_or("");
+    AllocListStub::from_alloc(alloc, job_type)
 }
 
 /// An allocation with its job (at its version) embedded, as Nomad serves it.

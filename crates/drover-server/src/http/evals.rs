@@ -45,16 +45,7 @@ async fn get_eval(State(server): State<AppState>, Path(id): Path<String>, params
 
 async fn allocations(State(server): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult {
     let snapshot = blocking_snapshot(&server, &params).await?;
-    let stubs: Vec<AllocListStub> = snapshot
-        .allocs_by_eval(&id)
-        .iter()
-        .map(|alloc| {
-            let job_type = snapshot
-                .job(&alloc.namespace, &alloc.job_id)
-                .map(|j| j.job_type.as_str().to_string())
-                .unwrap_or_default();
-            AllocListStub::from_alloc(alloc, &job_type)
-        })
-        .collect();
+    let stubs: Vec<AllocListStub> =
+        snapshot.allocs_by_eval(&id).iter().map(|alloc| super::allocs::stub(&snapshot, alloc)).collect();
     Ok(json_reply(&stubs, snapshot.index()))
 }

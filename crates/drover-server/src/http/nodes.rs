@@ -60,17 +60,8 @@ async fn get_node(State(server): State<AppState>, Path(id): Path<String>, params
 
 async fn allocations(State(server): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult {
     let snapshot = blocking_snapshot(&server, &params).await?;
-    let allocs: Vec<AllocListStub> = snapshot
-        .allocs_by_node(&id)
-        .iter()
-        .map(|alloc| {
-            let job_type = snapshot
-                .job(&alloc.namespace, &alloc.job_id)
-                .map(|j| j.job_type.as_str().to_string())
-                .unwrap_or_default();
-            AllocListStub::from_alloc(alloc, &job_type)
-        })
-        .collect();
+    let allocs: Vec<AllocListStub> =
+        snapshot.allocs_by_node(&id).iter().map(|alloc| super::allocs::stub(&snapshot, alloc)).collect();
     Ok(json_reply(&allocs, snapshot.index()))
 }
 

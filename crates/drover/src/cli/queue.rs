@@ -7,8 +7,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 
+use drover_types::api::QueueResponse as QueueReply;
 use drover_types::now_nanos;
 
 use crate::cli::flags::GeneralOptions;
@@ -26,71 +26,6 @@ pub struct QueueArgs {
     /// General options.
     #[command(flatten)]
     pub general: GeneralOptions,
-}
-
-/// One queued item of `GET /v1/queue`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct QueueItem {
-    /// 1 = taken first.
-    pub position: usize,
-    /// `pending`, `delayed`, `blocked`, `held` or `starting`.
-    pub kind: String,
-    /// Namespace.
-    pub namespace: String,
-    /// The job.
-    #[serde(rename = "JobID")]
-    pub job_id: String,
-    /// The evaluation.
-    #[serde(rename = "EvalID")]
-    pub eval_id: String,
-    /// The allocation (starting items).
-    #[serde(rename = "AllocID")]
-    pub alloc_id: String,
-    /// The runner (starting items).
-    #[serde(rename = "NodeID")]
-    pub node_id: String,
-    /// The runner's name.
-    pub node_name: String,
-    /// Job priority.
-    pub priority: i32,
-    /// Waiting since (Unix ns).
-    pub since: i64,
-    /// Why it waits.
-    pub reason: String,
-}
-
-/// One running item of `GET /v1/queue`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct RunningItem {
-    /// Namespace.
-    pub namespace: String,
-    /// The job.
-    #[serde(rename = "JobID")]
-    pub job_id: String,
-    /// The allocation.
-    #[serde(rename = "AllocID")]
-    pub alloc_id: String,
-    /// Its task group.
-    pub task_group: String,
-    /// The runner.
-    #[serde(rename = "NodeID")]
-    pub node_id: String,
-    /// The runner's name.
-    pub node_name: String,
-    /// Running since (Unix ns).
-    pub since: i64,
-}
-
-/// The reply of `GET /v1/queue`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct QueueReply {
-    /// Work not running yet, in order.
-    pub queued: Vec<QueueItem>,
-    /// Work running.
-    pub running: Vec<RunningItem>,
 }
 
 /// Runs `drover queue`.
@@ -157,6 +92,7 @@ fn or_dash(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use drover_types::NANOS_PER_SEC;
+    use drover_types::api::{QueueItem, RunningItem};
 
     use super::*;
 
