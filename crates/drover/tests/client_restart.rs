@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Agent, free_port, run_cli, wait_for};
+use common::{run_cli, wait_for};
 
 fn task_pid(alloc_dir: &std::path::Path) -> Option<i32> {
     // The task writes its own PID as its first act.
@@ -23,32 +23,9 @@ fn process_alive(pid: i32) -> bool {
 #[test]
 fn a_restarted_client_reattaches_and_runs_nothing_twice() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let address = format!("http://127.0.0.1:{port}");
-    let server_dir = dir.path().join("server");
-    let _server = Agent::start_with(
-        vec![
-            "agent".into(),
-            "-server".into(),
-            format!("-http-port={port}"),
-            format!("-data-dir={}", server_dir.display()),
-        ],
-        address.clone(),
-        &server_dir,
-        true,
-    );
+    let (_server, address) = common::start_server(dir.path(), "");
     let client_dir = dir.path().join("client");
-    let mut client = Agent::start_with(
-        vec![
-            "agent".into(),
-            "-client".into(),
-            format!("-servers={address}"),
-            format!("-data-dir={}", client_dir.display()),
-        ],
-        address.clone(),
-        &client_dir,
-        false,
-    );
+    let mut client = common::start_client(dir.path(), &address, "client", &[]);
     wait_for("the node is ready", Duration::from_secs(30), || {
         common::http_get(&address, "/v1/nodes").filter(|nodes| nodes.contains("\"ready\"")).map(|_| ())
     });

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{Agent, free_port, run_cli, wait_for};
+use common::{Agent, run_cli, wait_for};
 
 struct Cluster {
     dir: tempfile::TempDir,
@@ -22,39 +22,13 @@ struct Cluster {
 impl Cluster {
     fn start() -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let address = format!("http://127.0.0.1:{port}");
-        let server_dir = dir.path().join("server");
-        std::fs::create_dir_all(&server_dir).expect("server dir");
-        let config = server_dir.join("server.hcl");
-        std::fs::write(&config, "server {\n  heartbeat_ttl = \"1s\"\n  heartbeat_grace = \"1s\"\n}\n").expect("config");
-        let server = Agent::start_with(
-            vec![
-                "agent".into(),
-                "-server".into(),
-                format!("-http-port={port}"),
-                format!("-data-dir={}", server_dir.display()),
-                format!("-config={}", config.display()),
-            ],
-            address.clone(),
-            &server_dir,
-            true,
-        );
+        let (server, address) = common::start_server(dir.path(), common::FAST_HEARTBEATS);
         Cluster { dir, address, _server: server }
     }
 
     /// Starts a client agent named `name` with extra arguments.
     fn client(&self, name: &str, extra: &[&str]) -> Agent {
-        let data = self.dir.path().join(name);
-        let mut args = vec![
-            "agent".to_string(),
-            "-client".to_string(),
-            format!("-servers={}", self.address),
-            format!("-data-dir={}", data.display()),
-            format!("-node={name}"),
-        ];
-        args.extend(extra.iter().map(|arg| arg.to_string()));
-        Agent::start_with(args, self.address.clone(), &data, false)
+        common::start_client(self.dir.path(), &self.address, name, extra)
     }
 
     fn api(&self, path: &str) -> Value {

@@ -221,39 +221,8 @@ job "sleeper" {
 #[test]
 fn a_killed_nodes_allocations_go_lost_and_are_replaced() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let address = format!("http://127.0.0.1:{port}");
-    let server_dir = dir.path().join("server");
-    std::fs::create_dir_all(&server_dir).expect("server dir");
-    let config = server_dir.join("server.hcl");
-    std::fs::write(&config, "server {\n  heartbeat_ttl = \"1s\"\n  heartbeat_grace = \"1s\"\n}\n").expect("config");
-    let _server = Agent::start_with(
-        vec![
-            "agent".into(),
-            "-server".into(),
-            format!("-http-port={port}"),
-            format!("-data-dir={}", server_dir.display()),
-            format!("-config={}", config.display()),
-        ],
-        address.clone(),
-        &server_dir,
-        true,
-    );
-    let client = |name: &str| {
-        let data = dir.path().join(name);
-        Agent::start_with(
-            vec![
-                "agent".into(),
-                "-client".into(),
-                format!("-servers={address}"),
-                format!("-data-dir={}", data.display()),
-                format!("-node={name}"),
-            ],
-            address.clone(),
-            &data,
-            false,
-        )
-    };
+    let (_server, address) = common::start_server(dir.path(), common::FAST_HEARTBEATS);
+    let client = |name: &str| common::start_client(dir.path(), &address, name, &[]);
     let mut client_a = client("client-a");
     let mut client_b = client("client-b");
     wait_for("two ready nodes", Duration::from_secs(30), || {

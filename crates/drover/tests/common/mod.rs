@@ -312,3 +312,43 @@ pub fn kill_processes_under(dir: &Path) {
         }
     }
 }
+
+/// Starts `drover agent -server` in `<dir>/server` on a free port, with
+/// `config_hcl` as its config file when not empty; returns it and its address.
+pub fn start_server(dir: &Path, config_hcl: &str) -> (Agent, String) {
+    let port = free_port();
+    let address = format!("http://127.0.0.1:{port}");
+    let server_dir = dir.join("server");
+    std::fs::create_dir_all(&server_dir).expect("server dir");
+    let mut args = vec![
+        "agent".to_string(),
+        "-server".to_string(),
+        format!("-http-port={port}"),
+        format!("-data-dir={}", server_dir.display()),
+    ];
+    if !config_hcl.is_empty() {
+        let config = server_dir.join("server.hcl");
+        std::fs::write(&config, config_hcl).expect("write server config");
+        args.push(format!("-config={}", config.display()));
+    }
+    let server = Agent::start_with(args, address.clone(), &server_dir, true);
+    (server, address)
+}
+
+/// Server config with 1 s heartbeats, so a killed client goes `down` quickly.
+pub const FAST_HEARTBEATS: &str = "server {\n  heartbeat_ttl = \"1s\"\n  heartbeat_grace = \"1s\"\n}\n";
+
+/// Starts `drover agent -client` named `name` in `<dir>/<name>`, joined to
+/// `address`, with extra arguments.
+pub fn start_client(dir: &Path, address: &str, name: &str, extra: &[&str]) -> Agent {
+    let data = dir.join(name);
+    let mut args = vec![
+        "agent".to_string(),
+        "-client".to_string(),
+        format!("-servers={address}"),
+        format!("-data-dir={}", data.display()),
+        format!("-node={name}"),
+    ];
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    Agent::start_with(args, address.to_string(), &data, false)
+}
