@@ -8,6 +8,11 @@ use clap::Parser;
 mod agent;
 mod cli;
 
+/// mimalloc instead of glibc malloc: the server allocates and frees many small
+/// objects (persistent-map nodes of dropped snapshots); see docs/BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Drover: a job orchestrator with a Nomad-compatible command line.
 #[derive(Debug, clap::Parser)]
 #[command(name = "drover", disable_version_flag = true)]
