@@ -87,7 +87,9 @@ impl ChildClass {
     pub(crate) fn of<'a>(child: &Job, allocs: impl IntoIterator<Item = &'a Allocation>) -> ChildClass {
         let status = match child.status.as_str() {
             job_status::RUNNING => ChildStatus::Running,
-            job_status::DEAD => ChildStatus::Dead(drover_types::job_ending(child, allocs).unwrap_or(JobEnding::Complete)),
+            job_status::DEAD => {
+                ChildStatus::Dead(drover_types::job_ending(child, allocs).unwrap_or(JobEnding::Complete))
+            }
             _ => ChildStatus::Pending,
         };
         ChildClass { status, stop: child.stop }
@@ -125,7 +127,10 @@ mod tests {
             (ChildClass::of(&child("running", false), []), ChildCounts { running: 1, active: 1, ..Default::default() }),
             (ChildClass::of(&child("dead", false), []), ChildCounts { dead: 1, complete: 1, ..Default::default() }),
             (ChildClass::of(&child("dead", true), []), ChildCounts { dead: 1, stopped: 1, ..Default::default() }),
-            (ChildClass::of(&child("dead", false), [&failed]), ChildCounts { dead: 1, failed: 1, ..Default::default() }),
+            (
+                ChildClass::of(&child("dead", false), [&failed]),
+                ChildCounts { dead: 1, failed: 1, ..Default::default() },
+            ),
             (ChildClass::of(&child("dead", true), [&lost]), ChildCounts { dead: 1, failed: 1, ..Default::default() }),
         ];
         for (class, expected) in cases {

@@ -105,7 +105,10 @@ fn assert_in_step(state: &StateMaps) {
             continue;
         }
         let allocs = state.allocs.values().filter(|alloc| alloc.namespace == key.0 && alloc.job_id == key.1);
-        counts.entry(job_key(&job.namespace, &job.parent_id)).or_default().add(ChildClass::of(job, allocs.map(|a| &**a)));
+        counts
+            .entry(job_key(&job.namespace, &job.parent_id))
+            .or_default()
+            .add(ChildClass::of(job, allocs.map(|a| &**a)));
         if !job.dispatch_idempotency_token.is_empty() {
             let token_key = (job.namespace.clone(), job.parent_id.clone(), job.dispatch_idempotency_token.clone());
             tokens.entry(token_key).or_default().insert(job.id.clone());

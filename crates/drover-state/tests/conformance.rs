@@ -215,7 +215,8 @@ async fn check_live_and_counting_indexes(store: &StateStore) {
     )
     .await;
     let snapshot = store.snapshot();
-    let ids = |allocs: Vec<Arc<drover_types::Allocation>>| allocs.iter().map(|alloc| alloc.id.clone()).collect::<Vec<_>>();
+    let ids =
+        |allocs: Vec<Arc<drover_types::Allocation>>| allocs.iter().map(|alloc| alloc.id.clone()).collect::<Vec<_>>();
     assert_eq!(ids(snapshot.live_allocs_by_node("n1")), vec!["a1", "a2"]);
     let counts = snapshot.children_counts("default", "batch");
     assert_eq!((counts.pending, counts.running, counts.dead, counts.active), (1, 2, 0, 3));

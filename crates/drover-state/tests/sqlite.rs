@@ -28,7 +28,8 @@ fn contents(store: &StateStore) -> String {
         for child in snapshot.children_of(&job.namespace, &job.id) {
             text += &format!("  child {}\n", child.id);
             if !child.dispatch_idempotency_token.is_empty() {
-                let found = snapshot.child_by_idempotency_token(&job.namespace, &job.id, &child.dispatch_idempotency_token);
+                let found =
+                    snapshot.child_by_idempotency_token(&job.namespace, &job.id, &child.dispatch_idempotency_token);
                 text += &format!("    by token {:?}\n", found.map(|found| found.id.clone()));
             }
         }
