@@ -217,6 +217,10 @@ fn a_lost_child_counts_as_failed_and_moves_with_its_parent() {
     apply_checked(&mut state, 4, vec![Op::UpsertJob(Job { parent_id: "b".to_string(), ..child("a", 1, "") })]);
     assert_eq!(counts(&state, "a"), ChildCounts::default());
     assert_eq!(counts(&state, "b"), ChildCounts { dead: 1, failed: 1, ..ChildCounts::default() });
+
+    // Its only allocation deleted, it has nothing left to have ended with.
+    apply_checked(&mut state, 5, vec![Op::DeleteAllocs(vec!["x1".to_string()])]);
+    assert_eq!(counts(&state, "b"), ChildCounts { pending: 1, active: 1, ..ChildCounts::default() });
 }
 
 #[test]
