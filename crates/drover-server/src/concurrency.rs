@@ -108,14 +108,17 @@ impl ConcurrencyGate {
     }
 }
 
-/// Children of a parent that count against its limit: not dead and not held.
+/// Children of a parent that count against its limit: not dead, not
+/// stopped and not held. O(log jobs): read from the state's children counts.
+///
+/// Every held child is pending and not stopped in any snapshot taken after
+/// it was held (it is held only after its dispatch commits, and leaves the
+/// line before the write that stops it), so subtracting the line's length
+/// from the active count leaves exactly the active children not held.
 pub(crate) fn active_children(server: &ServerInner, snapshot: &Snapshot, parent: &Job) -> usize {
-    snapshot
-        .children_of(&parent.namespace, &parent.id)
-        .iter()
-        .filter(|child| child.status != job_status::DEAD && !child.stop)
-        .filter(|child| !server.gate.is_held(&parent.namespace, &parent.id, &child.id))
-        .count()
+    let active = snapshot.children_counts(&parent.namespace, &parent.id).active;
+    let active = usize::try_from(active).unwrap_or(usize::MAX);
+    active.saturating_sub(server.gate.held_count(&parent.namespace, &parent.id))
 }
 
 impl ServerInner {

@@ -143,10 +143,8 @@ impl ServerInner {
         let limit = parent.parameterized_job.as_ref().map(|c| c.max_concurrent as usize).unwrap_or(0);
         validate_dispatch(&parent, &request, self.config.max_payload_bytes).map_err(ServerError::BadRequest)?;
         if !request.idempotency_token.is_empty()
-            && let Some(existing) = snapshot
-                .children_of(namespace, parent_id)
-                .into_iter()
-                .find(|child| child.dispatch_idempotency_token == request.idempotency_token)
+            && let Some(existing) =
+                snapshot.child_by_idempotency_token(namespace, parent_id, &request.idempotency_token)
         {
             return Ok(JobDispatchResponse {
                 dispatched_job_id: existing.id.clone(),

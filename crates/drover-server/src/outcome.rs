@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::response::Response;
 
 use drover_state::Snapshot;
-use drover_types::{Job, client_status, job_status, task_event};
+use drover_types::{Job, JobEnding, client_status, job_status, task_event};
 
 use crate::error::ServerError;
 use crate::http::{ApiError, Params, json_reply};
@@ -23,9 +23,6 @@ pub fn outcome(snapshot: &Snapshot, job: &Job) -> JobOutcome {
     let mut exit_code = 0;
     let mut failed_exit: Option<i32> = None;
     let mut allocations = Vec::new();
-    let mut any_failed = false;
-    let mut any_lost = false;
-    let mut any_complete = false;
     for alloc in &allocs {
         let mut tasks = std::collections::BTreeMap::new();
         for (name, state) in &alloc.task_states {
@@ -44,45 +41,25 @@ pub fn outcome(snapshot: &Snapshot, job: &Job) -> JobOutcome {
             }
             tasks.insert(name.clone(), code);
         }
-        match alloc.client_status.as_str() {
-            client_status::FAILED => any_failed = true,
-            client_status::LOST => any_lost = true,
-            client_status::COMPLETE => any_complete = true,
-            _ => {}
-        }
         allocations.push(AllocOutcome { id: alloc.id.clone(), client_status: alloc.client_status.clone(), tasks });
     }
-    // The latest allocation of each name decides (a rescheduled failure that later succeeded is a success).
-    let mut latest: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
-    for alloc in &allocs {
-        latest.insert(alloc.name.as_str(), alloc.client_status.as_str());
-    }
+    // The same rule the state uses to count a parent's finished children.
+    let ending = drover_types::job_ending(job, allocs.iter().map(|alloc| &**alloc));
     let finished = job.status == job_status::DEAD;
-    let final_failed = latest.values().any(|s| *s == client_status::FAILED);
-    let final_lost = latest.values().any(|s| *s == client_status::LOST);
-    let outcome = if !finished {
-        String::new()
-    } else if final_failed {
-        "failed".to_string()
-    } else if final_lost {
-        "lost".to_string()
-    } else if job.stop && !any_complete {
-        "stopped".to_string()
-    } else {
-        "complete".to_string()
-    };
-    let _ = (any_failed, any_lost);
-    let exit_code = match outcome.as_str() {
-        "failed" => failed_exit.filter(|c| *c != 0).unwrap_or(if exit_code != 0 { exit_code } else { 1 }),
-        "lost" | "stopped" => {
+    let exit_code = match ending {
+        Some(JobEnding::Failed) => {
+            failed_exit.filter(|c| *c != 0).unwrap_or(if exit_code != 0 { exit_code } else { 1 })
+        }
+        Some(JobEnding::Lost | JobEnding::Stopped) => {
             if exit_code != 0 {
                 exit_code
             } else {
                 1
             }
         }
-        _ => exit_code,
+        Some(JobEnding::Complete) | None => exit_code,
     };
+    let outcome = ending.map(|ending| ending.as_str().to_string()).unwrap_or_default();
     JobOutcome {
         job_id: job.id.clone(),
         status: job.status.clone(),

@@ -361,7 +361,7 @@ fn verify(snapshot: &Snapshot, request: CommitRequest, in_flight: &InFlightUsage
             let (cap_cpu, cap_mem, cap_disk) = node.allocatable();
             let (mut used_cpu, mut used_mem, mut used_disk) = snapshot.node_used(&node.id);
             // Allocations this plan stops on the node free their resources.
-            let stops_here = if stopping.is_empty() { Vec::new() } else { snapshot.allocs_by_node(&node.id) };
+            let stops_here = if stopping.is_empty() { Vec::new() } else { snapshot.live_allocs_by_node(&node.id) };
             for existing in stops_here {
                 if stopping.contains(existing.id.as_str()) && !existing.terminal() {
                     used_cpu = used_cpu.saturating_sub(existing.allocated_resources.cpu());

@@ -229,8 +229,8 @@ impl ServerInner {
             if strategy.force_deadline <= 0 || strategy.force_deadline > now {
                 continue;
             }
-            for alloc in snapshot.allocs_by_node(&node.id) {
-                if alloc.desired_status != desired_status::RUN || alloc.client_terminal() {
+            for alloc in snapshot.live_allocs_by_node(&node.id) {
+                if alloc.desired_status != desired_status::RUN {
                     continue;
                 }
                 updates.push(AllocDesiredUpdate {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use drover_state::{AllocDesiredUpdate, Op, Precondition, StateStore, Txn};
 use drover_types::api::{JobRegisterResponse, NodeRegisterResponse};
 use drover_types::{
-    AllocClientUpdate, DrainStrategy, Evaluation, Job, JobType, Node, client_status, desired_status, duration_to_nanos,
+    AllocClientUpdate, DrainStrategy, Evaluation, Job, Node, client_status, desired_status, duration_to_nanos,
     eligibility, eval_status, eval_trigger, new_id, node_status, now_nanos,
 };
 
@@ -448,13 +448,12 @@ impl ServerInner {
     }
 
     /// Evaluations for every system / sysbatch job (a node appeared or came back).
+    /// Reads the system-jobs index: O(system jobs), not O(all jobs).
     fn system_job_evals(&self, snapshot: &drover_state::Snapshot, trigger: &str, node_id: &str) -> Vec<Evaluation> {
         snapshot
-            .jobs()
+            .system_jobs()
             .iter()
-            .filter(|job| {
-                matches!(job.job_type, JobType::System | JobType::Sysbatch) && !job.stop && !job.is_template()
-            })
+            .filter(|job| !job.stop && !job.is_template())
             .map(|job| {
                 let mut eval = new_eval(job, trigger);
                 eval.node_id = node_id.to_string();
@@ -466,7 +465,7 @@ impl ServerInner {
     /// Evaluations for every job with live allocations on a node (it went down or is draining).
     fn node_job_evals(&self, snapshot: &drover_state::Snapshot, trigger: &str, node_id: &str) -> Vec<Evaluation> {
         let mut jobs = BTreeSet::new();
-        for alloc in snapshot.allocs_by_node(node_id) {
+        for alloc in snapshot.live_allocs_by_node(node_id) {
             if !alloc.terminal() {
                 jobs.insert((alloc.namespace.clone(), alloc.job_id.clone()));
             }

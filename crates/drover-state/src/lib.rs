@@ -29,9 +29,12 @@
 //! # How the pieces connect
 //!
 //! - `maps`: `StateMaps`, the `imbl` maps and secondary
-//!   indexes (allocs by job / node / eval, evals by job, children by parent,
-//!   resources used per node), changed only through methods that keep the
-//!   indexes in step.
+//!   indexes (allocs by job / node / eval, live allocs by node, evals by job,
+//!   children by parent and by idempotency token, children counts per parent,
+//!   system jobs, resources used per node), changed only through methods that
+//!   keep the indexes in step.
+//! - `children`: [`ChildCounts`], how a child job counts in its parent's
+//!   summary (status, and for a dead child how it ended).
 //! - `apply`: `apply_txn`, a pure function (state, txn, index, now) ->
 //!   changes. Preconditions, versioning, job status derivation live here.
 //! - `writer`: the one writer thread; group commit over a `Backend`.
@@ -51,6 +54,9 @@
 
 mod apply;
 mod backend;
+mod children;
+#[cfg(test)]
+mod index_tests;
 mod maps;
 mod snapshot;
 mod sqlite;
@@ -64,6 +70,7 @@ use std::time::Duration;
 use drover_types::{AllocClientUpdate, Allocation, DrainStrategy, Evaluation, Job, JobHistory, Node, Run};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+pub use crate::children::ChildCounts;
 pub use crate::snapshot::Snapshot;
 
 use crate::backend::{Backend, Loaded, MemoryBackend};

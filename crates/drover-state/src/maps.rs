@@ -2,14 +2,17 @@
 //! object, plus the secondary indexes kept in step with them.
 //!
 //! Every mutation goes through a `put_*` / `remove_*` method here so the
-//! indexes (allocs by job, node and eval; evals by job; children by parent;
-//! resources used per node) can never drift from the primary maps. Cloning a
+//! indexes (allocs by job, node and eval; live allocs by node; evals by job;
+//! children by parent and by idempotency token; children counts per parent;
+//! system jobs; resources used per node) can never drift from the primary maps. Cloning a
 //! [`StateMaps`] is O(1): the `imbl` maps share structure until written.
 
 use std::sync::Arc;
 
-use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
+use drover_types::{Allocation, Evaluation, Job, JobHistory, JobType, Node, Run};
 use imbl::{OrdMap, OrdSet};
+
+use crate::children::{ChildClass, ChildCounts};
 
 /// `(namespace, job_id)`: how jobs are keyed.
 pub(crate) type JobKey = (String, String);
@@ -19,6 +22,9 @@ pub(crate) type RunKey = (String, String, String);
 
 /// `(namespace, job_id, version)`: how job versions are keyed.
 pub(crate) type JobVersionKey = (String, String, u64);
+
+/// `(namespace, parent_id, idempotency token)`: how children are found by dispatch token.
+pub(crate) type TokenKey = (String, String, String);
 
 /// Resources held on one node by its non-terminal allocations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,12 +65,21 @@ pub(crate) struct StateMaps {
     pub(crate) allocs_by_job: OrdMap<JobKey, OrdSet<String>>,
     /// Allocation IDs per node.
     pub(crate) allocs_by_node: OrdMap<String, OrdSet<String>>,
+    /// Allocation IDs per node, of the allocations not client-terminal: what
+    /// the node's client still has to run or report.
+    pub(crate) live_allocs_by_node: OrdMap<String, OrdSet<String>>,
     /// Allocation IDs per placing evaluation.
     pub(crate) allocs_by_eval: OrdMap<String, OrdSet<String>>,
     /// Evaluation IDs per job.
     pub(crate) evals_by_job: OrdMap<JobKey, OrdSet<String>>,
     /// Child job IDs per `(namespace, parent_id)`.
     pub(crate) children_by_parent: OrdMap<JobKey, OrdSet<String>>,
+    /// Child job IDs per `(namespace, parent_id, idempotency token)`, for children with a token.
+    pub(crate) children_by_token: OrdMap<TokenKey, OrdSet<String>>,
+    /// Children counted by status and ending, per `(namespace, parent_id)` (absent = no children).
+    pub(crate) children_counts: OrdMap<JobKey, ChildCounts>,
+    /// Keys of every system and sysbatch job.
+    pub(crate) system_jobs: OrdSet<JobKey>,
     /// Resources held per node by non-terminal allocations (absent = nothing held).
     pub(crate) node_used: OrdMap<String, UsedResources>,
     /// Small durable records by `(table, key)` (see `Op::PutKv`).
@@ -94,25 +109,23 @@ impl StateMaps {
     /// Stores the latest version of a job; returns the one it replaced.
     pub(crate) fn put_job(&mut self, job: Arc<Job>) -> Option<Arc<Job>> {
         let key = job_key(&job.namespace, &job.id);
-        let old = self.jobs.insert(key, Arc::clone(&job));
-        if let Some(old) = &old
-            && !old.parent_id.is_empty()
-        {
-            index_remove(&mut self.children_by_parent, &job_key(&old.namespace, &old.parent_id), &old.id);
+        let class_before = self.child_class(&key);
+        let old = self.jobs.insert(key.clone(), Arc::clone(&job));
+        if let Some(old) = &old {
+            self.unindex_job(old);
         }
-        if !job.parent_id.is_empty() {
-            index_add(&mut self.children_by_parent, job_key(&job.namespace, &job.parent_id), &job.id);
-        }
+        self.index_job(&job);
+        self.recount_child(&key, class_before);
         old
     }
 
     /// Removes a job and every version of it; returns the removed latest version.
     pub(crate) fn remove_job(&mut self, namespace: &str, job_id: &str) -> Option<Arc<Job>> {
         let key = job_key(namespace, job_id);
+        let class_before = self.child_class(&key);
         let old = self.jobs.remove(&key)?;
-        if !old.parent_id.is_empty() {
-            index_remove(&mut self.children_by_parent, &job_key(namespace, &old.parent_id), job_id);
-        }
+        self.unindex_job(&old);
+        self.recount_child(&key, class_before);
         for version_key in self.job_version_keys(namespace, job_id) {
             self.job_versions.remove(&version_key);
         }
@@ -152,18 +165,34 @@ impl StateMaps {
     /// Stores an allocation, keeping its indexes and its node's used
     /// resources in step; returns the one it replaced.
     pub(crate) fn put_alloc(&mut self, alloc: Arc<Allocation>) -> Option<Arc<Allocation>> {
+        let job = job_key(&alloc.namespace, &alloc.job_id);
+        // The job the allocation belonged to before, when it was another one.
+        let previous_job = self
+            .allocs
+            .get(&alloc.id)
+            .map(|old| job_key(&old.namespace, &old.job_id))
+            .filter(|previous| *previous != job);
+        let class_before = self.child_class(&job);
+        let previous_class_before = previous_job.as_ref().and_then(|previous| self.child_class(previous));
         let old = self.allocs.insert(alloc.id.clone(), Arc::clone(&alloc));
         if let Some(old) = &old {
             self.unindex_alloc(old);
         }
         self.index_alloc(&alloc);
+        self.recount_child(&job, class_before);
+        if let Some(previous) = previous_job {
+            self.recount_child(&previous, previous_class_before);
+        }
         old
     }
 
     /// Removes an allocation and its index entries; returns it.
     pub(crate) fn remove_alloc(&mut self, alloc_id: &str) -> Option<Arc<Allocation>> {
+        let job = self.allocs.get(alloc_id).map(|old| job_key(&old.namespace, &old.job_id))?;
+        let class_before = self.child_class(&job);
         let old = self.allocs.remove(alloc_id)?;
         self.unindex_alloc(&old);
+        self.recount_child(&job, class_before);
         Some(old)
     }
 
@@ -222,6 +251,9 @@ impl StateMaps {
     fn index_alloc(&mut self, alloc: &Allocation) {
         index_add(&mut self.allocs_by_job, job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
         index_add(&mut self.allocs_by_node, alloc.node_id.clone(), &alloc.id);
+        if !alloc.client_terminal() {
+            index_add(&mut self.live_allocs_by_node, alloc.node_id.clone(), &alloc.id);
+        }
         index_add(&mut self.allocs_by_eval, alloc.eval_id.clone(), &alloc.id);
         if !alloc.terminal() {
             let used = UsedResources::of_alloc(alloc);
@@ -238,6 +270,9 @@ impl StateMaps {
     fn unindex_alloc(&mut self, alloc: &Allocation) {
         index_remove(&mut self.allocs_by_job, &job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
         index_remove(&mut self.allocs_by_node, &alloc.node_id, &alloc.id);
+        if !alloc.client_terminal() {
+            index_remove(&mut self.live_allocs_by_node, &alloc.node_id, &alloc.id);
+        }
         index_remove(&mut self.allocs_by_eval, &alloc.eval_id, &alloc.id);
         if !alloc.terminal() {
             let used = UsedResources::of_alloc(alloc);
@@ -251,6 +286,67 @@ impl StateMaps {
         }
     }
 
+    /// Adds a job to the job indexes (children by parent and by token, system jobs).
+    fn index_job(&mut self, job: &Job) {
+        if is_system(job) {
+            self.system_jobs.insert(job_key(&job.namespace, &job.id));
+        }
+        if job.parent_id.is_empty() {
+            return;
+        }
+        index_add(&mut self.children_by_parent, job_key(&job.namespace, &job.parent_id), &job.id);
+        if let Some(token_key) = token_key(job) {
+            index_add(&mut self.children_by_token, token_key, &job.id);
+        }
+    }
+
+    /// Removes a job from the job indexes.
+    fn unindex_job(&mut self, job: &Job) {
+        if is_system(job) {
+            self.system_jobs.remove(&job_key(&job.namespace, &job.id));
+        }
+        if job.parent_id.is_empty() {
+            return;
+        }
+        index_remove(&mut self.children_by_parent, &job_key(&job.namespace, &job.parent_id), &job.id);
+        if let Some(token_key) = token_key(job) {
+            index_remove(&mut self.children_by_token, &token_key, &job.id);
+        }
+    }
+
+    /// The parent and class of the job under `key`, if it is a child.
+    /// Costs O(allocations of the job) for a dead child, O(1) otherwise.
+    pub(crate) fn child_class(&self, key: &JobKey) -> Option<(JobKey, ChildClass)> {
+        let job = self.jobs.get(key)?;
+        if job.parent_id.is_empty() {
+            return None;
+        }
+        let alloc_ids = self.allocs_by_job.get(key).into_iter().flatten();
+        let allocs = alloc_ids.filter_map(|alloc_id| self.allocs.get(alloc_id)).map(|alloc| &**alloc);
+        Some((job_key(&job.namespace, &job.parent_id), ChildClass::of(job, allocs)))
+    }
+
+    /// Moves the job under `key` from the bucket it was counted in
+    /// (`class_before`, from [`StateMaps::child_class`] before a write) to the
+    /// one it belongs in now.
+    fn recount_child(&mut self, key: &JobKey, class_before: Option<(JobKey, ChildClass)>) {
+        let class_after = self.child_class(key);
+        if class_after == class_before {
+            return;
+        }
+        if let Some((parent, class)) = class_before
+            && let Some(counts) = self.children_counts.get_mut(&parent)
+        {
+            counts.remove(class);
+            if counts.is_empty() {
+                self.children_counts.remove(&parent);
+            }
+        }
+        if let Some((parent, class)) = class_after {
+            self.children_counts.entry(parent).or_default().add(class);
+        }
+    }
+
     fn set_node_used(&mut self, node_id: &str, used: UsedResources) {
         if used.is_zero() {
             self.node_used.remove(node_id);
@@ -258,6 +354,19 @@ impl StateMaps {
             self.node_used.insert(node_id.to_string(), used);
         }
     }
+}
+
+/// Whether a job runs on every node (system or sysbatch).
+fn is_system(job: &Job) -> bool {
+    matches!(job.job_type, JobType::System | JobType::Sysbatch)
+}
+
+/// The token index key of a child dispatched with an idempotency token.
+fn token_key(job: &Job) -> Option<TokenKey> {
+    if job.parent_id.is_empty() || job.dispatch_idempotency_token.is_empty() {
+        return None;
+    }
+    Some((job.namespace.clone(), job.parent_id.clone(), job.dispatch_idempotency_token.clone()))
 }
 
 /// Adds `id` to the set under `key`.

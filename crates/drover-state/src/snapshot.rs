@@ -7,6 +7,7 @@ use std::sync::Arc;
 use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
 use imbl::{OrdMap, OrdSet};
 
+use crate::children::ChildCounts;
 use crate::maps::{StateMaps, job_key};
 
 /// An immutable view of the whole state at one index.
@@ -92,6 +93,27 @@ impl Snapshot {
         child_ids.iter().filter_map(|child_id| self.job(namespace, child_id)).collect()
     }
 
+    /// How many children of a job are pending, running or dead (and how
+    /// the dead ones ended), without walking them: O(log jobs).
+    pub fn children_counts(&self, namespace: &str, parent_id: &str) -> ChildCounts {
+        self.maps.children_counts.get(&job_key(namespace, parent_id)).copied().unwrap_or_default()
+    }
+
+    /// The child a parent dispatched with an idempotency token (the first by
+    /// ID if several carry it), found through an index rather than by
+    /// walking the children.
+    pub fn child_by_idempotency_token(&self, namespace: &str, parent_id: &str, token: &str) -> Option<Arc<Job>> {
+        let key = (namespace.to_string(), parent_id.to_string(), token.to_string());
+        let child_ids = self.maps.children_by_token.get(&key)?;
+        child_ids.iter().find_map(|child_id| self.job(namespace, child_id))
+    }
+
+    /// Every system and sysbatch job (stopped and template ones included),
+    /// ordered by (namespace, ID): O(system jobs), not O(jobs).
+    pub fn system_jobs(&self) -> Vec<Arc<Job>> {
+        self.maps.system_jobs.iter().filter_map(|key| self.maps.jobs.get(key).cloned()).collect()
+    }
+
     /// One evaluation.
     pub fn eval(&self, eval_id: &str) -> Option<Arc<Evaluation>> {
         self.maps.evals.get(eval_id).cloned()
@@ -132,9 +154,19 @@ impl Snapshot {
         lookup_all(&self.maps.allocs, self.maps.allocs_by_job.get(&job_key(namespace, job_id)))
     }
 
-    /// Allocations on a node, ordered by ID.
+    /// Allocations on a node, ordered by ID: every one ever placed there and
+    /// not yet collected. Costs O(history); prefer
+    /// [`Snapshot::live_allocs_by_node`] when terminal ones are not wanted.
     pub fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
         lookup_all(&self.maps.allocs, self.maps.allocs_by_node.get(node_id))
+    }
+
+    /// Allocations on a node that are not client-terminal (see
+    /// `Allocation::client_terminal`), ordered by ID: what the node's client
+    /// still runs or has to report, including allocations the server told to
+    /// stop. Costs O(live allocations on the node).
+    pub fn live_allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
+        lookup_all(&self.maps.allocs, self.maps.live_allocs_by_node.get(node_id))
     }
 
     /// Allocations placed by an evaluation, ordered by ID.

@@ -187,6 +187,87 @@ async fn check_secondary_indexes(store: &StateStore) {
     assert_eq!(alloc_ids(snapshot.allocs_by_node("n2")), vec!["a2"], "allocs outlive their node");
 }
 
+async fn check_live_and_counting_indexes(store: &StateStore) {
+    let child = |n_child: u32, token: &str| Job {
+        parent_id: "batch".to_string(),
+        dispatched: true,
+        dispatch_idempotency_token: token.to_string(),
+        ..job(&format!("batch/dispatch-{n_child}"))
+    };
+    let named = |alloc_id: &str, job_id: &str, node_id: &str| drover_types::Allocation {
+        name: format!("{job_id}.web[0]"),
+        ..alloc(alloc_id, job_id, node_id, "e1", 1, 1, 1)
+    };
+    apply_ok(
+        store,
+        vec![
+            Op::UpsertJob(job("batch")),
+            Op::UpsertJob(child(1, "tok-1")),
+            Op::UpsertJob(child(2, "")),
+            Op::UpsertJob(child(3, "")),
+            Op::UpsertJob(Job { job_type: drover_types::JobType::System, ..job("agent") }),
+            Op::UpsertAllocs(vec![
+                named("a1", "batch/dispatch-1", "n1"),
+                named("a2", "batch/dispatch-2", "n1"),
+                named("a3", "agent", "n2"),
+            ]),
+        ],
+    )
+    .await;
+    let snapshot = store.snapshot();
+    let ids =
+        |allocs: Vec<Arc<drover_types::Allocation>>| allocs.iter().map(|alloc| alloc.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(snapshot.live_allocs_by_node("n1")), vec!["a1", "a2"]);
+    let counts = snapshot.children_counts("default", "batch");
+    assert_eq!((counts.pending, counts.running, counts.dead, counts.active), (1, 2, 0, 3));
+    let by_token = snapshot.child_by_idempotency_token("default", "batch", "tok-1").map(|job| job.id.clone());
+    assert_eq!(by_token.as_deref(), Some("batch/dispatch-1"));
+    assert!(snapshot.child_by_idempotency_token("default", "batch", "tok-2").is_none());
+    let system_ids: Vec<String> = snapshot.system_jobs().iter().map(|job| job.id.clone()).collect();
+    assert_eq!(system_ids, vec!["agent"]);
+
+    apply_ok(
+        store,
+        vec![
+            Op::UpdateAllocsFromClient(vec![
+                drover_types::AllocClientUpdate {
+                    id: "a1".to_string(),
+                    client_status: client_status::COMPLETE.to_string(),
+                    ..Default::default()
+                },
+                drover_types::AllocClientUpdate {
+                    id: "a2".to_string(),
+                    client_status: client_status::FAILED.to_string(),
+                    ..Default::default()
+                },
+            ]),
+            Op::UpsertJob(Job { stop: true, ..child(3, "") }),
+        ],
+    )
+    .await;
+    let snapshot = store.snapshot();
+    assert!(snapshot.live_allocs_by_node("n1").is_empty());
+    assert_eq!(ids(snapshot.allocs_by_node("n1")), vec!["a1", "a2"], "the history is still there");
+    let counts = snapshot.children_counts("default", "batch");
+    assert_eq!(
+        (counts.pending, counts.running, counts.dead, counts.complete, counts.failed, counts.stopped, counts.active),
+        (0, 0, 3, 1, 1, 1, 0)
+    );
+
+    apply_ok(
+        store,
+        vec![
+            Op::PurgeJob { namespace: "default".to_string(), job_id: "batch/dispatch-1".to_string() },
+            Op::PurgeJob { namespace: "default".to_string(), job_id: "agent".to_string() },
+        ],
+    )
+    .await;
+    let snapshot = store.snapshot();
+    assert_eq!(snapshot.children_counts("default", "batch").dead, 2);
+    assert!(snapshot.child_by_idempotency_token("default", "batch", "tok-1").is_none());
+    assert!(snapshot.system_jobs().is_empty());
+}
+
 async fn check_wait_index_above(store: &StateStore) {
     let current = store.index();
     assert_eq!(store.wait_index_above(current, Duration::from_millis(10)).await, current, "times out");
@@ -350,6 +431,7 @@ async fn run_suite(make_store: &mut dyn FnMut() -> StateStore) {
     check_failed_precondition_writes_nothing(&make_store()).await;
     check_prefix_reads(&make_store()).await;
     check_secondary_indexes(&make_store()).await;
+    check_live_and_counting_indexes(&make_store()).await;
     check_wait_index_above(&make_store()).await;
     check_subscribe_gets_each_commit(&make_store()).await;
     check_node_lifecycle(&make_store()).await;

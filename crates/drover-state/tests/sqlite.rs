@@ -27,7 +27,13 @@ fn contents(store: &StateStore) -> String {
         }
         for child in snapshot.children_of(&job.namespace, &job.id) {
             text += &format!("  child {}\n", child.id);
+            if !child.dispatch_idempotency_token.is_empty() {
+                let found =
+                    snapshot.child_by_idempotency_token(&job.namespace, &job.id, &child.dispatch_idempotency_token);
+                text += &format!("    by token {:?}\n", found.map(|found| found.id.clone()));
+            }
         }
+        text += &format!("  children counts {:?}\n", snapshot.children_counts(&job.namespace, &job.id));
         for eval in snapshot.evals_by_job(&job.namespace, &job.id) {
             text += &format!("  eval {}\n", eval.id);
         }
@@ -47,9 +53,14 @@ fn contents(store: &StateStore) -> String {
     for node_id in ["n1", "n2", "n3"] {
         let allocs: Vec<String> = snapshot.allocs_by_node(node_id).iter().map(|alloc| alloc.id.clone()).collect();
         text += &format!("node {node_id} allocs {allocs:?} used {:?}\n", snapshot.node_used(node_id));
+        let live: Vec<String> = snapshot.live_allocs_by_node(node_id).iter().map(|alloc| alloc.id.clone()).collect();
+        text += &format!("node {node_id} live allocs {live:?}\n");
     }
     for node in snapshot.nodes() {
         text += &format!("node {node:?}\n");
+    }
+    for job in snapshot.system_jobs() {
+        text += &format!("system job {}\n", job.id);
     }
     for job in snapshot.jobs() {
         for run in snapshot.runs_of_job(&job.namespace, &job.id) {
@@ -83,10 +94,15 @@ async fn everything_survives_a_restart() {
         apply_ok(&store, vec![Op::UpsertJob(Job { stop: true, priority: 70, ..job("web") })]).await;
         apply_ok(&store, vec![Op::UpsertJob(job("batch"))]).await;
         for n_child in 0..3 {
-            let child =
-                Job { parent_id: "batch".to_string(), dispatched: true, ..job(&format!("batch/dispatch-{n_child}")) };
+            let child = Job {
+                parent_id: "batch".to_string(),
+                dispatched: true,
+                dispatch_idempotency_token: format!("token-{n_child}"),
+                ..job(&format!("batch/dispatch-{n_child}"))
+            };
             apply_ok(&store, vec![Op::UpsertJob(child)]).await;
         }
+        apply_ok(&store, vec![Op::UpsertJob(Job { job_type: drover_types::JobType::Sysbatch, ..job("sweep") })]).await;
         apply_ok(
             &store,
             vec![Op::PurgeJob { namespace: "default".to_string(), job_id: "batch/dispatch-1".to_string() }],
@@ -107,6 +123,8 @@ async fn everything_survives_a_restart() {
                     alloc("a2", "web", "n1", "e1", 200, 512, 20),
                     alloc("a3", "web", "n2", "e1", 300, 1024, 30),
                     alloc("a4", "web", "n3", "e1", 1, 1, 1),
+                    alloc("a5", "batch/dispatch-0", "n3", "e1", 1, 1, 1),
+                    alloc("a6", "batch/dispatch-2", "n3", "e1", 1, 1, 1),
                 ]),
             ],
         )
@@ -114,11 +132,18 @@ async fn everything_survives_a_restart() {
         apply_ok(
             &store,
             vec![
-                Op::UpdateAllocsFromClient(vec![AllocClientUpdate {
-                    id: "a2".to_string(),
-                    client_status: client_status::FAILED.to_string(),
-                    ..AllocClientUpdate::default()
-                }]),
+                Op::UpdateAllocsFromClient(vec![
+                    AllocClientUpdate {
+                        id: "a2".to_string(),
+                        client_status: client_status::FAILED.to_string(),
+                        ..AllocClientUpdate::default()
+                    },
+                    AllocClientUpdate {
+                        id: "a5".to_string(),
+                        client_status: client_status::FAILED.to_string(),
+                        ..AllocClientUpdate::default()
+                    },
+                ]),
                 Op::UpdateAllocsDesired(vec![AllocDesiredUpdate {
                     alloc_id: "a1".to_string(),
                     next_allocation: Some("a9".to_string()),
@@ -158,6 +183,14 @@ async fn everything_survives_a_restart() {
         assert!(contents.contains("success_count: 1"), "{contents}");
         assert!(contents.contains("child web/periodic-20260101000001aaaaa of run Some"), "{contents}");
         assert!(contents.contains("node n1 allocs [\"a1\", \"a2\"] used (100, 256, 10)"), "{contents}");
+        assert!(contents.contains("node n1 live allocs [\"a1\"]"), "{contents}");
+        assert!(contents.contains("node n3 live allocs [\"a6\"]"), "{contents}");
+        assert!(contents.contains("by token Some(\"batch/dispatch-2\")"), "{contents}");
+        assert!(contents.contains("system job sweep"), "{contents}");
+        assert!(
+            contents.contains("children counts ChildCounts { pending: 0, running: 1, dead: 1, complete: 0, failed: 1"),
+            "{contents}"
+        );
         contents
     };
 

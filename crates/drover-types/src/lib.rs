@@ -29,6 +29,7 @@
 
 mod alloc;
 pub mod api;
+mod ending;
 mod eval;
 mod ids;
 mod job;
@@ -39,6 +40,7 @@ mod time;
 mod validate;
 
 pub use alloc::*;
+pub use ending::*;
 pub use eval::*;
 pub use ids::*;
 pub use job::*;

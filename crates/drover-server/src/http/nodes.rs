@@ -43,7 +43,7 @@ async fn list(State(server): State<AppState>, params: Params) -> ApiResult {
         .nodes_by_prefix(params.prefix())
         .iter()
         .map(|node| {
-            let running = snapshot.allocs_by_node(&node.id).iter().filter(|a| !a.terminal()).count() as u64;
+            let running = snapshot.live_allocs_by_node(&node.id).iter().filter(|a| !a.terminal()).count() as u64;
             let mut stub = NodeListStub::from_node(node, running);
             stub.last_heartbeat = server.last_heartbeat(node);
             stub
@@ -92,12 +92,8 @@ async fn client_allocs(State(server): State<AppState>, Path(id): Path<String>, p
     if snapshot.node(&id).is_none() {
         return Err(ApiError(ServerError::NotFound("node not found".to_string())));
     }
-    let allocs = snapshot
-        .allocs_by_node(&id)
-        .iter()
-        .filter(|alloc| !alloc.client_terminal())
-        .map(|alloc| super::allocs::with_job(&snapshot, alloc))
-        .collect();
+    let allocs =
+        snapshot.live_allocs_by_node(&id).iter().map(|alloc| super::allocs::with_job(&snapshot, alloc)).collect();
     let index = snapshot.index();
     Ok(json_reply(&ClientAllocsResponse { allocs, index }, index))
 }
