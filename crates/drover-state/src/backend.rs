@@ -5,6 +5,7 @@
 //! The row encoding lives in [`encode_row`] / [`decode_row`] only, so it can
 //! change (say, to a binary format) in one place.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
@@ -30,7 +31,7 @@ pub(crate) struct Loaded {
     pub(crate) index: u64,
     /// Latest version of each job.
     pub(crate) jobs: Vec<Job>,
-    /// Every kept job version.
+    /// Every kept job version older than its job's latest.
     pub(crate) job_versions: Vec<Job>,
     /// Evaluations.
     pub(crate) evals: Vec<Evaluation>,
@@ -77,6 +78,24 @@ impl Loaded {
         }
         maps
     }
+}
+
+/// Splits stored versions into those older than their job's latest (kept)
+/// and the keys of those that are the latest itself: data dirs written before
+/// the latest version lived in `jobs` only hold such duplicate rows.
+pub(crate) fn split_latest_versions(jobs: &[Job], versions: Vec<Job>) -> (Vec<Job>, Vec<JobVersionKey>) {
+    let latest: HashMap<(&str, &str), u64> =
+        jobs.iter().map(|job| ((job.namespace.as_str(), job.id.as_str()), job.version)).collect();
+    let mut kept = Vec::with_capacity(versions.len());
+    let mut duplicates = Vec::new();
+    for version in versions {
+        if latest.get(&(version.namespace.as_str(), version.id.as_str())) == Some(&version.version) {
+            duplicates.push((version.namespace, version.id, version.version));
+        } else {
+            kept.push(version);
+        }
+    }
+    (kept, duplicates)
 }
 
 /// The rows one batch of transactions changed, as they are after the batch.

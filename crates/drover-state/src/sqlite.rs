@@ -1,6 +1,9 @@
 //! The SQLite backend: one table per object kind, each row the object's
 //! encoded form, plus `meta` holding the last committed index.
 //!
+//! `jobs` holds each job's latest version; `job_versions` only the versions
+//! it replaced (a version's row is written when a newer one supersedes it).
+//!
 //! The database runs in WAL mode with `synchronous=FULL`, so a committed batch
 //! survives power loss before any caller hears about it.
 
@@ -9,7 +12,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StateError;
-use crate::backend::{Backend, Loaded, WriteBatch, decode_row, encode_row};
+use crate::backend::{Backend, Loaded, WriteBatch, decode_row, encode_row, split_latest_versions};
+use crate::maps::JobVersionKey;
 
 /// The schema version written to `meta`, for future migrations.
 const SCHEMA_VERSION: u64 = 1;
@@ -232,12 +236,36 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    /// Deletes `job_versions` rows that repeat their job's latest version
+    /// (written by earlier releases, which kept the latest in both tables).
+    fn delete_version_rows(&mut self, keys: &[JobVersionKey]) -> Result<(), StateError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let context = "dropping duplicate job_versions rows";
+        let transaction = self.connection.transaction().map_err(storage_error(context))?;
+        {
+            let mut delete = transaction
+                .prepare_cached("DELETE FROM job_versions WHERE namespace = ?1 AND id = ?2 AND version = ?3")
+                .map_err(storage_error(context))?;
+            for (namespace, job_id, version) in keys {
+                delete.execute(params![namespace, job_id, version]).map_err(storage_error(context))?;
+            }
+        }
+        transaction.commit().map_err(storage_error(context))
+    }
+}
+
 impl Backend for SqliteBackend {
     fn load(&mut self) -> Result<Loaded, StateError> {
+        let jobs = self.load_jobs("jobs", false)?;
+        let (job_versions, duplicates) = split_latest_versions(&jobs, self.load_jobs("job_versions", true)?);
+        self.delete_version_rows(&duplicates)?;
         Ok(Loaded {
             index: self.load_index()?,
-            jobs: self.load_jobs("jobs", false)?,
-            job_versions: self.load_jobs("job_versions", true)?,
+            jobs,
+            job_versions,
             evals: self.load_table("evals", |eval: &drover_types::Evaluation| &eval.id)?,
             allocs: self.load_table("allocs", |alloc: &drover_types::Allocation| &alloc.id)?,
             nodes: self.load_table("nodes", |node: &drover_types::Node| &node.id)?,

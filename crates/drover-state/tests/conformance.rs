@@ -37,6 +37,29 @@ async fn check_job_register_update_and_versions(store: &StateStore) {
     assert!(snapshot.job_version("default", "web", 2).is_none());
 }
 
+async fn check_latest_version_is_the_job_itself(store: &StateStore) {
+    apply_ok(store, vec![Op::UpsertJob(job("web"))]).await;
+    apply_ok(store, vec![Op::UpsertJob(Job { priority: 70, ..job("web") })]).await;
+    apply_ok(store, vec![Op::UpsertJob(Job { priority: 90, ..job("web") })]).await;
+    // Stopping (and the status it derives) replaces the job without a new version; the latest version follows.
+    apply_ok(store, vec![Op::UpsertJob(Job { stop: true, priority: 90, ..job("web") })]).await;
+
+    let snapshot = store.snapshot();
+    let latest = snapshot.job("default", "web").expect("job stored");
+    let versions = snapshot.job_versions("default", "web");
+    let listed: Vec<(u64, i32)> = versions.iter().map(|job| (job.version, job.priority)).collect();
+    assert_eq!(listed, vec![(2, 90), (1, 70), (0, 0)], "history across updates, newest first, no duplicate");
+    assert!(Arc::ptr_eq(&versions[0], &latest), "the latest version is the job, not a copy");
+    let by_number = snapshot.job_version("default", "web", 2).expect("latest by number");
+    assert!(Arc::ptr_eq(&by_number, &latest));
+    assert!(by_number.stop, "it carries the job's changes since its version was created");
+    assert_eq!(snapshot.job_version("default", "web", 1).map(|job| job.priority), Some(70));
+    assert!(snapshot.job_version("default", "web", 3).is_none());
+    assert!(
+        snapshot.job_version("default", "nope", 0).is_none() && snapshot.job_versions("default", "nope").is_empty()
+    );
+}
+
 async fn check_snapshots_are_immutable(store: &StateStore) {
     apply_ok(store, vec![Op::UpsertJob(job("web"))]).await;
     let before = store.snapshot();
@@ -346,6 +369,7 @@ async fn check_runs_history_and_retention(store: &StateStore) {
 async fn run_suite(make_store: &mut dyn FnMut() -> StateStore) {
     check_runs_history_and_retention(&make_store()).await;
     check_job_register_update_and_versions(&make_store()).await;
+    check_latest_version_is_the_job_itself(&make_store()).await;
     check_snapshots_are_immutable(&make_store()).await;
     check_failed_precondition_writes_nothing(&make_store()).await;
     check_prefix_reads(&make_store()).await;

@@ -175,6 +175,86 @@ async fn everything_survives_a_restart() {
     assert_eq!(apply_ok(&reopened, vec![Op::DeleteNode("n3".to_string())]).await, index_before + 1);
 }
 
+/// `(version, priority)` of every row of `job_versions` for a job, oldest first.
+fn version_rows(path: &std::path::Path, job_id: &str) -> Vec<(u64, i64)> {
+    let connection = rusqlite::Connection::open(path).expect("sqlite opens");
+    let mut statement = connection
+        .prepare("SELECT version, data FROM job_versions WHERE namespace = 'default' AND id = ?1 ORDER BY version")
+        .expect("a query");
+    let rows = statement
+        .query_map([job_id], |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)))
+        .expect("rows")
+        .map(|row| row.expect("a row"));
+    rows.map(|(version, data)| {
+        let job: serde_json::Value = serde_json::from_str(&data).expect("json");
+        (version, job["Priority"].as_i64().expect("a priority"))
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn only_superseded_versions_get_version_rows() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job("web"))]).await;
+        assert_eq!(version_rows(&path, "web"), vec![], "the only version is the jobs row");
+        apply_ok(&store, vec![Op::UpsertJob(Job { priority: 70, ..job("web") })]).await;
+        assert_eq!(version_rows(&path, "web"), vec![(0, 0)], "the replaced version is written when superseded");
+        apply_ok(
+            &store,
+            vec![Op::UpsertJob(Job { priority: 80, ..job("web") }), Op::UpsertJob(Job { priority: 90, ..job("web") })],
+        )
+        .await;
+        assert_eq!(version_rows(&path, "web"), vec![(0, 0), (1, 70), (2, 80)]);
+    }
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    let snapshot = reopened.snapshot();
+    let versions: Vec<(u64, i32)> =
+        snapshot.job_versions("default", "web").iter().map(|job| (job.version, job.priority)).collect();
+    assert_eq!(versions, vec![(3, 90), (2, 80), (1, 70), (0, 0)]);
+    let latest = snapshot.job("default", "web").expect("job stored");
+    assert!(Arc::ptr_eq(&snapshot.job_version("default", "web", 3).expect("latest"), &latest));
+}
+
+#[tokio::test]
+async fn old_data_dirs_with_a_row_for_the_latest_version_load_without_duplicates() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job("web"))]).await;
+        apply_ok(&store, vec![Op::UpsertJob(Job { priority: 70, ..job("web") })]).await;
+        apply_ok(&store, vec![Op::UpsertJob(job("api"))]).await;
+    }
+    {
+        // What earlier releases wrote: the latest version in both tables.
+        let connection = rusqlite::Connection::open(&path).expect("sqlite opens");
+        let n_copied = connection
+            .execute(
+                "INSERT INTO job_versions (namespace, id, version, data) \
+                 SELECT namespace, id, json_extract(data, '$.Version'), data FROM jobs",
+                [],
+            )
+            .expect("latest versions copied");
+        assert_eq!(n_copied, 2);
+    }
+    assert_eq!(version_rows(&path, "web"), vec![(0, 0), (1, 70)]);
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    let snapshot = reopened.snapshot();
+    let versions: Vec<(u64, i32)> =
+        snapshot.job_versions("default", "web").iter().map(|job| (job.version, job.priority)).collect();
+    assert_eq!(versions, vec![(1, 70), (0, 0)], "no duplicate latest version");
+    assert_eq!(snapshot.job_versions("default", "api").len(), 1);
+    assert_eq!(version_rows(&path, "web"), vec![(0, 0)], "the duplicate row is dropped");
+    assert_eq!(version_rows(&path, "api"), vec![]);
+
+    // History keeps working from there.
+    apply_ok(&reopened, vec![Op::UpsertJob(Job { priority: 90, ..job("web") })]).await;
+    assert_eq!(version_rows(&path, "web"), vec![(0, 0), (1, 70)]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn group_commit_serves_many_concurrent_writers() {
     const N_TASKS: usize = 50;
