@@ -622,7 +622,7 @@ mod tests {
             id: job_id.to_string(),
             name: job_id.to_string(),
             namespace: "default".to_string(),
-            task_groups: vec![TaskGroup { name: "web".to_string(), ..TaskGroup::default() }],
+            task_groups: vec![TaskGroup { name: "web".to_string(), ..TaskGroup::default() }].into(),
             ..Job::default()
         }
     }

@@ -5,10 +5,10 @@
 //! The row encoding lives in [`encode_row`] / [`decode_row`] only, so it can
 //! change (say, to a binary format) in one place.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
+use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run, TaskGroups};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -48,8 +48,10 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
-    /// The in-memory maps, with every secondary index rebuilt.
-    pub(crate) fn into_maps(self) -> StateMaps {
+    /// The in-memory maps, with every secondary index rebuilt and children
+    /// sharing their parent's task groups.
+    pub(crate) fn into_maps(mut self) -> StateMaps {
+        share_parent_task_groups(&mut self.jobs, &self.job_versions);
         let mut maps = StateMaps::default();
         for job in self.jobs {
             maps.put_job(Arc::new(job));
@@ -77,6 +79,39 @@ impl Loaded {
             maps.histories.insert(key, Arc::new(history));
         }
         maps
+    }
+}
+
+/// Makes each child's task groups the very copy its parent holds (the
+/// parent's latest version or an older one) when they are equal: storage
+/// holds separate copies, and without this every loaded child would cost a
+/// full spec in memory, where it cost a pointer before the restart.
+fn share_parent_task_groups(jobs: &mut [Job], versions: &[Job]) {
+    // namespace -> parent ID -> every spec of that parent, newest version first.
+    let parent_keys: HashSet<(&str, &str)> = jobs
+        .iter()
+        .filter(|job| !job.parent_id.is_empty())
+        .map(|job| (job.namespace.as_str(), job.parent_id.as_str()))
+        .collect();
+    let mut specs: HashMap<String, HashMap<String, Vec<(u64, TaskGroups)>>> = HashMap::new();
+    for (namespace, parent_id) in parent_keys {
+        specs.entry(namespace.to_string()).or_default().insert(parent_id.to_string(), Vec::new());
+    }
+    for job in jobs.iter().chain(versions) {
+        if let Some(candidates) = specs.get_mut(&job.namespace).and_then(|parents| parents.get_mut(&job.id)) {
+            candidates.push((job.version, job.task_groups.clone()));
+        }
+    }
+    for candidates in specs.values_mut().flat_map(HashMap::values_mut) {
+        candidates.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+    }
+    for job in jobs.iter_mut().filter(|job| !job.parent_id.is_empty()) {
+        let Some(candidates) = specs.get(&job.namespace).and_then(|parents| parents.get(&job.parent_id)) else {
+            continue;
+        };
+        if let Some((_, shared)) = candidates.iter().find(|(_, groups)| *groups == job.task_groups) {
+            job.task_groups = shared.clone();
+        }
     }
 }
 

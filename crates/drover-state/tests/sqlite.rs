@@ -10,7 +10,7 @@ use std::sync::Arc;
 use drover_state::{AllocDesiredUpdate, Op, StateError, StateStore};
 use drover_types::{AllocClientUpdate, Job, client_status, eval_status};
 
-use common::{alloc, eval, job, job_in, node, txn};
+use common::{alloc, child_of, eval, job, job_in, job_with_count, node, txn};
 
 async fn apply_ok(store: &StateStore, ops: Vec<Op>) -> u64 {
     store.apply(txn(ops)).await.expect("the transaction applies").index
@@ -253,6 +253,49 @@ async fn old_data_dirs_with_a_row_for_the_latest_version_load_without_duplicates
     // History keeps working from there.
     apply_ok(&reopened, vec![Op::UpsertJob(Job { priority: 90, ..job("web") })]).await;
     assert_eq!(version_rows(&path, "web"), vec![(0, 0), (1, 70)]);
+}
+
+#[tokio::test]
+async fn reloaded_children_share_their_parents_task_groups() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("batch", 1))]).await;
+        let version_0 = store.snapshot().job("default", "batch").expect("parent stored");
+        apply_ok(&store, vec![Op::UpsertJob(child_of(&version_0, "batch/dispatch-1"))]).await;
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("batch", 2))]).await;
+        let version_1 = store.snapshot().job("default", "batch").expect("parent stored");
+        let mut own_spec = child_of(&version_1, "batch/dispatch-3");
+        own_spec.task_groups[0].count = 9;
+        apply_ok(
+            &store,
+            vec![
+                Op::UpsertJob(child_of(&version_1, "batch/dispatch-2")),
+                Op::UpsertJob(own_spec),
+                Op::UpsertJob(job("web")),
+            ],
+        )
+        .await;
+    }
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    let snapshot = reopened.snapshot();
+    let child = |id: &str| snapshot.job("default", id).expect("child loaded");
+    let version_0 = snapshot.job_version("default", "batch", 0).expect("version 0");
+    let version_1 = snapshot.job("default", "batch").expect("parent loaded");
+    assert!(child("batch/dispatch-1").task_groups.is_shared_with(&version_0.task_groups), "an older version's spec");
+    assert!(child("batch/dispatch-2").task_groups.is_shared_with(&version_1.task_groups), "the latest spec");
+    let own = child("batch/dispatch-3");
+    assert_eq!(own.task_groups[0].count, 9, "a child with its own spec keeps it");
+    assert!(!own.task_groups.is_shared_with(&version_1.task_groups));
+    assert_eq!(
+        [
+            version_0.task_groups[0].count,
+            version_1.task_groups[0].count,
+            child("batch/dispatch-1").task_groups[0].count
+        ],
+        [1, 2, 1]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
