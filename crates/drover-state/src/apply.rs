@@ -502,6 +502,11 @@ fn purge_job(state: &mut StateMaps, namespace: &str, job_id: &str, tracker: &mut
     }
     let key = job_key(namespace, job_id);
     tracker.rows.job_versions_purged.insert(key.clone());
+    // A child's row may name one of these versions for its task groups
+    // (`backend::JobRow`): rewrite the children's rows, whole now.
+    if let Some(child_ids) = state.children_by_parent.get(&key) {
+        tracker.rows.jobs.extend(child_ids.iter().map(|child_id| job_key(namespace, child_id)));
+    }
     for run_key in state.run_keys_of_job(namespace, job_id) {
         state.remove_run(&run_key);
         tracker.touch_run(run_key);

@@ -133,13 +133,88 @@ pub(crate) fn split_latest_versions(jobs: &[Job], versions: Vec<Job>) -> (Vec<Jo
     (kept, duplicates)
 }
 
+/// A job to write, and whether its row may leave out its task groups.
+#[derive(Debug)]
+pub(crate) struct JobRow {
+    /// The job.
+    pub(crate) job: Arc<Job>,
+    /// `Some(version)`: the job's task groups are that version of its
+    /// parent's (the very copy in memory), so the row names the version
+    /// instead of repeating them; see [`parent_spec_version`].
+    pub(crate) parent_spec_version: Option<u64>,
+}
+
+/// The version of its parent whose task groups a child shares (the same
+/// copy, not merely equal ones), so its row can name that version instead of
+/// repeating the spec. Only a parent that is not a child itself qualifies:
+/// then the named version's row (`jobs` for the latest, `job_versions` for
+/// older ones) always holds the full spec. A parent's versions disappear only
+/// when it is purged, and a purge rewrites its children's rows (which then
+/// find no parent and are written whole).
+pub(crate) fn parent_spec_version(state: &StateMaps, job: &Job) -> Option<u64> {
+    if job.parent_id.is_empty() {
+        return None;
+    }
+    let parent = state.jobs.get(&(job.namespace.clone(), job.parent_id.clone()))?;
+    if !parent.parent_id.is_empty() {
+        return None;
+    }
+    if job.task_groups.is_shared_with(&parent.task_groups) {
+        return Some(parent.version);
+    }
+    let first = (job.namespace.clone(), job.parent_id.clone(), 0);
+    let last = (job.namespace.clone(), job.parent_id.clone(), u64::MAX);
+    state
+        .job_versions
+        .range(first..=last)
+        .rev()
+        .find(|(_, version)| job.task_groups.is_shared_with(&version.task_groups))
+        .map(|((_, _, version), _)| *version)
+}
+
+/// Gives each job loaded from a row that names its parent's spec version
+/// (see [`JobRow`]) those task groups: the very copy the parent's version
+/// holds. `jobs` pairs each job with the version its row names, if any.
+pub(crate) fn attach_parent_specs(jobs: Vec<(Job, Option<u64>)>, versions: &[Job]) -> Result<Vec<Job>, StateError> {
+    // (namespace, parent, version) -> its task groups, once found in a full row.
+    let mut specs: HashMap<JobVersionKey, Option<TaskGroups>> = HashMap::new();
+    for (job, spec_version) in &jobs {
+        if let Some(version) = spec_version {
+            specs.insert((job.namespace.clone(), job.parent_id.clone(), *version), None);
+        }
+    }
+    if specs.is_empty() {
+        return Ok(jobs.into_iter().map(|(job, _)| job).collect());
+    }
+    let full_jobs = jobs.iter().filter(|(_, spec_version)| spec_version.is_none()).map(|(job, _)| job);
+    for job in full_jobs.chain(versions) {
+        if let Some(spec) = specs.get_mut(&(job.namespace.clone(), job.id.clone(), job.version)) {
+            *spec = Some(job.task_groups.clone());
+        }
+    }
+    jobs.into_iter()
+        .map(|(mut job, spec_version)| {
+            let Some(version) = spec_version else { return Ok(job) };
+            let key = (job.namespace.clone(), job.parent_id.clone(), version);
+            let Some(Some(spec)) = specs.get(&key) else {
+                return Err(StateError::Storage(format!(
+                    "corrupt row \"{}/{}\" in table jobs: its task groups are version {version} of job {:?}, which is not stored",
+                    job.namespace, job.id, job.parent_id
+                )));
+            };
+            job.task_groups = spec.clone();
+            Ok(job)
+        })
+        .collect()
+}
+
 /// The rows one batch of transactions changed, as they are after the batch.
 #[derive(Debug, Default)]
 pub(crate) struct WriteBatch {
     /// The index of the batch's last transaction.
     pub(crate) index: u64,
     /// Jobs to insert or replace.
-    pub(crate) jobs_written: Vec<Arc<Job>>,
+    pub(crate) jobs_written: Vec<JobRow>,
     /// Jobs to delete.
     pub(crate) jobs_deleted: Vec<JobKey>,
     /// Jobs whose every version is deleted, before `job_versions_written`.
@@ -180,7 +255,9 @@ impl WriteBatch {
         let mut batch = WriteBatch { index, ..WriteBatch::default() };
         for key in &rows.jobs {
             match state.jobs.get(key) {
-                Some(job) => batch.jobs_written.push(Arc::clone(job)),
+                Some(job) => batch
+                    .jobs_written
+                    .push(JobRow { parent_spec_version: parent_spec_version(state, job), job: Arc::clone(job) }),
                 None => batch.jobs_deleted.push(key.clone()),
             }
         }

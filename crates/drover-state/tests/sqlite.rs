@@ -298,6 +298,108 @@ async fn reloaded_children_share_their_parents_task_groups() {
     );
 }
 
+/// A `jobs` row: the parent spec version it names, and how many task groups its data holds.
+fn job_row(path: &std::path::Path, job_id: &str) -> (Option<u64>, usize) {
+    let connection = rusqlite::Connection::open(path).expect("sqlite opens");
+    let (spec_version, data): (Option<u64>, String) = connection
+        .query_row("SELECT spec_version, data FROM jobs WHERE namespace = 'default' AND id = ?1", [job_id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .expect("the row");
+    let job: serde_json::Value = serde_json::from_str(&data).expect("json");
+    (spec_version, job["TaskGroups"].as_array().map_or(0, Vec::len))
+}
+
+#[tokio::test]
+async fn children_rows_name_their_parents_spec_instead_of_repeating_it() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    let before = {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("batch", 1))]).await;
+        let version_0 = store.snapshot().job("default", "batch").expect("parent stored");
+        apply_ok(&store, vec![Op::UpsertJob(child_of(&version_0, "batch/dispatch-1"))]).await;
+        assert_eq!(job_row(&path, "batch/dispatch-1"), (Some(0), 0), "no spec in the child's row");
+        assert_eq!(job_row(&path, "batch"), (None, 1));
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("batch", 2))]).await;
+        let version_1 = store.snapshot().job("default", "batch").expect("parent stored");
+        let mut own_spec = child_of(&version_1, "batch/dispatch-3");
+        own_spec.task_groups[0].count = 9;
+        apply_ok(&store, vec![Op::UpsertJob(child_of(&version_1, "batch/dispatch-2")), Op::UpsertJob(own_spec)]).await;
+        // A status change rewrites the child's row; it still names the spec.
+        apply_ok(&store, vec![Op::UpsertEvals(vec![eval("e1", "batch/dispatch-2", eval_status::BLOCKED)])]).await;
+        assert_eq!(job_row(&path, "batch/dispatch-1"), (Some(0), 0), "version 0 is now an older version");
+        assert_eq!(job_row(&path, "batch/dispatch-2"), (Some(1), 0));
+        assert_eq!(job_row(&path, "batch/dispatch-3"), (None, 1), "a child with its own spec is stored whole");
+        contents(&store)
+    };
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    assert_eq!(contents(&reopened), before, "every child is back with its spec");
+    let snapshot = reopened.snapshot();
+    let child = snapshot.job("default", "batch/dispatch-2").expect("child loaded");
+    assert_eq!(child.task_groups[0].count, 2);
+    assert!(child.task_groups.is_shared_with(&snapshot.job("default", "batch").expect("parent").task_groups));
+}
+
+#[tokio::test]
+async fn purging_a_parent_rewrites_its_childrens_rows_whole() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("a", 1)), Op::UpsertJob(job_with_count("b", 1))]).await;
+        let snapshot = store.snapshot();
+        let (a, b) = (snapshot.job("default", "a").expect("a"), snapshot.job("default", "b").expect("b"));
+        apply_ok(
+            &store,
+            vec![Op::UpsertJob(child_of(&a, "a/dispatch-1")), Op::UpsertJob(child_of(&b, "b/dispatch-1"))],
+        )
+        .await;
+        assert_eq!(job_row(&path, "a/dispatch-1"), (Some(0), 0));
+
+        // Purged, then registered again with another spec: later, or in the same transaction.
+        apply_ok(&store, vec![Op::PurgeJob { namespace: "default".to_string(), job_id: "a".to_string() }]).await;
+        assert_eq!(job_row(&path, "a/dispatch-1"), (None, 1), "the child's row holds its spec again");
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("a", 5))]).await;
+        apply_ok(
+            &store,
+            vec![
+                Op::PurgeJob { namespace: "default".to_string(), job_id: "b".to_string() },
+                Op::UpsertJob(job_with_count("b", 6)),
+            ],
+        )
+        .await;
+        assert_eq!(job_row(&path, "b/dispatch-1"), (None, 1));
+    }
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    let snapshot = reopened.snapshot();
+    let count = |job_id: &str| snapshot.job("default", job_id).expect("job loaded").task_groups[0].count;
+    assert_eq!([count("a/dispatch-1"), count("a"), count("b/dispatch-1"), count("b")], [1, 5, 1, 6]);
+}
+
+#[tokio::test]
+async fn a_child_row_naming_a_missing_spec_is_reported() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("batch", 1))]).await;
+        let parent = store.snapshot().job("default", "batch").expect("parent stored");
+        apply_ok(&store, vec![Op::UpsertJob(child_of(&parent, "batch/dispatch-1"))]).await;
+    }
+    {
+        let connection = rusqlite::Connection::open(&path).expect("sqlite opens");
+        connection.execute("UPDATE jobs SET spec_version = 7 WHERE id = 'batch/dispatch-1'", []).expect("row changed");
+    }
+    let err = StateStore::open(&path).err().expect("a dangling spec version fails the open");
+    let message = err.to_string();
+    assert!(matches!(err, StateError::Storage(_)), "{message}");
+    assert!(
+        message.contains("jobs") && message.contains("batch/dispatch-1") && message.contains("version 7"),
+        "{message}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn group_commit_serves_many_concurrent_writers() {
     const N_TASKS: usize = 50;
