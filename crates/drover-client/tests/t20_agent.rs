@@ -210,7 +210,7 @@ fn job(job_type: JobType, tasks: Vec<Task>) -> Job {
         namespace: "default".to_string(),
         region: "global".to_string(),
         job_type,
-        task_groups: vec![TaskGroup { name: "g".to_string(), tasks, ..TaskGroup::default() }],
+        task_groups: vec![TaskGroup { name: "g".to_string(), tasks, ..TaskGroup::default() }].into(),
         ..Job::default()
     }
 }

@@ -480,7 +480,7 @@ fn read_job(ctx: &mut Ctx, value: &Value) -> Option<Job> {
         schedules,
         run_policy,
         constraints,
-        task_groups: vec![group],
+        task_groups: vec![group].into(),
         ..Job::default()
     })
 }

@@ -121,7 +121,7 @@ fn full_expected() -> Job {
         datacenters: strings(&["dc1"]),
         node_pool: "default".to_string(),
         constraints: vec![constraint("${attr.kernel.name}", "=", "linux"), constraint("", "distinct_hosts", "true")],
-        task_groups: vec![group],
+        task_groups: vec![group].into(),
         periodic: Some(PeriodicConfig {
             enabled: true,
             spec: "0 * * * *".to_string(),

@@ -159,7 +159,8 @@ pub fn job(job_id: &str, job_type: JobType, count: u32) -> Job {
     let mut job = Job {
         id: job_id.to_string(),
         job_type,
-        task_groups: vec![TaskGroup { name: "group".to_string(), count, tasks: vec![task], ..TaskGroup::default() }],
+        task_groups: vec![TaskGroup { name: "group".to_string(), count, tasks: vec![task], ..TaskGroup::default() }]
+            .into(),
         ..Job::default()
     };
     job.canonicalize();

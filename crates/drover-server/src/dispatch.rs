@@ -324,4 +324,19 @@ mod tests {
         assert_eq!(child.meta.get("extra").map(String::as_str), Some(""), "optional keys pre-set");
         assert_eq!(child.payload, b"p");
     }
+
+    #[test]
+    fn dispatched_and_periodic_children_share_the_parents_task_groups() {
+        let mut parent = template("optional", &[], &[]);
+        parent.task_groups = vec![drover_types::TaskGroup { name: "g".to_string(), ..Default::default() }].into();
+        parent.canonicalize();
+        let mut child = build_child(&parent, &request(b"", &[]), "video-encode/dispatch-1-0".to_string(), 5);
+        child.canonicalize();
+        assert!(child.task_groups.is_shared_with(&parent.task_groups));
+        let periodic = crate::periodic::build_periodic_child(&parent, "video-encode/periodic-1", 5);
+        assert!(periodic.task_groups.is_shared_with(&parent.task_groups));
+
+        child.task_groups[0].count = 4;
+        assert_eq!((parent.task_groups[0].count, child.task_groups[0].count), (1, 4), "a change copies first");
+    }
 }

@@ -112,7 +112,8 @@ fn probe_job(node: &Node) -> Job {
             }),
             ephemeral_disk: Some(EphemeralDisk { size_mb: 0, ..EphemeralDisk::default() }),
             ..TaskGroup::default()
-        }],
+        }]
+        .into(),
         meta: BTreeMap::from([("drover.node-test".to_string(), node.id.clone())]),
         ..Job::default()
     }

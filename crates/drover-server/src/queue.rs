@@ -315,7 +315,8 @@ mod tests {
                     ..Task::default()
                 }],
                 ..TaskGroup::default()
-            }],
+            }]
+            .into(),
             ..Job::default()
         };
         assert_eq!(placement_reason(Some(&job), "g", &metric), expect);

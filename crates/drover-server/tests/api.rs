@@ -207,6 +207,11 @@ async fn dispatch_validates_with_400_and_is_idempotent() {
     assert_eq!(child_job["Meta"]["codec"], "webm");
     let children = server.get("/v1/job/video-encode/children").await;
     assert_eq!(children.as_array().map(Vec::len), Some(1));
+    assert_eq!(child_job["TaskGroups"], server.get("/v1/job/video-encode").await["TaskGroups"]);
+    let snapshot = server.handle.inner().state.snapshot();
+    let (parent, stored_child) = (snapshot.job("default", "video-encode"), snapshot.job("default", &child));
+    let (parent, stored_child) = (parent.expect("parent stored"), stored_child.expect("child stored"));
+    assert!(stored_child.task_groups.is_shared_with(&parent.task_groups), "the child holds no copy of the spec");
     tokio::time::sleep(Duration::from_millis(10)).await;
     server.handle.shutdown().await;
 }

@@ -29,7 +29,7 @@ pub(crate) struct Applied {
 pub(crate) struct ChangedRows {
     /// Jobs (latest version).
     pub(crate) jobs: BTreeSet<JobKey>,
-    /// Job versions.
+    /// Job versions older than the latest (the latest is the `jobs` row).
     pub(crate) job_versions: BTreeSet<JobVersionKey>,
     /// Jobs whose every version must be deleted first (purged).
     pub(crate) job_versions_purged: BTreeSet<JobKey>,
@@ -85,7 +85,6 @@ pub(crate) fn apply_txn_with_rows(
         apply_op(&mut next, op, index, now, &mut tracker)?;
     }
     derive_job_statuses(&mut next, index, &mut tracker);
-    share_new_versions_with_jobs(&mut next, &tracker);
     let changes = tracker.changes(&next, index);
     *state = next;
     Ok(Applied { changes, rows: tracker.rows })
@@ -133,8 +132,6 @@ struct Tracker {
     touched_seen: HashSet<Touched>,
     /// Jobs whose status must be derived once every operation has run.
     jobs_needing_status: BTreeSet<JobKey>,
-    /// Versions created by this transaction.
-    new_versions: Vec<JobVersionKey>,
     rows: ChangedRows,
 }
 
@@ -481,16 +478,22 @@ fn upsert_job(state: &mut StateMaps, job: &Job, index: u64, now: i64, tracker: &
             if stored.submit_time == 0 {
                 stored.submit_time = now;
             }
-            let stored_version = Arc::new(stored.clone());
-            state.put_job_version(stored_version);
-            let version_key = (stored.namespace.clone(), stored.id.clone(), stored.version);
-            tracker.rows.job_versions.insert(version_key.clone());
-            tracker.new_versions.push(version_key);
+            if let Some(superseded) = existing {
+                keep_superseded_version(state, superseded, tracker);
+            }
             stored
         }
     };
     state.put_job(Arc::new(stored));
     tracker.touch_job(key);
+}
+
+/// Moves the version a new one replaces from `jobs` to `job_versions` (the
+/// latest version lives in `jobs` only), and has its row written.
+fn keep_superseded_version(state: &mut StateMaps, superseded: Arc<Job>, tracker: &mut Tracker) {
+    let version_key = (superseded.namespace.clone(), superseded.id.clone(), superseded.version);
+    state.put_job_version(superseded);
+    tracker.rows.job_versions.insert(version_key);
 }
 
 fn purge_job(state: &mut StateMaps, namespace: &str, job_id: &str, tracker: &mut Tracker) -> Result<(), StateError> {
@@ -499,6 +502,11 @@ fn purge_job(state: &mut StateMaps, namespace: &str, job_id: &str, tracker: &mut
     }
     let key = job_key(namespace, job_id);
     tracker.rows.job_versions_purged.insert(key.clone());
+    // A child's row may name one of these versions for its task groups
+    // (`backend::JobRow`): rewrite the children's rows, whole now.
+    if let Some(child_ids) = state.children_by_parent.get(&key) {
+        tracker.rows.jobs.extend(child_ids.iter().map(|child_id| job_key(namespace, child_id)));
+    }
     for run_key in state.run_keys_of_job(namespace, job_id) {
         state.remove_run(&run_key);
         tracker.touch_run(run_key);
@@ -600,19 +608,6 @@ fn derive_job_statuses(state: &mut StateMaps, index: u64, tracker: &mut Tracker)
     }
 }
 
-/// Makes each version created by the transaction the job as it ended up
-/// (with its derived status), sharing one allocation with the jobs map.
-fn share_new_versions_with_jobs(state: &mut StateMaps, tracker: &Tracker) {
-    for version_key in &tracker.new_versions {
-        let job_key = (version_key.0.clone(), version_key.1.clone());
-        let Some(job) = state.jobs.get(&job_key) else { continue };
-        if job.version == version_key.2 {
-            let job = Arc::clone(job);
-            state.job_versions.insert(version_key.clone(), job);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -632,7 +627,7 @@ mod tests {
             id: job_id.to_string(),
             name: job_id.to_string(),
             namespace: "default".to_string(),
-            task_groups: vec![TaskGroup { name: "web".to_string(), ..TaskGroup::default() }],
+            task_groups: vec![TaskGroup { name: "web".to_string(), ..TaskGroup::default() }].into(),
             ..Job::default()
         }
     }
@@ -698,6 +693,15 @@ mod tests {
         }
     }
 
+    fn snapshot_of(state: &StateMaps) -> crate::Snapshot {
+        crate::Snapshot::new(0, state.clone())
+    }
+
+    /// `(version, priority)` of every version of a job, newest first, as readers see them.
+    fn versions(state: &StateMaps, job_id: &str) -> Vec<(u64, i32)> {
+        snapshot_of(state).job_versions("default", job_id).iter().map(|job| (job.version, job.priority)).collect()
+    }
+
     #[test]
     fn new_job_gets_version_zero_and_the_txn_index() {
         let mut state = StateMaps::default();
@@ -706,8 +710,9 @@ mod tests {
         assert_eq!((stored.version, stored.create_index, stored.modify_index, stored.job_modify_index), (0, 7, 7, 7));
         assert_eq!(stored.submit_time, NOW);
         assert_eq!(stored.status, job_status::PENDING);
-        let version = state.job_versions.get(&("default".to_string(), "web".to_string(), 0)).expect("version 0");
+        let version = snapshot_of(&state).job_version("default", "web", 0).expect("version 0");
         assert_eq!(version.status, job_status::PENDING);
+        assert!(state.job_versions.is_empty(), "the latest version is held once, in jobs");
     }
 
     #[test]
@@ -725,7 +730,7 @@ mod tests {
         let stored = stored_job(&state, "web");
         assert_eq!((stored.version, stored.create_index, stored.modify_index, stored.job_modify_index), (0, 1, 2, 1));
         assert_eq!(stored.submit_time, NOW, "submit time of the kept version");
-        assert_eq!(state.job_versions.len(), 1);
+        assert_eq!(versions(&state, "web"), vec![(0, 0)]);
     }
 
     #[test]
@@ -735,8 +740,9 @@ mod tests {
         apply_ok(&mut state, 2, vec![Op::UpsertJob(Job { priority: 70, ..job("web") })]);
         let stored = stored_job(&state, "web");
         assert_eq!((stored.version, stored.create_index, stored.modify_index, stored.job_modify_index), (1, 1, 2, 2));
-        let versions: Vec<(u64, i32)> = state.job_versions.values().map(|job| (job.version, job.priority)).collect();
-        assert_eq!(versions, vec![(0, 0), (1, 70)]);
+        assert_eq!(versions(&state, "web"), vec![(1, 70), (0, 0)]);
+        let older: Vec<(u64, i32)> = state.job_versions.values().map(|job| (job.version, job.priority)).collect();
+        assert_eq!(older, vec![(0, 0)], "only the superseded version is kept apart");
     }
 
     #[test]
@@ -748,7 +754,7 @@ mod tests {
         assert!(stored.stop);
         assert_eq!((stored.version, stored.modify_index, stored.job_modify_index), (0, 2, 2));
         assert_eq!(stored.status, job_status::DEAD);
-        assert_eq!(state.job_versions.len(), 1, "a stop stores no new version");
+        assert_eq!(versions(&state, "web"), vec![(0, 0)], "a stop stores no new version");
 
         apply_ok(&mut state, 3, vec![Op::UpsertJob(job("web"))]);
         let stored = stored_job(&state, "web");
@@ -1074,7 +1080,9 @@ mod tests {
         );
         assert!(matches!(&changes[..], [Change { index: 4, object: ChangedObject::JobDeleted { .. } }]));
         assert!(!state.jobs.contains_key(&job_key("default", "parent/dispatch-1")));
-        assert_eq!(state.job_versions.len(), 1, "only the parent's version is left");
+        assert!(state.job_version_keys("default", "parent/dispatch-1").is_empty(), "the child's versions are gone");
+        assert!(state.job_versions.is_empty(), "the parent's only version is its latest, held in jobs");
+        assert!(state.jobs.contains_key(&parent_key));
         assert!(state.children_by_parent.get(&parent_key).is_none());
         assert!(state.allocs.contains_key("a1"));
 
@@ -1106,7 +1114,8 @@ mod tests {
         assert_eq!(applied.rows.jobs.len(), 1);
         assert_eq!(
             applied.rows.job_versions.iter().cloned().collect::<Vec<_>>(),
-            vec![("default".to_string(), "web".to_string(), 1)]
+            vec![("default".to_string(), "web".to_string(), 0)],
+            "the superseded version gets its row; the new latest is the jobs row"
         );
         assert!(applied.rows.evals.contains("e1"));
         assert!(state.evals.is_empty());

@@ -5,9 +5,10 @@
 //! The row encoding lives in [`encode_row`] / [`decode_row`] only, so it can
 //! change (say, to a binary format) in one place.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
+use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run, TaskGroups};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -30,7 +31,7 @@ pub(crate) struct Loaded {
     pub(crate) index: u64,
     /// Latest version of each job.
     pub(crate) jobs: Vec<Job>,
-    /// Every kept job version.
+    /// Every kept job version older than its job's latest.
     pub(crate) job_versions: Vec<Job>,
     /// Evaluations.
     pub(crate) evals: Vec<Evaluation>,
@@ -47,8 +48,10 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
-    /// The in-memory maps, with every secondary index rebuilt.
-    pub(crate) fn into_maps(self) -> StateMaps {
+    /// The in-memory maps, with every secondary index rebuilt and children
+    /// sharing their parent's task groups.
+    pub(crate) fn into_maps(mut self) -> StateMaps {
+        share_parent_task_groups(&mut self.jobs, &self.job_versions);
         let mut maps = StateMaps::default();
         for job in self.jobs {
             maps.put_job(Arc::new(job));
@@ -79,13 +82,139 @@ impl Loaded {
     }
 }
 
+/// Makes each child's task groups the very copy its parent holds (the
+/// parent's latest version or an older one) when they are equal: storage
+/// holds separate copies, and without this every loaded child would cost a
+/// full spec in memory, where it cost a pointer before the restart.
+fn share_parent_task_groups(jobs: &mut [Job], versions: &[Job]) {
+    // namespace -> parent ID -> every spec of that parent, newest version first.
+    let parent_keys: HashSet<(&str, &str)> = jobs
+        .iter()
+        .filter(|job| !job.parent_id.is_empty())
+        .map(|job| (job.namespace.as_str(), job.parent_id.as_str()))
+        .collect();
+    let mut specs: HashMap<String, HashMap<String, Vec<(u64, TaskGroups)>>> = HashMap::new();
+    for (namespace, parent_id) in parent_keys {
+        specs.entry(namespace.to_string()).or_default().insert(parent_id.to_string(), Vec::new());
+    }
+    for job in jobs.iter().chain(versions) {
+        if let Some(candidates) = specs.get_mut(&job.namespace).and_then(|parents| parents.get_mut(&job.id)) {
+            candidates.push((job.version, job.task_groups.clone()));
+        }
+    }
+    for candidates in specs.values_mut().flat_map(HashMap::values_mut) {
+        candidates.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+    }
+    for job in jobs.iter_mut().filter(|job| !job.parent_id.is_empty()) {
+        let Some(candidates) = specs.get(&job.namespace).and_then(|parents| parents.get(&job.parent_id)) else {
+            continue;
+        };
+        if let Some((_, shared)) = candidates.iter().find(|(_, groups)| *groups == job.task_groups) {
+            job.task_groups = shared.clone();
+        }
+    }
+}
+
+/// Splits stored versions into those older than their job's latest (kept)
+/// and the keys of those that are the latest itself: data dirs written before
+/// the latest version lived in `jobs` only hold such duplicate rows.
+pub(crate) fn split_latest_versions(jobs: &[Job], versions: Vec<Job>) -> (Vec<Job>, Vec<JobVersionKey>) {
+    let latest: HashMap<(&str, &str), u64> =
+        jobs.iter().map(|job| ((job.namespace.as_str(), job.id.as_str()), job.version)).collect();
+    let mut kept = Vec::with_capacity(versions.len());
+    let mut duplicates = Vec::new();
+    for version in versions {
+        if latest.get(&(version.namespace.as_str(), version.id.as_str())) == Some(&version.version) {
+            duplicates.push((version.namespace, version.id, version.version));
+        } else {
+            kept.push(version);
+        }
+    }
+    (kept, duplicates)
+}
+
+/// A job to write, and whether its row may leave out its task groups.
+#[derive(Debug)]
+pub(crate) struct JobRow {
+    /// The job.
+    pub(crate) job: Arc<Job>,
+    /// `Some(version)`: the job's task groups are that version of its
+    /// parent's (the very copy in memory), so the row names the version
+    /// instead of repeating them; see [`parent_spec_version`].
+    pub(crate) parent_spec_version: Option<u64>,
+}
+
+/// The version of its parent whose task groups a child shares (the same
+/// copy, not merely equal ones), so its row can name that version instead of
+/// repeating the spec. Only a parent that is not a child itself qualifies:
+/// then the named version's row (`jobs` for the latest, `job_versions` for
+/// older ones) always holds the full spec. A parent's versions disappear only
+/// when it is purged, and a purge rewrites its children's rows (which then
+/// find no parent and are written whole).
+pub(crate) fn parent_spec_version(state: &StateMaps, job: &Job) -> Option<u64> {
+    if job.parent_id.is_empty() {
+        return None;
+    }
+    let parent = state.jobs.get(&(job.namespace.clone(), job.parent_id.clone()))?;
+    if !parent.parent_id.is_empty() {
+        return None;
+    }
+    if job.task_groups.is_shared_with(&parent.task_groups) {
+        return Some(parent.version);
+    }
+    let first = (job.namespace.clone(), job.parent_id.clone(), 0);
+    let last = (job.namespace.clone(), job.parent_id.clone(), u64::MAX);
+    state
+        .job_versions
+        .range(first..=last)
+        .rev()
+        .find(|(_, version)| job.task_groups.is_shared_with(&version.task_groups))
+        .map(|((_, _, version), _)| *version)
+}
+
+/// Gives each job loaded from a row that names its parent's spec version
+/// (see [`JobRow`]) those task groups: the very copy the parent's version
+/// holds. `jobs` pairs each job with the version its row names, if any.
+pub(crate) fn attach_parent_specs(jobs: Vec<(Job, Option<u64>)>, versions: &[Job]) -> Result<Vec<Job>, StateError> {
+    // (namespace, parent, version) -> its task groups, once found in a full row.
+    let mut specs: HashMap<JobVersionKey, Option<TaskGroups>> = HashMap::new();
+    for (job, spec_version) in &jobs {
+        if let Some(version) = spec_version {
+            specs.insert((job.namespace.clone(), job.parent_id.clone(), *version), None);
+        }
+    }
+    if specs.is_empty() {
+        return Ok(jobs.into_iter().map(|(job, _)| job).collect());
+    }
+    let full_jobs = jobs.iter().filter(|(_, spec_version)| spec_version.is_none()).map(|(job, _)| job);
+    for job in full_jobs.chain(versions) {
+        if let Some(spec) = specs.get_mut(&(job.namespace.clone(), job.id.clone(), job.version)) {
+            *spec = Some(job.task_groups.clone());
+        }
+    }
+    jobs.into_iter()
+        .map(|(mut job, spec_version)| {
+            let Some(version) = spec_version else { return Ok(job) };
+            let key = (job.namespace.clone(), job.parent_id.clone(), version);
+            let Some(Some(spec)) = specs.get(&key) else {
+                return Err(StateError::Storage(format!(
+                    "corrupt row \"{}/{}\" in table jobs: its task groups are version {version} of job {:?}, which is not stored",
+                    job.namespace, job.id, job.parent_id
+                )));
+            };
+            job.task_groups = spec.clone();
+            Ok(job)
+        })
+        .collect()
+}
+
 /// The rows one batch of transactions changed, as they are after the batch.
 #[derive(Debug, Default)]
 pub(crate) struct WriteBatch {
     /// The index of the batch's last transaction.
     pub(crate) index: u64,
     /// Jobs to insert or replace.
-    pub(crate) jobs_written: Vec<Arc<Job>>,
+    pub(crate) jobs_written: Vec<JobRow>,
     /// Jobs to delete.
     pub(crate) jobs_deleted: Vec<JobKey>,
     /// Jobs whose every version is deleted, before `job_versions_written`.
@@ -126,7 +255,9 @@ impl WriteBatch {
         let mut batch = WriteBatch { index, ..WriteBatch::default() };
         for key in &rows.jobs {
             match state.jobs.get(key) {
-                Some(job) => batch.jobs_written.push(Arc::clone(job)),
+                Some(job) => batch
+                    .jobs_written
+                    .push(JobRow { parent_spec_version: parent_spec_version(state, job), job: Arc::clone(job) }),
                 None => batch.jobs_deleted.push(key.clone()),
             }
         }

@@ -53,7 +53,8 @@ impl UsedResources {
 pub(crate) struct StateMaps {
     /// Latest version of each job.
     pub(crate) jobs: OrdMap<JobKey, Arc<Job>>,
-    /// Every kept version of each job.
+    /// Every kept version of each job older than its latest (which is in
+    /// `jobs` only, so a job's spec is held once).
     pub(crate) job_versions: OrdMap<JobVersionKey, Arc<Job>>,
     /// Evaluations by ID.
     pub(crate) evals: OrdMap<String, Arc<Evaluation>>,

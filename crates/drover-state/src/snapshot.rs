@@ -73,16 +73,29 @@ impl Snapshot {
             .collect()
     }
 
-    /// One version of a job.
+    /// One version of a job: the latest is the job itself, older ones are kept apart.
     pub fn job_version(&self, namespace: &str, job_id: &str, version: u64) -> Option<Arc<Job>> {
+        if let Some(latest) = self.job(namespace, job_id)
+            && latest.version == version
+        {
+            return Some(latest);
+        }
         self.maps.job_versions.get(&(namespace.to_string(), job_id.to_string(), version)).cloned()
     }
 
-    /// Every kept version of a job, newest first.
+    /// Every kept version of a job, newest first (the latest is the job itself).
     pub fn job_versions(&self, namespace: &str, job_id: &str) -> Vec<Arc<Job>> {
+        let latest = self.job(namespace, job_id);
         let first = (namespace.to_string(), job_id.to_string(), 0);
         let last = (namespace.to_string(), job_id.to_string(), u64::MAX);
-        self.maps.job_versions.range(first..=last).rev().map(|(_, job)| Arc::clone(job)).collect()
+        let older = self
+            .maps
+            .job_versions
+            .range(first..=last)
+            .rev()
+            .map(|(_, job)| Arc::clone(job))
+            .filter(|job| latest.as_ref().is_none_or(|latest| job.version < latest.version));
+        latest.iter().cloned().chain(older).collect()
     }
 
     /// Children (dispatched or periodic) of a job, ordered by ID.

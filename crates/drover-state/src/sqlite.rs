@@ -1,6 +1,12 @@
 //! The SQLite backend: one table per object kind, each row the object's
 //! encoded form, plus `meta` holding the last committed index.
 //!
+//! `jobs` holds each job's latest version; `job_versions` only the versions
+//! it replaced (a version's row is written when a newer one supersedes it).
+//! A dispatched or periodic child that shares its parent's task groups is
+//! stored without them: its `jobs.spec_version` names the parent's version
+//! they are re-attached from on load (see `backend::JobRow`).
+//!
 //! The database runs in WAL mode with `synchronous=FULL`, so a committed batch
 //! survives power loss before any caller hears about it.
 
@@ -9,16 +15,19 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StateError;
-use crate::backend::{Backend, Loaded, WriteBatch, decode_row, encode_row};
+use crate::backend::{Backend, Loaded, WriteBatch, attach_parent_specs, decode_row, encode_row, split_latest_versions};
+use crate::maps::JobVersionKey;
 
-/// The schema version written to `meta`, for future migrations.
-const SCHEMA_VERSION: u64 = 1;
+/// The schema version written to `meta`, for future migrations. 2 added
+/// `jobs.spec_version`.
+const SCHEMA_VERSION: u64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     namespace TEXT NOT NULL,
     id TEXT NOT NULL,
     data TEXT NOT NULL,
+    spec_version INTEGER,
     PRIMARY KEY (namespace, id)
 );
 CREATE TABLE IF NOT EXISTS job_versions (
@@ -76,9 +85,10 @@ impl SqliteBackend {
         }
         connection.pragma_update(None, "synchronous", "FULL").map_err(storage_error("setting synchronous"))?;
         connection.execute_batch(SCHEMA).map_err(storage_error("creating tables"))?;
+        add_spec_version_column(&connection)?;
         connection
             .execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
                 params![SCHEMA_VERSION.to_string()],
             )
             .map_err(storage_error("writing schema version"))?;
@@ -126,12 +136,14 @@ impl SqliteBackend {
         Ok(objects)
     }
 
-    fn load_jobs(&self, table: &str, with_version: bool) -> Result<Vec<drover_types::Job>, StateError> {
+    /// The rows of `jobs` (`with_version == false`; each with the parent's
+    /// spec version its row names, see `JobRow`) or `job_versions`.
+    fn load_jobs(&self, table: &str, with_version: bool) -> Result<Vec<(drover_types::Job, Option<u64>)>, StateError> {
         let context = format!("reading table {table}");
         let sql = if with_version {
-            format!("SELECT namespace, id, version, data FROM {table} ORDER BY namespace, id, version")
+            format!("SELECT namespace, id, version, data, NULL FROM {table} ORDER BY namespace, id, version")
         } else {
-            format!("SELECT namespace, id, 0, data FROM {table} ORDER BY namespace, id")
+            format!("SELECT namespace, id, 0, data, spec_version FROM {table} ORDER BY namespace, id")
         };
         let mut statement = self.connection.prepare(&sql).map_err(storage_error(&context))?;
         let mut rows = statement.query([]).map_err(storage_error(&context))?;
@@ -156,7 +168,10 @@ impl SqliteBackend {
                     job.namespace, job.id, job.version
                 )));
             }
-            jobs.push(job);
+            let spec_version: Option<u64> = row
+                .get(4)
+                .map_err(|err| StateError::Storage(format!("corrupt row {row_id:?} in table {table}: {err}")))?;
+            jobs.push((job, spec_version));
         }
         Ok(jobs)
     }
@@ -232,12 +247,38 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    /// Deletes `job_versions` rows that repeat their job's latest version
+    /// (written by earlier releases, which kept the latest in both tables).
+    fn delete_version_rows(&mut self, keys: &[JobVersionKey]) -> Result<(), StateError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let context = "dropping duplicate job_versions rows";
+        let transaction = self.connection.transaction().map_err(storage_error(context))?;
+        {
+            let mut delete = transaction
+                .prepare_cached("DELETE FROM job_versions WHERE namespace = ?1 AND id = ?2 AND version = ?3")
+                .map_err(storage_error(context))?;
+            for (namespace, job_id, version) in keys {
+                delete.execute(params![namespace, job_id, version]).map_err(storage_error(context))?;
+            }
+        }
+        transaction.commit().map_err(storage_error(context))
+    }
+}
+
 impl Backend for SqliteBackend {
     fn load(&mut self) -> Result<Loaded, StateError> {
+        let versions: Vec<drover_types::Job> =
+            self.load_jobs("job_versions", true)?.into_iter().map(|(job, _)| job).collect();
+        let jobs = attach_parent_specs(self.load_jobs("jobs", false)?, &versions)?;
+        let (job_versions, duplicates) = split_latest_versions(&jobs, versions);
+        self.delete_version_rows(&duplicates)?;
         Ok(Loaded {
             index: self.load_index()?,
-            jobs: self.load_jobs("jobs", false)?,
-            job_versions: self.load_jobs("job_versions", true)?,
+            jobs,
+            job_versions,
             evals: self.load_table("evals", |eval: &drover_types::Evaluation| &eval.id)?,
             allocs: self.load_table("allocs", |alloc: &drover_types::Allocation| &alloc.id)?,
             nodes: self.load_table("nodes", |node: &drover_types::Node| &node.id)?,
@@ -255,6 +296,23 @@ impl Backend for SqliteBackend {
     }
 }
 
+/// Adds `jobs.spec_version` to a database created before it existed.
+fn add_spec_version_column(connection: &Connection) -> Result<(), StateError> {
+    let context = "adding jobs.spec_version";
+    let mut statement =
+        connection.prepare("SELECT name FROM pragma_table_info('jobs')").map_err(storage_error(context))?;
+    let columns = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(storage_error(context))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(storage_error(context))?;
+    if columns.iter().any(|column| column == "spec_version") {
+        return Ok(());
+    }
+    connection.execute("ALTER TABLE jobs ADD COLUMN spec_version INTEGER", []).map_err(storage_error(context))?;
+    Ok(())
+}
+
 fn write_error(err: rusqlite::Error) -> StateError {
     StateError::Storage(format!("writing batch: {err}"))
 }
@@ -267,10 +325,15 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
         delete_job.execute(params![namespace, job_id]).map_err(write_error)?;
     }
     let mut upsert_job = transaction
-        .prepare_cached("INSERT OR REPLACE INTO jobs (namespace, id, data) VALUES (?1, ?2, ?3)")
+        .prepare_cached("INSERT OR REPLACE INTO jobs (namespace, id, data, spec_version) VALUES (?1, ?2, ?3, ?4)")
         .map_err(write_error)?;
-    for job in &batch.jobs_written {
-        upsert_job.execute(params![job.namespace, job.id, encode_row(job.as_ref())?]).map_err(write_error)?;
+    for row in &batch.jobs_written {
+        let job = row.job.as_ref();
+        let data = match row.parent_spec_version {
+            Some(_) => encode_row(&without_task_groups(job))?,
+            None => encode_row(job)?,
+        };
+        upsert_job.execute(params![job.namespace, job.id, data, row.parent_spec_version]).map_err(write_error)?;
     }
 
     let mut purge_versions =
@@ -339,6 +402,11 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
         .execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_index', ?1)", params![batch.index.to_string()])
         .map_err(write_error)?;
     Ok(())
+}
+
+/// The job as its row stores it when the row names its parent's spec version instead.
+fn without_task_groups(job: &drover_types::Job) -> drover_types::Job {
+    drover_types::Job { task_groups: drover_types::TaskGroups::default(), ..job.clone() }
 }
 
 /// Deletes then writes rows of a table keyed by `id` alone.

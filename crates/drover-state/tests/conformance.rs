@@ -10,7 +10,7 @@ use std::time::Duration;
 use drover_state::{AllocDesiredUpdate, ChangedObject, Op, Precondition, StateError, StateStore, Txn};
 use drover_types::{Job, Run, client_status, desired_status, eval_status, job_status, run_status, run_trigger};
 
-use common::{alloc, eval, job, job_in, node, txn};
+use common::{alloc, child_of, eval, job, job_in, node, txn};
 
 async fn apply_ok(store: &StateStore, ops: Vec<Op>) -> u64 {
     store.apply(txn(ops)).await.expect("the transaction applies").index
@@ -35,6 +35,53 @@ async fn check_job_register_update_and_versions(store: &StateStore) {
     assert_eq!(versions, vec![1, 0], "newest first");
     assert_eq!(snapshot.job_version("default", "web", 0).map(|job| job.priority), Some(0));
     assert!(snapshot.job_version("default", "web", 2).is_none());
+}
+
+async fn check_latest_version_is_the_job_itself(store: &StateStore) {
+    apply_ok(store, vec![Op::UpsertJob(job("web"))]).await;
+    apply_ok(store, vec![Op::UpsertJob(Job { priority: 70, ..job("web") })]).await;
+    apply_ok(store, vec![Op::UpsertJob(Job { priority: 90, ..job("web") })]).await;
+    // Stopping (and the status it derives) replaces the job without a new version; the latest version follows.
+    apply_ok(store, vec![Op::UpsertJob(Job { stop: true, priority: 90, ..job("web") })]).await;
+
+    let snapshot = store.snapshot();
+    let latest = snapshot.job("default", "web").expect("job stored");
+    let versions = snapshot.job_versions("default", "web");
+    let listed: Vec<(u64, i32)> = versions.iter().map(|job| (job.version, job.priority)).collect();
+    assert_eq!(listed, vec![(2, 90), (1, 70), (0, 0)], "history across updates, newest first, no duplicate");
+    assert!(Arc::ptr_eq(&versions[0], &latest), "the latest version is the job, not a copy");
+    let by_number = snapshot.job_version("default", "web", 2).expect("latest by number");
+    assert!(Arc::ptr_eq(&by_number, &latest));
+    assert!(by_number.stop, "it carries the job's changes since its version was created");
+    assert_eq!(snapshot.job_version("default", "web", 1).map(|job| job.priority), Some(70));
+    assert!(snapshot.job_version("default", "web", 3).is_none());
+    assert!(
+        snapshot.job_version("default", "nope", 0).is_none() && snapshot.job_versions("default", "nope").is_empty()
+    );
+}
+
+async fn check_children_share_the_parents_task_groups(store: &StateStore) {
+    apply_ok(store, vec![Op::UpsertJob(job("batch"))]).await;
+    let parent = store.snapshot().job("default", "batch").expect("parent stored");
+    apply_ok(store, vec![Op::UpsertJob(child_of(&parent, "batch/dispatch-1"))]).await;
+    // A status change rewrites the child; it still shares.
+    apply_ok(store, vec![Op::UpsertEvals(vec![eval("e1", "batch/dispatch-1", eval_status::BLOCKED)])]).await;
+    let snapshot = store.snapshot();
+    let child = snapshot.job("default", "batch/dispatch-1").expect("child stored");
+    assert_eq!(child.status, job_status::PENDING);
+    assert!(child.task_groups.is_shared_with(&parent.task_groups), "one copy of the spec for both");
+
+    // Changing a child's copy leaves the parent alone.
+    let mut changed = Job::clone(&child);
+    changed.task_groups[0].count = 7;
+    apply_ok(store, vec![Op::UpsertJob(changed)]).await;
+    let snapshot = store.snapshot();
+    let child = snapshot.job("default", "batch/dispatch-1").expect("child stored");
+    let parent_now = snapshot.job("default", "batch").expect("parent stored");
+    assert_eq!((child.version, child.task_groups[0].count), (1, 7));
+    assert_eq!(parent_now.task_groups[0].count, 1);
+    assert!(parent_now.task_groups.is_shared_with(&parent.task_groups));
+    assert!(!child.task_groups.is_shared_with(&parent.task_groups));
 }
 
 async fn check_snapshots_are_immutable(store: &StateStore) {
@@ -427,6 +474,8 @@ async fn check_runs_history_and_retention(store: &StateStore) {
 async fn run_suite(make_store: &mut dyn FnMut() -> StateStore) {
     check_runs_history_and_retention(&make_store()).await;
     check_job_register_update_and_versions(&make_store()).await;
+    check_latest_version_is_the_job_itself(&make_store()).await;
+    check_children_share_the_parents_task_groups(&make_store()).await;
     check_snapshots_are_immutable(&make_store()).await;
     check_failed_precondition_writes_nothing(&make_store()).await;
     check_prefix_reads(&make_store()).await;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use drover_state::{AllocDesiredUpdate, Op, StateError, StateStore};
 use drover_types::{AllocClientUpdate, Job, client_status, eval_status};
 
-use common::{alloc, eval, job, job_in, node, txn};
+use common::{alloc, child_of, eval, job, job_in, job_with_count, node, txn};
 
 async fn apply_ok(store: &StateStore, ops: Vec<Op>) -> u64 {
     store.apply(txn(ops)).await.expect("the transaction applies").index
@@ -206,6 +206,231 @@ async fn everything_survives_a_restart() {
     // Writing continues from the stored index.
     let index_before = reopened.index();
     assert_eq!(apply_ok(&reopened, vec![Op::DeleteNode("n3".to_string())]).await, index_before + 1);
+}
+
+/// `(version, priority)` of every row of `job_versions` for a job, oldest first.
+fn version_rows(path: &std::path::Path, job_id: &str) -> Vec<(u64, i64)> {
+    let connection = rusqlite::Connection::open(path).expect("sqlite opens");
+    let mut statement = connection
+        .prepare("SELECT version, data FROM job_versions WHERE namespace = 'default' AND id = ?1 ORDER BY version")
+        .expect("a query");
+    let rows = statement
+        .query_map([job_id], |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)))
+        .expect("rows")
+        .map(|row| row.expect("a row"));
+    rows.map(|(version, data)| {
+        let job: serde_json::Value = serde_json::from_str(&data).expect("json");
+        (version, job["Priority"].as_i64().expect("a priority"))
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn only_superseded_versions_get_version_rows() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job("web"))]).await;
+        assert_eq!(version_rows(&path, "web"), vec![], "the only version is the jobs row");
+        apply_ok(&store, vec![Op::UpsertJob(Job { priority: 70, ..job("web") })]).await;
+        assert_eq!(version_rows(&path, "web"), vec![(0, 0)], "the replaced version is written when superseded");
+        apply_ok(
+            &store,
+            vec![Op::UpsertJob(Job { priority: 80, ..job("web") }), Op::UpsertJob(Job { priority: 90, ..job("web") })],
+        )
+        .await;
+        assert_eq!(version_rows(&path, "web"), vec![(0, 0), (1, 70), (2, 80)]);
+    }
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    let snapshot = reopened.snapshot();
+    let versions: Vec<(u64, i32)> =
+        snapshot.job_versions("default", "web").iter().map(|job| (job.version, job.priority)).collect();
+    assert_eq!(versions, vec![(3, 90), (2, 80), (1, 70), (0, 0)]);
+    let latest = snapshot.job("default", "web").expect("job stored");
+    assert!(Arc::ptr_eq(&snapshot.job_version("default", "web", 3).expect("latest"), &latest));
+}
+
+#[tokio::test]
+async fn old_data_dirs_with_a_row_for_the_latest_version_load_without_duplicates() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job("web"))]).await;
+        apply_ok(&store, vec![Op::UpsertJob(Job { priority: 70, ..job("web") })]).await;
+        apply_ok(&store, vec![Op::UpsertJob(job("api"))]).await;
+    }
+    {
+        // What earlier releases wrote: the latest version in both tables.
+        let connection = rusqlite::Connection::open(&path).expect("sqlite opens");
+        let n_copied = connection
+            .execute(
+                "INSERT INTO job_versions (namespace, id, version, data) \
+                 SELECT namespace, id, json_extract(data, '$.Version'), data FROM jobs",
+                [],
+            )
+            .expect("latest versions copied");
+        assert_eq!(n_copied, 2);
+    }
+    assert_eq!(version_rows(&path, "web"), vec![(0, 0), (1, 70)]);
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    let snapshot = reopened.snapshot();
+    let versions: Vec<(u64, i32)> =
+        snapshot.job_versions("default", "web").iter().map(|job| (job.version, job.priority)).collect();
+    assert_eq!(versions, vec![(1, 70), (0, 0)], "no duplicate latest version");
+    assert_eq!(snapshot.job_versions("default", "api").len(), 1);
+    assert_eq!(version_rows(&path, "web"), vec![(0, 0)], "the duplicate row is dropped");
+    assert_eq!(version_rows(&path, "api"), vec![]);
+
+    // History keeps working from there.
+    apply_ok(&reopened, vec![Op::UpsertJob(Job { priority: 90, ..job("web") })]).await;
+    assert_eq!(version_rows(&path, "web"), vec![(0, 0), (1, 70)]);
+}
+
+#[tokio::test]
+async fn reloaded_children_share_their_parents_task_groups() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("batch", 1))]).await;
+        let version_0 = store.snapshot().job("default", "batch").expect("parent stored");
+        apply_ok(&store, vec![Op::UpsertJob(child_of(&version_0, "batch/dispatch-1"))]).await;
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("batch", 2))]).await;
+        let version_1 = store.snapshot().job("default", "batch").expect("parent stored");
+        let mut own_spec = child_of(&version_1, "batch/dispatch-3");
+        own_spec.task_groups[0].count = 9;
+        apply_ok(
+            &store,
+            vec![
+                Op::UpsertJob(child_of(&version_1, "batch/dispatch-2")),
+                Op::UpsertJob(own_spec),
+                Op::UpsertJob(job("web")),
+            ],
+        )
+        .await;
+    }
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    let snapshot = reopened.snapshot();
+    let child = |id: &str| snapshot.job("default", id).expect("child loaded");
+    let version_0 = snapshot.job_version("default", "batch", 0).expect("version 0");
+    let version_1 = snapshot.job("default", "batch").expect("parent loaded");
+    assert!(child("batch/dispatch-1").task_groups.is_shared_with(&version_0.task_groups), "an older version's spec");
+    assert!(child("batch/dispatch-2").task_groups.is_shared_with(&version_1.task_groups), "the latest spec");
+    let own = child("batch/dispatch-3");
+    assert_eq!(own.task_groups[0].count, 9, "a child with its own spec keeps it");
+    assert!(!own.task_groups.is_shared_with(&version_1.task_groups));
+    assert_eq!(
+        [
+            version_0.task_groups[0].count,
+            version_1.task_groups[0].count,
+            child("batch/dispatch-1").task_groups[0].count
+        ],
+        [1, 2, 1]
+    );
+}
+
+/// A `jobs` row: the parent spec version it names, and how many task groups its data holds.
+fn job_row(path: &std::path::Path, job_id: &str) -> (Option<u64>, usize) {
+    let connection = rusqlite::Connection::open(path).expect("sqlite opens");
+    let (spec_version, data): (Option<u64>, String) = connection
+        .query_row("SELECT spec_version, data FROM jobs WHERE namespace = 'default' AND id = ?1", [job_id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .expect("the row");
+    let job: serde_json::Value = serde_json::from_str(&data).expect("json");
+    (spec_version, job["TaskGroups"].as_array().map_or(0, Vec::len))
+}
+
+#[tokio::test]
+async fn children_rows_name_their_parents_spec_instead_of_repeating_it() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    let before = {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("batch", 1))]).await;
+        let version_0 = store.snapshot().job("default", "batch").expect("parent stored");
+        apply_ok(&store, vec![Op::UpsertJob(child_of(&version_0, "batch/dispatch-1"))]).await;
+        assert_eq!(job_row(&path, "batch/dispatch-1"), (Some(0), 0), "no spec in the child's row");
+        assert_eq!(job_row(&path, "batch"), (None, 1));
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("batch", 2))]).await;
+        let version_1 = store.snapshot().job("default", "batch").expect("parent stored");
+        let mut own_spec = child_of(&version_1, "batch/dispatch-3");
+        own_spec.task_groups[0].count = 9;
+        apply_ok(&store, vec![Op::UpsertJob(child_of(&version_1, "batch/dispatch-2")), Op::UpsertJob(own_spec)]).await;
+        // A status change rewrites the child's row; it still names the spec.
+        apply_ok(&store, vec![Op::UpsertEvals(vec![eval("e1", "batch/dispatch-2", eval_status::BLOCKED)])]).await;
+        assert_eq!(job_row(&path, "batch/dispatch-1"), (Some(0), 0), "version 0 is now an older version");
+        assert_eq!(job_row(&path, "batch/dispatch-2"), (Some(1), 0));
+        assert_eq!(job_row(&path, "batch/dispatch-3"), (None, 1), "a child with its own spec is stored whole");
+        contents(&store)
+    };
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    assert_eq!(contents(&reopened), before, "every child is back with its spec");
+    let snapshot = reopened.snapshot();
+    let child = snapshot.job("default", "batch/dispatch-2").expect("child loaded");
+    assert_eq!(child.task_groups[0].count, 2);
+    assert!(child.task_groups.is_shared_with(&snapshot.job("default", "batch").expect("parent").task_groups));
+}
+
+#[tokio::test]
+async fn purging_a_parent_rewrites_its_childrens_rows_whole() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("a", 1)), Op::UpsertJob(job_with_count("b", 1))]).await;
+        let snapshot = store.snapshot();
+        let (a, b) = (snapshot.job("default", "a").expect("a"), snapshot.job("default", "b").expect("b"));
+        apply_ok(
+            &store,
+            vec![Op::UpsertJob(child_of(&a, "a/dispatch-1")), Op::UpsertJob(child_of(&b, "b/dispatch-1"))],
+        )
+        .await;
+        assert_eq!(job_row(&path, "a/dispatch-1"), (Some(0), 0));
+
+        // Purged, then registered again with another spec: later, or in the same transaction.
+        apply_ok(&store, vec![Op::PurgeJob { namespace: "default".to_string(), job_id: "a".to_string() }]).await;
+        assert_eq!(job_row(&path, "a/dispatch-1"), (None, 1), "the child's row holds its spec again");
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("a", 5))]).await;
+        apply_ok(
+            &store,
+            vec![
+                Op::PurgeJob { namespace: "default".to_string(), job_id: "b".to_string() },
+                Op::UpsertJob(job_with_count("b", 6)),
+            ],
+        )
+        .await;
+        assert_eq!(job_row(&path, "b/dispatch-1"), (None, 1));
+    }
+    let reopened = StateStore::open(&path).expect("the store reopens");
+    let snapshot = reopened.snapshot();
+    let count = |job_id: &str| snapshot.job("default", job_id).expect("job loaded").task_groups[0].count;
+    assert_eq!([count("a/dispatch-1"), count("a"), count("b/dispatch-1"), count("b")], [1, 5, 1, 6]);
+}
+
+#[tokio::test]
+async fn a_child_row_naming_a_missing_spec_is_reported() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertJob(job_with_count("batch", 1))]).await;
+        let parent = store.snapshot().job("default", "batch").expect("parent stored");
+        apply_ok(&store, vec![Op::UpsertJob(child_of(&parent, "batch/dispatch-1"))]).await;
+    }
+    {
+        let connection = rusqlite::Connection::open(&path).expect("sqlite opens");
+        connection.execute("UPDATE jobs SET spec_version = 7 WHERE id = 'batch/dispatch-1'", []).expect("row changed");
+    }
+    let err = StateStore::open(&path).err().expect("a dangling spec version fails the open");
+    let message = err.to_string();
+    assert!(matches!(err, StateError::Storage(_)), "{message}");
+    assert!(
+        message.contains("jobs") && message.contains("batch/dispatch-1") && message.contains("version 7"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,6 +1,8 @@
 //! Jobs, task groups and tasks: what users submit.
 
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -91,8 +93,8 @@ pub struct Job {
     pub node_pool: String,
     /// Constraints applied to every task group.
     pub constraints: Vec<Constraint>,
-    /// The task groups.
-    pub task_groups: Vec<TaskGroup>,
+    /// The task groups (shared with the parent by dispatched and periodic children).
+    pub task_groups: TaskGroups,
     /// Cron launching (makes the job a template for `periodic-` children).
     pub periodic: Option<PeriodicConfig>,
     /// Metronome-style cron schedules (any makes the job a template for
@@ -206,6 +208,80 @@ impl Job {
             job
         };
         strip(self) == strip(other)
+    }
+}
+
+/// A job's task groups, shared copy-on-write: a dispatched or periodic child
+/// is a clone of its parent, and with a million children the task groups (every
+/// task, its config, env and resources) are most of a job's bytes, so clones
+/// share one copy. Read through `Deref` (a `Vec<TaskGroup>`); any mutable
+/// access ([`TaskGroups::make_mut`], `DerefMut`) copies first if the groups
+/// are shared, so a change to one job never shows in another. Serialized as
+/// the plain list: the JSON of a job is unchanged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskGroups(Arc<Vec<TaskGroup>>);
+
+impl TaskGroups {
+    /// The groups, for changing; copies them first if another job shares them.
+    pub fn make_mut(&mut self) -> &mut Vec<TaskGroup> {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// Whether `self` and `other` are one shared copy (not merely equal).
+    pub fn is_shared_with(&self, other: &TaskGroups) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Deref for TaskGroups {
+    type Target = Vec<TaskGroup>;
+
+    fn deref(&self) -> &Vec<TaskGroup> {
+        &self.0
+    }
+}
+
+impl DerefMut for TaskGroups {
+    /// Copies the groups first if they are shared (see [`TaskGroups::make_mut`]).
+    fn deref_mut(&mut self) -> &mut Vec<TaskGroup> {
+        self.make_mut()
+    }
+}
+
+impl PartialEq for TaskGroups {
+    fn eq(&self, other: &TaskGroups) -> bool {
+        self.is_shared_with(other) || *self.0 == *other.0
+    }
+}
+
+impl From<Vec<TaskGroup>> for TaskGroups {
+    fn from(groups: Vec<TaskGroup>) -> TaskGroups {
+        TaskGroups(Arc::new(groups))
+    }
+}
+
+impl FromIterator<TaskGroup> for TaskGroups {
+    fn from_iter<I: IntoIterator<Item = TaskGroup>>(groups: I) -> TaskGroups {
+        TaskGroups::from(groups.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl<'a> IntoIterator for &'a TaskGroups {
+    type Item = &'a TaskGroup;
+    type IntoIter = std::slice::Iter<'a, TaskGroup>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut TaskGroups {
+    type Item = &'a mut TaskGroup;
+    type IntoIter = std::slice::IterMut<'a, TaskGroup>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.make_mut().iter_mut()
     }
 }
 
@@ -549,5 +625,54 @@ mod payload_base64 {
             None => Ok(Vec::new()),
             Some(text) => STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job_with_group(count: u32) -> Job {
+        Job {
+            id: "parent".to_string(),
+            task_groups: vec![TaskGroup { name: "g".to_string(), count, ..TaskGroup::default() }].into(),
+            ..Job::default()
+        }
+    }
+
+    #[test]
+    fn cloned_jobs_share_task_groups_until_one_changes_them() {
+        let parent = job_with_group(1);
+        let mut child = parent.clone();
+        assert!(child.task_groups.is_shared_with(&parent.task_groups));
+
+        child.task_groups[0].count = 5;
+        assert!(!child.task_groups.is_shared_with(&parent.task_groups), "a change copies first");
+        assert_eq!((parent.task_groups[0].count, child.task_groups[0].count), (1, 5));
+
+        let mut other = parent.clone();
+        other.task_groups.make_mut().push(TaskGroup { name: "h".to_string(), ..TaskGroup::default() });
+        assert_eq!((parent.task_groups.len(), other.task_groups.len()), (1, 2));
+    }
+
+    #[test]
+    fn task_groups_compare_by_content() {
+        let (a, b) = (job_with_group(1), job_with_group(1));
+        assert!(!a.task_groups.is_shared_with(&b.task_groups));
+        assert_eq!(a.task_groups, b.task_groups);
+        assert_ne!(a.task_groups, job_with_group(2).task_groups);
+        assert!(a.spec_eq(&b));
+    }
+
+    #[test]
+    fn task_groups_serialize_as_the_plain_list() {
+        let job = job_with_group(3);
+        let json = serde_json::to_value(&job).expect("serializes");
+        let groups = json["TaskGroups"].as_array().expect("a list");
+        assert_eq!((groups.len(), groups[0]["Name"].as_str(), groups[0]["Count"].as_u64()), (1, Some("g"), Some(3)));
+        let back: Job = serde_json::from_value(json).expect("deserializes");
+        assert_eq!(back, job);
+        let empty: Job = serde_json::from_str(r#"{"ID":"x"}"#).expect("deserializes");
+        assert!(empty.task_groups.is_empty());
     }
 }

@@ -5,7 +5,7 @@ use thiserror::Error;
 use crate::ids::{DEFAULT_NAMESPACE, DEFAULT_REGION};
 use crate::job::{
     DEFAULT_KILL_TIMEOUT, DEFAULT_PRIORITY, EphemeralDisk, Job, JobType, LogConfig, MAX_PRIORITY, ReschedulePolicy,
-    RestartPolicy, payload_requirement,
+    RestartPolicy, TaskGroup, payload_requirement,
 };
 
 /// One problem found in a job, with the path of the field at fault.
@@ -83,30 +83,12 @@ impl Job {
         for constraint in &mut self.constraints {
             canonical_operand(&mut constraint.operand);
         }
-        let job_type = self.job_type;
-        for tg in &mut self.task_groups {
-            if tg.restart_policy.is_none() {
-                tg.restart_policy = Some(RestartPolicy::for_job_type(job_type));
-            }
-            if tg.reschedule_policy.is_none() {
-                tg.reschedule_policy = Some(ReschedulePolicy::for_job_type(job_type));
-            }
-            if tg.ephemeral_disk.is_none() {
-                tg.ephemeral_disk = Some(EphemeralDisk::default());
-            }
-            for constraint in &mut tg.constraints {
-                canonical_operand(&mut constraint.operand);
-            }
-            for task in &mut tg.tasks {
-                if task.kill_timeout == 0 {
-                    task.kill_timeout = DEFAULT_KILL_TIMEOUT;
-                }
-                if task.log_config.is_none() {
-                    task.log_config = Some(LogConfig::default());
-                }
-                for constraint in &mut task.constraints {
-                    canonical_operand(&mut constraint.operand);
-                }
+        // Task groups shared with other jobs (a child's with its parent's) are
+        // copied only if they lack a default.
+        if self.task_groups.iter().any(|tg| !task_group_is_canonical(tg)) {
+            let job_type = self.job_type;
+            for tg in self.task_groups.make_mut() {
+                canonicalize_task_group(tg, job_type);
             }
         }
     }
@@ -251,11 +233,58 @@ impl Job {
     }
 }
 
+/// Fills a task group's defaults (see [`Job::canonicalize`]).
+fn canonicalize_task_group(tg: &mut TaskGroup, job_type: JobType) {
+    if tg.restart_policy.is_none() {
+        tg.restart_policy = Some(RestartPolicy::for_job_type(job_type));
+    }
+    if tg.reschedule_policy.is_none() {
+        tg.reschedule_policy = Some(ReschedulePolicy::for_job_type(job_type));
+    }
+    if tg.ephemeral_disk.is_none() {
+        tg.ephemeral_disk = Some(EphemeralDisk::default());
+    }
+    for constraint in &mut tg.constraints {
+        canonical_operand(&mut constraint.operand);
+    }
+    for task in &mut tg.tasks {
+        if task.kill_timeout == 0 {
+            task.kill_timeout = DEFAULT_KILL_TIMEOUT;
+        }
+        if task.log_config.is_none() {
+            task.log_config = Some(LogConfig::default());
+        }
+        for constraint in &mut task.constraints {
+            canonical_operand(&mut constraint.operand);
+        }
+    }
+}
+
+/// Whether [`canonicalize_task_group`] would leave `tg` as it is.
+fn task_group_is_canonical(tg: &TaskGroup) -> bool {
+    let operand_is_canonical =
+        |constraint: &crate::job::Constraint| canonical_operand_of(&constraint.operand).is_none();
+    tg.restart_policy.is_some()
+        && tg.reschedule_policy.is_some()
+        && tg.ephemeral_disk.is_some()
+        && tg.constraints.iter().all(operand_is_canonical)
+        && tg.tasks.iter().all(|task| {
+            task.kill_timeout != 0 && task.log_config.is_some() && task.constraints.iter().all(operand_is_canonical)
+        })
+}
+
 fn canonical_operand(operand: &mut String) {
-    if operand.is_empty() || operand == "==" || operand == "is" {
-        *operand = "=".to_string();
-    } else if operand == "not" {
-        *operand = "!=".to_string();
+    if let Some(canonical) = canonical_operand_of(operand) {
+        *operand = canonical.to_string();
+    }
+}
+
+/// The canonical spelling of a constraint operator, if `operand` is another one.
+fn canonical_operand_of(operand: &str) -> Option<&'static str> {
+    match operand {
+        "" | "==" | "is" => Some("="),
+        "not" => Some("!="),
+        _ => None,
     }
 }
 
@@ -295,7 +324,8 @@ mod tests {
                 count: 1,
                 tasks: vec![Task { name: "t".to_string(), driver: "raw_exec".to_string(), ..Task::default() }],
                 ..TaskGroup::default()
-            }],
+            }]
+            .into(),
             ..Job::default()
         }
     }
@@ -312,6 +342,23 @@ mod tests {
         assert_eq!(restart.attempts, 3);
         assert_eq!(job.task_groups[0].tasks[0].kill_timeout, DEFAULT_KILL_TIMEOUT);
         assert!(job.validate().is_ok());
+    }
+
+    #[test]
+    fn canonicalize_leaves_canonical_shared_task_groups_shared() {
+        let mut parent = minimal(JobType::Batch);
+        parent.canonicalize();
+        let mut child = parent.clone();
+        child.id = "example/dispatch-1".to_string();
+        child.canonicalize();
+        assert!(child.task_groups.is_shared_with(&parent.task_groups), "nothing to fill: no copy");
+
+        let mut raw = minimal(JobType::Batch);
+        let shared = raw.clone();
+        raw.canonicalize();
+        assert!(!raw.task_groups.is_shared_with(&shared.task_groups), "defaults filled into a copy");
+        assert!(shared.task_groups[0].restart_policy.is_none(), "the other job is untouched");
+        assert!(raw.task_groups[0].restart_policy.is_some());
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub fn job_in(namespace: &str, job_id: &str) -> Job {
         id: job_id.to_string(),
         name: job_id.to_string(),
         namespace: namespace.to_string(),
-        task_groups: vec![TaskGroup { name: "web".to_string(), ..TaskGroup::default() }],
+        task_groups: vec![TaskGroup { name: "web".to_string(), ..TaskGroup::default() }].into(),
         ..Job::default()
     }
 }
@@ -73,4 +73,29 @@ pub fn node(node_id: &str) -> Node {
 /// A transaction without preconditions.
 pub fn txn(ops: Vec<Op>) -> Txn {
     Txn { preconditions: Vec::new(), ops }
+}
+
+/// A child of `parent` as the dispatcher builds it: a clone of the parent
+/// (sharing its task groups) under the child's ID.
+pub fn child_of(parent: &Job, child_id: &str) -> Job {
+    Job {
+        id: child_id.to_string(),
+        name: child_id.to_string(),
+        parent_id: parent.id.clone(),
+        dispatched: true,
+        version: 0,
+        create_index: 0,
+        modify_index: 0,
+        job_modify_index: 0,
+        status: String::new(),
+        ..parent.clone()
+    }
+}
+
+/// A job whose one task group has `count` instances.
+pub fn job_with_count(job_id: &str, count: u32) -> Job {
+    Job {
+        task_groups: vec![TaskGroup { name: "web".to_string(), count, ..TaskGroup::default() }].into(),
+        ..job(job_id)
+    }
 }
