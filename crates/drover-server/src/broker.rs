@@ -6,6 +6,15 @@
 //! other); blocked evaluations wait apart until capacity changes; delayed
 //! evaluations (`WaitUntil`) wait until their time. The broker is in memory
 //! only: on start the server refills it from the state store.
+//!
+//! Blocked classes: when an evaluation of a fresh dispatched or periodic child
+//! blocks, its [`BlockedClass`] (parent plus a fingerprint of the placement
+//! spec) is remembered with the placement failure. Later evaluations of the
+//! same class are parked in the blocked set without a scheduler pass until
+//! capacity changes ([`EvalBroker::unblock_all`] forgets every class). Each
+//! capacity change also advances a [`CapacityEpoch`]; a class found blocked
+//! against a snapshot older than the latest change is not remembered, so a
+//! class never outlives the capacity it was blocked on.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -13,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use drover_types::Evaluation;
+use drover_types::{AllocMetric, Evaluation};
 
 /// A ready evaluation, ordered by priority (high first) then age (old first).
 #[derive(Debug, Clone)]
@@ -42,6 +51,48 @@ impl Ord for Ready {
 
 type JobKey = (String, String);
 
+/// Evaluations whose placement problem is the same: fresh children (no
+/// allocations yet) of one parent built from one placement spec. Two of them
+/// against the same cluster get the same plan, so once one is blocked the
+/// others need no scheduler pass until capacity changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlockedClass {
+    /// Namespace of the parent and its children.
+    pub namespace: String,
+    /// The parameterized or periodic parent.
+    pub parent_id: String,
+    /// Hash of everything the scheduler reads from the child's spec
+    /// (`crate::pipeline::placement_fingerprint`).
+    pub spec_fingerprint: u64,
+}
+
+/// Why a class is blocked: the placement failure of the evaluation that found
+/// it so, copied onto the evaluations parked behind it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClassBlock {
+    /// The evaluation whose scheduler pass found the class blocked.
+    pub eval_id: String,
+    /// Its placement failures per task group.
+    pub failed_tg_allocs: BTreeMap<String, AllocMetric>,
+    /// Its allocations still to place per task group.
+    pub queued_allocations: BTreeMap<String, u64>,
+}
+
+/// A count of capacity changes. Whatever was decided from a snapshot taken
+/// at epoch `e` about the lack of capacity holds only while the epoch is `e`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CapacityEpoch(u64);
+
+/// Ready evaluations taken at once by one worker, with the capacity epoch
+/// read before the worker looks at state.
+#[derive(Debug)]
+pub struct EvalBatch {
+    /// In dequeue order (priority, then age); at most one per job.
+    pub evals: Vec<Arc<Evaluation>>,
+    /// The capacity epoch when the batch was taken.
+    pub epoch: CapacityEpoch,
+}
+
 #[derive(Default)]
 struct BrokerState {
     seq: u64,
@@ -68,6 +119,10 @@ struct BrokerState {
     wave_size: usize,
     /// Delayed evaluations by due time.
     delayed: BTreeMap<(i64, u64), Arc<Evaluation>>,
+    /// Classes known to be blocked since the last capacity change.
+    blocked_classes: HashMap<BlockedClass, Arc<ClassBlock>>,
+    /// Capacity changes so far.
+    epoch: CapacityEpoch,
     closed: bool,
 }
 
@@ -154,6 +209,49 @@ impl EvalBroker {
         }
     }
 
+    /// The current capacity epoch (read it before taking the snapshot a
+    /// decision about blocking is made from).
+    pub fn capacity_epoch(&self) -> CapacityEpoch {
+        self.lock().epoch
+    }
+
+    /// Remembers that `class` is blocked, unless capacity changed since
+    /// `seen` (then the finding may already be stale). Returns whether it was
+    /// remembered.
+    pub fn mark_class_blocked(&self, class: BlockedClass, block: ClassBlock, seen: CapacityEpoch) -> bool {
+        let mut state = self.lock();
+        if state.epoch != seen {
+            return false;
+        }
+        state.blocked_classes.insert(class, Arc::new(block));
+        true
+    }
+
+    /// Why `class` is blocked, if it is, with the epoch the answer holds for.
+    pub fn class_block(&self, class: &BlockedClass) -> Option<(Arc<ClassBlock>, CapacityEpoch)> {
+        let state = self.lock();
+        state.blocked_classes.get(class).map(|block| (block.clone(), state.epoch))
+    }
+
+    /// Parks an evaluation of a blocked class: held like a blocked evaluation
+    /// (same order, released by the same waves, cancelled by
+    /// [`EvalBroker::unblock_job`]) without a scheduler pass. If capacity
+    /// changed since `seen` the evaluation is made ready instead, so it is
+    /// scheduled for real against the new capacity. Returns the job's older
+    /// blocked evaluation it replaced, if any, for the caller to cancel.
+    pub fn park(&self, eval: Arc<Evaluation>, seen: CapacityEpoch) -> Option<Arc<Evaluation>> {
+        let mut state = self.lock();
+        if state.epoch != seen {
+            state.known.insert(eval.id.clone());
+            push_ready(&mut state, eval);
+            drop(state);
+            self.notify.notify_one();
+            return None;
+        }
+        drop(state);
+        self.block(eval)
+    }
+
     /// Forgets the blocked evaluation of a job (job stopped or purged).
     pub fn unblock_job(&self, namespace: &str, job_id: &str) -> Option<Arc<Evaluation>> {
         let mut state = self.lock();
@@ -173,6 +271,8 @@ impl EvalBroker {
     /// re-scheduling the whole backlog on every change. Returns how many were released.
     pub fn unblock_all(&self) -> usize {
         let mut state = self.lock();
+        state.epoch.0 += 1;
+        state.blocked_classes.clear();
         let wave = if state.wave_size == 0 { 8 } else { state.wave_size };
         state.release_budget = state.release_budget.max(wave);
         let released = release(&mut state);
@@ -232,6 +332,41 @@ impl EvalBroker {
                     state.ready_jobs.remove(&key);
                     state.in_flight.insert(key);
                     return Some(ready.eval);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes up to `max` ready evaluations at once (waiting for the first),
+    /// in dequeue order, at most one per job. Returns `None` once the broker
+    /// is closed.
+    ///
+    /// # Cancel safety
+    /// Safe: evaluations are only removed from the queue in the same
+    /// synchronous step that returns them.
+    pub async fn dequeue_batch(&self, max: usize) -> Option<EvalBatch> {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut state = self.lock();
+                if state.closed {
+                    return None;
+                }
+                let mut evals = Vec::new();
+                while evals.len() < max.max(1) {
+                    let Some(ready) = state.ready.pop() else { break };
+                    let key = job_key(&ready.eval);
+                    state.ready_jobs.remove(&key);
+                    state.in_flight.insert(key);
+                    evals.push(ready.eval);
+                }
+                if !evals.is_empty() {
+                    if !state.ready.is_empty() {
+                        // More work left: let another idle worker take it.
+                        self.notify.notify_one();
+                    }
+                    return Some(EvalBatch { evals, epoch: state.epoch });
                 }
             }
             notified.await;
@@ -423,5 +558,119 @@ mod backlog_tests {
         assert_eq!(broker.stats().blocked, 3);
         let waiting: Vec<String> = broker.waiting().iter().map(|(e, _)| e.id.clone()).collect();
         assert_eq!(waiting, vec!["e0", "e3", "e4"], "the line keeps its order");
+    }
+}
+
+#[cfg(test)]
+mod class_tests {
+    use super::*;
+
+    fn child_eval(id: &str, priority: i32, create_index: u64) -> Arc<Evaluation> {
+        Arc::new(Evaluation {
+            id: id.to_string(),
+            namespace: "default".to_string(),
+            job_id: format!("parent/dispatch-{id}"),
+            priority,
+            create_index,
+            status: "blocked".to_string(),
+            ..Evaluation::default()
+        })
+    }
+
+    fn class() -> BlockedClass {
+        BlockedClass { namespace: "default".to_string(), parent_id: "parent".to_string(), spec_fingerprint: 7 }
+    }
+
+    fn block() -> ClassBlock {
+        ClassBlock { eval_id: "first".to_string(), ..ClassBlock::default() }
+    }
+
+    #[tokio::test]
+    async fn parked_evaluations_wait_with_the_blocked_and_leave_in_order() {
+        let broker = EvalBroker::new();
+        broker.set_wave_size(10);
+        let epoch = broker.capacity_epoch();
+        assert!(broker.class_block(&class()).is_none(), "no class is blocked at first");
+        assert!(broker.mark_class_blocked(class(), block(), epoch));
+        let (found, seen) = broker.class_block(&class()).expect("class remembered");
+        assert_eq!((found.eval_id.as_str(), seen), ("first", epoch));
+        for (id, priority, create_index) in [("a", 50, 3), ("b", 50, 1), ("c", 80, 5), ("d", 50, 2)] {
+            assert!(broker.park(child_eval(id, priority, create_index), seen).is_none());
+        }
+        assert_eq!(broker.stats(), BrokerStats { blocked: 4, ..BrokerStats::default() }, "parked, none ready");
+        let waiting: Vec<(String, &str)> = broker.waiting().iter().map(|(e, why)| (e.id.clone(), *why)).collect();
+        assert_eq!(
+            waiting,
+            vec![
+                ("c".to_string(), "waiting for capacity"),
+                ("b".to_string(), "waiting for capacity"),
+                ("d".to_string(), "waiting for capacity"),
+                ("a".to_string(), "waiting for capacity"),
+            ]
+        );
+
+        // Capacity changed: the class is forgotten and the parked leave by priority, then age.
+        assert_eq!(broker.unblock_all(), 4);
+        assert!(broker.class_block(&class()).is_none(), "a capacity change clears every class");
+        let batch = broker.dequeue_batch(64).await.expect("open");
+        let order: Vec<&str> = batch.evals.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(order, vec!["c", "b", "d", "a"]);
+        assert_ne!(batch.epoch, epoch, "the batch carries the new epoch");
+    }
+
+    #[tokio::test]
+    async fn a_finding_older_than_a_capacity_change_is_not_kept() {
+        let broker = EvalBroker::new();
+        let before = broker.capacity_epoch();
+        broker.unblock_all();
+        assert!(!broker.mark_class_blocked(class(), block(), before), "stale: capacity changed since");
+        assert!(broker.class_block(&class()).is_none());
+        // Parking on a stale finding schedules the evaluation for real instead.
+        assert!(broker.park(child_eval("late", 50, 9), before).is_none());
+        assert_eq!(broker.stats(), BrokerStats { ready: 1, ..BrokerStats::default() });
+        let batch = broker.dequeue_batch(64).await.expect("open");
+        assert_eq!(batch.evals[0].id, "late");
+    }
+
+    #[tokio::test]
+    async fn a_parked_evaluation_is_cancelled_with_its_job() {
+        let broker = EvalBroker::new();
+        let epoch = broker.capacity_epoch();
+        broker.mark_class_blocked(class(), block(), epoch);
+        broker.park(child_eval("x", 50, 4), epoch);
+        broker.park(child_eval("y", 50, 5), epoch);
+        let canceled = broker.unblock_job("default", "parent/dispatch-x").expect("parked evaluation handed back");
+        assert_eq!(canceled.id, "x");
+        assert_eq!(broker.stats().blocked, 1);
+        assert_eq!(broker.unblock_all(), 1, "only y is left to release");
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_ready_evaluations_in_order_one_per_job() {
+        let broker = EvalBroker::new();
+        for (id, job, priority) in [("a", "j1", 50), ("b", "j1", 90), ("c", "j2", 50), ("d", "j3", 70), ("e", "j4", 50)]
+        {
+            broker.enqueue(
+                Arc::new(Evaluation {
+                    id: id.to_string(),
+                    namespace: "default".to_string(),
+                    job_id: job.to_string(),
+                    priority,
+                    ..Evaluation::default()
+                }),
+                0,
+            );
+        }
+        let batch = broker.dequeue_batch(3).await.expect("open");
+        let ids: Vec<&str> = batch.evals.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, vec!["d", "a", "c"], "b waits behind a; at most 3");
+        let rest = broker.dequeue_batch(64).await.expect("open");
+        let ids: Vec<&str> = rest.evals.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, vec!["e"]);
+        for eval in batch.evals.iter().chain(rest.evals.iter()) {
+            broker.ack(eval);
+        }
+        let last = broker.dequeue_batch(64).await.expect("open");
+        assert_eq!(last.evals[0].id, "b");
     }
 }
