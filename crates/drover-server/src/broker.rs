@@ -24,17 +24,19 @@ use tokio::sync::Notify;
 
 use drover_types::{AllocMetric, Evaluation};
 
-/// A ready evaluation, ordered by priority (high first) then age (old first).
+/// A ready evaluation, ordered by priority (high first), then age (old
+/// first), then when it became ready.
 #[derive(Debug, Clone)]
 struct Ready {
     priority: i32,
+    age: u64,
     seq: u64,
     eval: Arc<Evaluation>,
 }
 
 impl PartialEq for Ready {
     fn eq(&self, other: &Self) -> bool {
-        self.priority == other.priority && self.seq == other.seq
+        self.priority == other.priority && self.age == other.age && self.seq == other.seq
     }
 }
 impl Eq for Ready {}
@@ -45,11 +47,33 @@ impl PartialOrd for Ready {
 }
 impl Ord for Ready {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.priority.cmp(&other.priority).then_with(|| other.seq.cmp(&self.seq))
+        self.priority.cmp(&other.priority).then_with(|| other.age.cmp(&self.age)).then_with(|| other.seq.cmp(&self.seq))
     }
 }
 
+/// The age an evaluation waits by: its create index, or last of its
+/// priority when it has none yet.
+fn age_of(eval: &Evaluation) -> u64 {
+    if eval.create_index > 0 { eval.create_index } else { u64::MAX }
+}
+
+/// The age a blocked evaluation waits by. One created for a job's queued
+/// allocations continues the work of the job version it names, so it waits
+/// at that version's index, not at its own (later) create index; any other
+/// waits at its create index. The same rule applies after a restart.
+pub fn blocked_age(eval: &Evaluation) -> u64 {
+    let own = age_of(eval);
+    if eval.triggered_by == drover_types::eval_trigger::QUEUED_ALLOCS && eval.job_modify_index > 0 {
+        return own.min(eval.job_modify_index);
+    }
+    own
+}
+
 type JobKey = (String, String);
+
+/// Where a blocked evaluation waits: priority (high first), age (old first),
+/// then a sequence number that keeps two evaluations of one age apart.
+type BlockOrder = (std::cmp::Reverse<i32>, u64, u64);
 
 /// Evaluations whose placement problem is the same: fresh children (no
 /// allocations yet) of one parent built from one placement spec. Two of them
@@ -104,13 +128,13 @@ struct BrokerState {
     /// Jobs with an evaluation handed out.
     in_flight: HashSet<JobKey>,
     /// Evaluations waiting for their job's in-flight one to finish.
-    waiting_on_job: HashMap<JobKey, VecDeque<Arc<Evaluation>>>,
+    waiting_on_job: HashMap<JobKey, VecDeque<(Arc<Evaluation>, u64)>>,
     /// Every eval ID the broker holds in any queue (dedup).
     known: HashSet<String>,
     /// Blocked evaluations in release order: priority (high first), then age.
-    blocked: BTreeMap<(std::cmp::Reverse<i32>, u64), Arc<Evaluation>>,
+    blocked: BTreeMap<BlockOrder, Arc<Evaluation>>,
     /// Where each job's one blocked evaluation sits in `blocked`.
-    blocked_by_job: HashMap<JobKey, (std::cmp::Reverse<i32>, u64)>,
+    blocked_by_job: HashMap<JobKey, BlockOrder>,
     /// Blocked evaluations released and not yet finished (they re-block or place).
     released: HashSet<String>,
     /// How many more blocked evaluations may be released in this wave.
@@ -177,31 +201,31 @@ impl EvalBroker {
             self.notify.notify_waiters();
             return;
         }
-        push_ready(&mut state, eval);
+        let age = age_of(&eval);
+        push_ready(&mut state, eval, age);
         drop(state);
         self.notify.notify_one();
     }
 
     /// Holds a blocked evaluation until [`EvalBroker::unblock_all`]. A newer
     /// blocked evaluation of the same job replaces the older one, which is returned
-    /// so the caller can cancel it.
+    /// so the caller can cancel it. It waits in line by [`blocked_age`].
     pub fn block(&self, eval: Arc<Evaluation>) -> Option<Arc<Evaluation>> {
         let mut state = self.lock();
         let was_released = state.released.remove(&eval.id);
         let key = job_key(&eval);
-        // A re-blocked evaluation keeps its place in line (its age is its create index).
-        let order = (
-            std::cmp::Reverse(eval.priority),
-            if eval.create_index > 0 { eval.create_index } else { next_seq(&mut state) },
-        );
+        let order = (std::cmp::Reverse(eval.priority), blocked_age(&eval), next_seq(&mut state));
         let old = match state.blocked_by_job.insert(key, order) {
             Some(old_order) => state.blocked.remove(&old_order),
             None => None,
         };
         state.blocked.insert(order, eval.clone());
         if was_released {
-            // It found no room: this wave has met a full cluster; stop releasing.
+            // It found no room: this wave has met a full cluster; stop
+            // releasing, and put the wave's younger evaluations not taken yet
+            // back in line, so the next capacity starts from the oldest again.
             state.release_budget = 0;
+            recall_released(&mut state);
         }
         match old {
             Some(old) if old.id != eval.id => Some(old),
@@ -233,23 +257,27 @@ impl EvalBroker {
         state.blocked_classes.get(class).map(|block| (block.clone(), state.epoch))
     }
 
-    /// Parks an evaluation of a blocked class: held like a blocked evaluation
-    /// (same order, released by the same waves, cancelled by
-    /// [`EvalBroker::unblock_job`]) without a scheduler pass. If capacity
-    /// changed since `seen` the evaluation is made ready instead, so it is
-    /// scheduled for real against the new capacity. Returns the job's older
-    /// blocked evaluation it replaced, if any, for the caller to cancel.
-    pub fn park(&self, eval: Arc<Evaluation>, seen: CapacityEpoch) -> Option<Arc<Evaluation>> {
+    /// [`EvalBroker::block`] for an evaluation found blocked (or parked
+    /// behind its class) from a snapshot taken at capacity epoch `seen`. If
+    /// capacity changed since, the finding may be stale: the head of the
+    /// blocked line is released too, so this evaluation (or older work) is
+    /// scheduled again against the new capacity, in order, and a last
+    /// capacity change can never leave the line stalled. Returns the job's
+    /// older blocked evaluation it replaced, if any, for the caller to cancel.
+    pub fn block_since(&self, eval: Arc<Evaluation>, seen: CapacityEpoch) -> Option<Arc<Evaluation>> {
+        let replaced = self.block(eval);
         let mut state = self.lock();
         if state.epoch != seen {
-            state.known.insert(eval.id.clone());
-            push_ready(&mut state, eval);
+            // Capacity changed since the finding: release the head of the
+            // line (this evaluation, or older ones), keeping the order.
+            state.release_budget = state.release_budget.max(1);
+            let released = release(&mut state);
             drop(state);
-            self.notify.notify_one();
-            return None;
+            if released > 0 {
+                self.notify.notify_waiters();
+            }
         }
-        drop(state);
-        self.block(eval)
+        replaced
     }
 
     /// Forgets the blocked evaluation of a job (job stopped or purged).
@@ -302,7 +330,8 @@ impl EvalBroker {
                 break;
             }
             let Some((_, eval)) = state.delayed.pop_first() else { break };
-            push_ready(&mut state, eval);
+            let age = age_of(&eval);
+            push_ready(&mut state, eval, age);
             promoted = true;
         }
         let next = state.delayed.first_key_value().map(|((due, _), _)| *due);
@@ -377,18 +406,23 @@ impl EvalBroker {
     /// evaluation of the same job, if any, becomes ready.
     pub fn ack(&self, eval: &Evaluation) {
         let mut state = self.lock();
-        state.known.remove(&eval.id);
-        if EvalBroker::released_done(&mut state, &eval.id) > 0 {
-            self.notify.notify_waiters();
-        }
         let key = job_key(eval);
+        // Blocked (or parked) by its worker and released again before this
+        // ack: the new copy waits behind this one and stays known.
+        let requeued = state.waiting_on_job.get(&key).is_some_and(|queue| queue.iter().any(|(e, _)| e.id == eval.id));
+        if !requeued {
+            state.known.remove(&eval.id);
+            if EvalBroker::released_done(&mut state, &eval.id) > 0 {
+                self.notify.notify_waiters();
+            }
+        }
         state.in_flight.remove(&key);
         let next = state.waiting_on_job.get_mut(&key).and_then(VecDeque::pop_front);
         if state.waiting_on_job.get(&key).is_some_and(VecDeque::is_empty) {
             state.waiting_on_job.remove(&key);
         }
-        if let Some(next) = next {
-            push_ready(&mut state, next);
+        if let Some((next, age)) = next {
+            push_ready(&mut state, next, age);
             drop(state);
             self.notify.notify_one();
         }
@@ -421,7 +455,7 @@ impl EvalBroker {
         let mut out: Vec<(Arc<Evaluation>, &'static str)> =
             ready.into_iter().map(|r| (r.eval, "waiting for a scheduler worker")).collect();
         for queue in state.waiting_on_job.values() {
-            out.extend(queue.iter().map(|e| (e.clone(), "waiting for an earlier evaluation of the same job")));
+            out.extend(queue.iter().map(|(e, _)| (e.clone(), "waiting for an earlier evaluation of the same job")));
         }
         out.extend(state.delayed.values().map(|e| (e.clone(), "delayed until its reschedule time")));
         out.extend(state.blocked.values().map(|e| (e.clone(), "waiting for capacity")));
@@ -433,17 +467,54 @@ impl EvalBroker {
 fn release(state: &mut BrokerState) -> usize {
     let mut released = 0;
     while state.release_budget > 0 {
-        let Some((order, eval)) = state.blocked.pop_first() else { break };
+        let Some(((_, age, _), eval)) = state.blocked.pop_first() else { break };
         state.blocked_by_job.remove(&job_key(&eval));
-        let _ = order;
         state.release_budget -= 1;
-        if state.known.insert(eval.id.clone()) {
-            state.released.insert(eval.id.clone());
-            push_ready(state, eval);
-            released += 1;
-        }
+        // An evaluation its worker has blocked but not acknowledged yet is
+        // still known: it is released all the same and waits behind that
+        // worker's copy (dropping it here would lose it).
+        state.known.insert(eval.id.clone());
+        state.released.insert(eval.id.clone());
+        // Released work keeps its age, so it goes ahead of younger ready work.
+        push_ready(state, eval, age);
+        released += 1;
     }
     released
+}
+
+/// Moves released evaluations still in the ready queue back to the blocked
+/// line, at their age (a wave that met a full cluster must not let its
+/// younger members overtake the older ones it re-blocked).
+fn recall_released(state: &mut BrokerState) {
+    if state.released.is_empty() || state.ready.is_empty() {
+        return;
+    }
+    let mut keep = Vec::with_capacity(state.ready.len());
+    let mut promote = Vec::new();
+    for ready in std::mem::take(&mut state.ready).into_vec() {
+        let key = job_key(&ready.eval);
+        let recallable = state.released.contains(&ready.eval.id) && !state.blocked_by_job.contains_key(&key);
+        if !recallable {
+            keep.push(ready);
+            continue;
+        }
+        state.released.remove(&ready.eval.id);
+        state.known.remove(&ready.eval.id);
+        state.ready_jobs.remove(&key);
+        if let Some(next) = state.waiting_on_job.get_mut(&key).and_then(VecDeque::pop_front) {
+            promote.push(next);
+        }
+        if state.waiting_on_job.get(&key).is_some_and(VecDeque::is_empty) {
+            state.waiting_on_job.remove(&key);
+        }
+        let order = (std::cmp::Reverse(ready.priority), ready.age, next_seq(state));
+        state.blocked_by_job.insert(key, order);
+        state.blocked.insert(order, ready.eval);
+    }
+    state.ready = keep.into();
+    for (eval, age) in promote {
+        push_ready(state, eval, age);
+    }
 }
 
 fn next_seq(state: &mut BrokerState) -> u64 {
@@ -451,15 +522,15 @@ fn next_seq(state: &mut BrokerState) -> u64 {
     state.seq
 }
 
-fn push_ready(state: &mut BrokerState, eval: Arc<Evaluation>) {
+fn push_ready(state: &mut BrokerState, eval: Arc<Evaluation>, age: u64) {
     let key = job_key(&eval);
     if state.in_flight.contains(&key) || state.ready_jobs.contains(&key) {
-        state.waiting_on_job.entry(key).or_default().push_back(eval);
+        state.waiting_on_job.entry(key).or_default().push_back((eval, age));
         return;
     }
     state.ready_jobs.insert(key);
     let seq = next_seq(state);
-    state.ready.push(Ready { priority: eval.priority, seq, eval });
+    state.ready.push(Ready { priority: eval.priority, age, seq, eval });
 }
 
 #[cfg(test)]
@@ -595,7 +666,7 @@ mod class_tests {
         let (found, seen) = broker.class_block(&class()).expect("class remembered");
         assert_eq!((found.eval_id.as_str(), seen), ("first", epoch));
         for (id, priority, create_index) in [("a", 50, 3), ("b", 50, 1), ("c", 80, 5), ("d", 50, 2)] {
-            assert!(broker.park(child_eval(id, priority, create_index), seen).is_none());
+            assert!(broker.block_since(child_eval(id, priority, create_index), seen).is_none());
         }
         assert_eq!(broker.stats(), BrokerStats { blocked: 4, ..BrokerStats::default() }, "parked, none ready");
         let waiting: Vec<(String, &str)> = broker.waiting().iter().map(|(e, why)| (e.id.clone(), *why)).collect();
@@ -626,7 +697,7 @@ mod class_tests {
         assert!(!broker.mark_class_blocked(class(), block(), before), "stale: capacity changed since");
         assert!(broker.class_block(&class()).is_none());
         // Parking on a stale finding schedules the evaluation for real instead.
-        assert!(broker.park(child_eval("late", 50, 9), before).is_none());
+        assert!(broker.block_since(child_eval("late", 50, 9), before).is_none());
         assert_eq!(broker.stats(), BrokerStats { ready: 1, ..BrokerStats::default() });
         let batch = broker.dequeue_batch(64).await.expect("open");
         assert_eq!(batch.evals[0].id, "late");
@@ -637,12 +708,66 @@ mod class_tests {
         let broker = EvalBroker::new();
         let epoch = broker.capacity_epoch();
         broker.mark_class_blocked(class(), block(), epoch);
-        broker.park(child_eval("x", 50, 4), epoch);
-        broker.park(child_eval("y", 50, 5), epoch);
+        broker.block_since(child_eval("x", 50, 4), epoch);
+        broker.block_since(child_eval("y", 50, 5), epoch);
         let canceled = broker.unblock_job("default", "parent/dispatch-x").expect("parked evaluation handed back");
         assert_eq!(canceled.id, "x");
         assert_eq!(broker.stats().blocked, 1);
         assert_eq!(broker.unblock_all(), 1, "only y is left to release");
+    }
+
+    #[test]
+    fn evaluations_of_one_age_both_wait() {
+        let broker = EvalBroker::new();
+        let epoch = broker.capacity_epoch();
+        broker.mark_class_blocked(class(), block(), epoch);
+        // A blocked evaluation made for queued allocations waits at its job
+        // version's age (2, not its own 6), which a parked evaluation may share.
+        let mut continued = (*child_eval("first-blocked", 50, 6)).clone();
+        continued.job_id = "parent/dispatch-first".to_string();
+        continued.triggered_by = drover_types::eval_trigger::QUEUED_ALLOCS.to_string();
+        continued.job_modify_index = 2;
+        broker.block(Arc::new(continued));
+        broker.block_since(child_eval("second", 50, 2), epoch);
+        broker.block_since(child_eval("third", 50, 1), epoch);
+        let waiting: Vec<String> = broker.waiting().iter().map(|(e, _)| e.id.clone()).collect();
+        assert_eq!(waiting, vec!["third", "first-blocked", "second"]);
+    }
+
+    #[tokio::test]
+    async fn a_wave_that_meets_a_full_cluster_goes_back_in_line() {
+        let broker = EvalBroker::new();
+        broker.set_wave_size(4);
+        for (id, create_index) in [("w1", 1), ("w2", 2), ("w3", 3), ("w4", 4)] {
+            broker.block(child_eval(id, 50, create_index));
+        }
+        assert_eq!(broker.unblock_all(), 4);
+        let first = broker.dequeue_batch(1).await.expect("open");
+        // w1 finds no room: w2..w4, released but not taken, go back in line.
+        broker.block(first.evals[0].clone());
+        broker.ack(&first.evals[0]);
+        assert_eq!(broker.stats(), BrokerStats { blocked: 4, ..BrokerStats::default() });
+        assert_eq!(broker.unblock_all(), 4);
+        let again = broker.dequeue_batch(64).await.expect("open");
+        let order: Vec<&str> = again.evals.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(order, vec!["w1", "w2", "w3", "w4"], "the oldest goes first again");
+    }
+
+    #[tokio::test]
+    async fn capacity_between_a_block_and_its_ack_loses_nothing() {
+        let broker = EvalBroker::new();
+        broker.enqueue(child_eval("p", 50, 3), 0);
+        let taken = broker.dequeue_batch(64).await.expect("open");
+        let epoch = taken.epoch;
+        broker.mark_class_blocked(class(), block(), epoch);
+        // The worker parks it, capacity appears before the worker's ack.
+        broker.block_since(taken.evals[0].clone(), epoch);
+        assert_eq!(broker.unblock_all(), 1);
+        broker.ack(&taken.evals[0]);
+        let again = broker.dequeue_batch(64).await.expect("open");
+        assert_eq!(again.evals[0].id, "p", "released again, not dropped");
+        broker.ack(&again.evals[0]);
+        assert_eq!(broker.stats(), BrokerStats::default());
     }
 
     #[tokio::test]

@@ -228,7 +228,7 @@ impl ServerInner {
                 self.gate.hold(namespace, parent_id, Arc::new(stored));
             } else if let Some(epoch) = parked_epoch {
                 // A fresh child has no older blocked evaluation to replace.
-                let _ = self.broker.park(Arc::new(stored), epoch);
+                let _ = self.broker.block_since(Arc::new(stored), epoch);
             }
         }
         self.metrics.dispatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -271,7 +271,7 @@ async fn commit_decisions(
         {
             server.broker.mark_class_blocked(class, block, batch.epoch);
         }
-        after_commit(server, &outcome);
+        after_commit(server, &outcome, batch.epoch);
     }
     for (idx, eval, in_batch) in parked {
         if any_rejected && in_batch {
@@ -280,7 +280,7 @@ async fn commit_decisions(
             retry.push(idx);
             continue;
         }
-        if let Some(replaced) = server.broker.park(Arc::new(*eval), batch.epoch)
+        if let Some(replaced) = server.broker.block_since(Arc::new(*eval), batch.epoch)
             && replaced.id != batch.evals[idx].id
         {
             cancel_evals(server, vec![(*replaced).clone()]);
@@ -421,7 +421,8 @@ async fn block_after_conflicts(
     server: &Arc<ServerInner>,
     eval: &Arc<Evaluation>,
 ) -> Result<(), crate::error::ServerError> {
-    let mut failed = (**eval).clone();
+    // The stored copy carries the create index the evaluation waits by.
+    let mut failed = server.state.snapshot().eval(&eval.id).map(|e| (*e).clone()).unwrap_or_else(|| (**eval).clone());
     failed.status = eval_status::BLOCKED.to_string();
     failed.status_description = "created due to placement conflicts".to_string();
     failed.triggered_by = eval_trigger::MAX_PLAN_ATTEMPTS.to_string();
@@ -549,15 +550,18 @@ fn build_commit(eval: &Evaluation, job: Option<&Job>, plan: Plan, snapshot_index
     EvalCommit { plan, eval_update, blocked, followups, followup_links }
 }
 
-fn after_commit(server: &Arc<ServerInner>, outcome: &CommitOutcome) {
+/// Acts on a committed plan: blocked evaluations wait (found blocked from a
+/// snapshot at capacity epoch `seen`), follow-ups are queued, freed capacity
+/// releases the blocked line.
+fn after_commit(server: &Arc<ServerInner>, outcome: &CommitOutcome, seen: CapacityEpoch) {
     let now = now_nanos();
     if let Some(blocked) = &outcome.blocked
-        && let Some(replaced) = server.broker.block(Arc::new(blocked.clone()))
+        && let Some(replaced) = server.broker.block_since(Arc::new(blocked.clone()), seen)
     {
         cancel_evals(server, vec![(*replaced).clone()]);
     }
     if outcome.eval.status == eval_status::BLOCKED {
-        server.broker.block(Arc::new(outcome.eval.clone()));
+        server.broker.block_since(Arc::new(outcome.eval.clone()), seen);
     } else if outcome.blocked.is_none()
         && outcome.eval.failed_tg_allocs.is_empty()
         && let Some(stale) = server.broker.unblock_job(&outcome.eval.namespace, &outcome.eval.job_id)

@@ -7,7 +7,7 @@
 mod common;
 mod dispatch_common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -66,6 +66,10 @@ fn dispatch(agent: &Agent, priority: i64) -> String {
     reply["DispatchedJobID"].as_str().expect("child ID").to_string()
 }
 
+fn evaluations_of(agent: &Agent, job_id: &str) -> Value {
+    agent.api(&format!("/v1/job/{}/evaluations", job_id.replace('/', "%2F")))
+}
+
 fn children(agent: &Agent) -> Vec<Value> {
     api_list(agent, "/v1/jobs?prefix=drain/").into_iter().filter(|job| job["ParentID"] == "drain").collect()
 }
@@ -112,14 +116,27 @@ fn a_backlog_costs_one_write_per_dispatch_and_drains_in_order() {
     assert!(written_once + 10 >= n_children, "{written_once} of {n_children} evaluations written once");
 
     // Every child waits with its class's reason, in the queue and in `job status`.
-    let queue = server.api("/v1/queue");
-    let waiting: Vec<&Value> = queue["Queued"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|item| item["JobID"].as_str().is_some_and(|id| id.starts_with("drain/")))
-        .collect();
-    assert!(waiting.len() >= n_children, "every child is queued: {}", waiting.len());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let waiting = loop {
+        let queue = server.api("/v1/queue");
+        let waiting: Vec<Value> = queue["Queued"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|item| item["JobID"].as_str().is_some_and(|id| id.starts_with("drain/")))
+            .cloned()
+            .collect();
+        let queued: BTreeSet<&str> = waiting.iter().filter_map(|item| item["JobID"].as_str()).collect();
+        let missing: Vec<&String> = dispatched.iter().filter(|child| !queued.contains(child.as_str())).collect();
+        if missing.is_empty() {
+            break waiting;
+        }
+        if std::time::Instant::now() > deadline {
+            let evals: Vec<Value> = missing.iter().map(|child| evaluations_of(&server, child)).collect();
+            panic!("children missing from the queue: {missing:?}; their evaluations: {evals:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     for item in &waiting {
         assert_eq!(item["Kind"], "blocked", "{item}");
         let reason = item["Reason"].as_str().unwrap_or_default();
@@ -154,8 +171,21 @@ fn a_backlog_costs_one_write_per_dispatch_and_drains_in_order() {
     order.sort();
     let indexes: Vec<u64> =
         order.iter().map(|(_, _, id)| *placed_at.get(id).unwrap_or_else(|| panic!("{id} was placed"))).collect();
-    let out_of_order: Vec<usize> = (1..indexes.len()).filter(|idx| indexes[*idx] < indexes[*idx - 1]).collect();
-    assert!(out_of_order.is_empty(), "placements out of priority/age order at {out_of_order:?}: {indexes:?}");
+    // Children sharing a create index may go in either order; an older one
+    // is never placed after a younger one.
+    let mut out_of_order = Vec::new();
+    let mut placed_before = 0; // latest placement among strictly older children
+    let mut group_start = 0;
+    for idx in 0..order.len() {
+        if idx > 0 && (order[idx].0, order[idx].1) != (order[idx - 1].0, order[idx - 1].1) {
+            placed_before = placed_before.max(indexes[group_start..idx].iter().copied().max().unwrap_or(0));
+            group_start = idx;
+        }
+        if indexes[idx] < placed_before {
+            out_of_order.push(format!("{} (priority {}, age {})", order[idx].2, -order[idx].0, order[idx].1));
+        }
+    }
+    assert!(out_of_order.is_empty(), "placed before older children: {out_of_order:#?}\nplacement indexes: {indexes:?}");
     let n_commits = indexes.windows(2).filter(|pair| pair[1] != pair[0]).count() + 1;
     assert!(n_commits > 1, "the backlog drained in more than one wave");
 }
