@@ -6,6 +6,15 @@
 //! other); blocked evaluations wait apart until capacity changes; delayed
 //! evaluations (`WaitUntil`) wait until their time. The broker is in memory
 //! only: on start the server refills it from the state store.
+//!
+//! Blocked classes: when an evaluation of a fresh dispatched or periodic child
+//! blocks, its [`BlockedClass`] (parent plus a fingerprint of the placement
+//! spec) is remembered with the placement failure. Later evaluations of the
+//! same class are parked in the blocked set without a scheduler pass until
+//! capacity changes ([`EvalBroker::unblock_all`] forgets every class). Each
+//! capacity change also advances a [`CapacityEpoch`]; a class found blocked
+//! against a snapshot older than the latest change is not remembered, so a
+//! class never outlives the capacity it was blocked on.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -13,19 +22,21 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use drover_types::Evaluation;
+use drover_types::{AllocMetric, Evaluation};
 
-/// A ready evaluation, ordered by priority (high first) then age (old first).
+/// A ready evaluation, ordered by priority (high first), then age (old
+/// first), then when it became ready.
 #[derive(Debug, Clone)]
 struct Ready {
     priority: i32,
+    age: u64,
     seq: u64,
     eval: Arc<Evaluation>,
 }
 
 impl PartialEq for Ready {
     fn eq(&self, other: &Self) -> bool {
-        self.priority == other.priority && self.seq == other.seq
+        self.priority == other.priority && self.age == other.age && self.seq == other.seq
     }
 }
 impl Eq for Ready {}
@@ -36,11 +47,75 @@ impl PartialOrd for Ready {
 }
 impl Ord for Ready {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.priority.cmp(&other.priority).then_with(|| other.seq.cmp(&self.seq))
+        self.priority.cmp(&other.priority).then_with(|| other.age.cmp(&self.age)).then_with(|| other.seq.cmp(&self.seq))
     }
 }
 
+/// The age an evaluation waits by: its create index, or last of its
+/// priority when it has none yet.
+fn age_of(eval: &Evaluation) -> u64 {
+    if eval.create_index > 0 { eval.create_index } else { u64::MAX }
+}
+
+/// The age a blocked evaluation waits by. One created for a job's queued
+/// allocations continues the work of the job version it names, so it waits
+/// at that version's index, not at its own (later) create index; any other
+/// waits at its create index. The same rule applies after a restart.
+pub fn blocked_age(eval: &Evaluation) -> u64 {
+    let own = age_of(eval);
+    if eval.triggered_by == drover_types::eval_trigger::QUEUED_ALLOCS && eval.job_modify_index > 0 {
+        return own.min(eval.job_modify_index);
+    }
+    own
+}
+
 type JobKey = (String, String);
+
+/// Where a blocked evaluation waits: priority (high first), age (old first),
+/// then a sequence number that keeps two evaluations of one age apart.
+type BlockOrder = (std::cmp::Reverse<i32>, u64, u64);
+
+/// Evaluations whose placement problem is the same: fresh children (no
+/// allocations yet) of one parent built from one placement spec. Two of them
+/// against the same cluster get the same plan, so once one is blocked the
+/// others need no scheduler pass until capacity changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlockedClass {
+    /// Namespace of the parent and its children.
+    pub namespace: String,
+    /// The parameterized or periodic parent.
+    pub parent_id: String,
+    /// Hash of everything the scheduler reads from the child's spec
+    /// (`crate::pipeline::placement_fingerprint`).
+    pub spec_fingerprint: u64,
+}
+
+/// Why a class is blocked: the placement failure of the evaluation that found
+/// it so, copied onto the evaluations parked behind it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClassBlock {
+    /// The evaluation whose scheduler pass found the class blocked.
+    pub eval_id: String,
+    /// Its placement failures per task group.
+    pub failed_tg_allocs: BTreeMap<String, AllocMetric>,
+    /// Its allocations still to place per task group.
+    pub queued_allocations: BTreeMap<String, u64>,
+}
+
+/// A count of capacity changes. Whatever was decided from a snapshot taken
+/// at epoch `e` about the lack of capacity holds only while the epoch is `e`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CapacityEpoch(u64);
+
+/// Ready evaluations taken at once by one worker, with the capacity epoch
+/// read before the worker looks at state.
+#[derive(Debug)]
+pub struct EvalBatch {
+    /// In dequeue order (priority, then age); at most one per job.
+    pub evals: Vec<Arc<Evaluation>>,
+    /// The capacity epoch when the batch was taken.
+    pub epoch: CapacityEpoch,
+}
 
 #[derive(Default)]
 struct BrokerState {
@@ -53,13 +128,13 @@ struct BrokerState {
     /// Jobs with an evaluation handed out.
     in_flight: HashSet<JobKey>,
     /// Evaluations waiting for their job's in-flight one to finish.
-    waiting_on_job: HashMap<JobKey, VecDeque<Arc<Evaluation>>>,
+    waiting_on_job: HashMap<JobKey, VecDeque<(Arc<Evaluation>, u64)>>,
     /// Every eval ID the broker holds in any queue (dedup).
     known: HashSet<String>,
     /// Blocked evaluations in release order: priority (high first), then age.
-    blocked: BTreeMap<(std::cmp::Reverse<i32>, u64), Arc<Evaluation>>,
+    blocked: BTreeMap<BlockOrder, Arc<Evaluation>>,
     /// Where each job's one blocked evaluation sits in `blocked`.
-    blocked_by_job: HashMap<JobKey, (std::cmp::Reverse<i32>, u64)>,
+    blocked_by_job: HashMap<JobKey, BlockOrder>,
     /// Blocked evaluations released and not yet finished (they re-block or place).
     released: HashSet<String>,
     /// How many more blocked evaluations may be released in this wave.
@@ -68,6 +143,10 @@ struct BrokerState {
     wave_size: usize,
     /// Delayed evaluations by due time.
     delayed: BTreeMap<(i64, u64), Arc<Evaluation>>,
+    /// Classes known to be blocked since the last capacity change.
+    blocked_classes: HashMap<BlockedClass, Arc<ClassBlock>>,
+    /// Capacity changes so far.
+    epoch: CapacityEpoch,
     closed: bool,
 }
 
@@ -122,36 +201,83 @@ impl EvalBroker {
             self.notify.notify_waiters();
             return;
         }
-        push_ready(&mut state, eval);
+        let age = age_of(&eval);
+        push_ready(&mut state, eval, age);
         drop(state);
         self.notify.notify_one();
     }
 
     /// Holds a blocked evaluation until [`EvalBroker::unblock_all`]. A newer
     /// blocked evaluation of the same job replaces the older one, which is returned
-    /// so the caller can cancel it.
+    /// so the caller can cancel it. It waits in line by [`blocked_age`].
     pub fn block(&self, eval: Arc<Evaluation>) -> Option<Arc<Evaluation>> {
         let mut state = self.lock();
         let was_released = state.released.remove(&eval.id);
         let key = job_key(&eval);
-        // A re-blocked evaluation keeps its place in line (its age is its create index).
-        let order = (
-            std::cmp::Reverse(eval.priority),
-            if eval.create_index > 0 { eval.create_index } else { next_seq(&mut state) },
-        );
+        let order = (std::cmp::Reverse(eval.priority), blocked_age(&eval), next_seq(&mut state));
         let old = match state.blocked_by_job.insert(key, order) {
             Some(old_order) => state.blocked.remove(&old_order),
             None => None,
         };
         state.blocked.insert(order, eval.clone());
         if was_released {
-            // It found no room: this wave has met a full cluster; stop releasing.
+            // It found no room: this wave has met a full cluster; stop
+            // releasing, and put the wave's younger evaluations not taken yet
+            // back in line, so the next capacity starts from the oldest again.
             state.release_budget = 0;
+            recall_released(&mut state);
         }
         match old {
             Some(old) if old.id != eval.id => Some(old),
             _ => None,
         }
+    }
+
+    /// The current capacity epoch (read it before taking the snapshot a
+    /// decision about blocking is made from).
+    pub fn capacity_epoch(&self) -> CapacityEpoch {
+        self.lock().epoch
+    }
+
+    /// Remembers that `class` is blocked, unless capacity changed since
+    /// `seen` (then the finding may already be stale). Returns whether it was
+    /// remembered.
+    pub fn mark_class_blocked(&self, class: BlockedClass, block: ClassBlock, seen: CapacityEpoch) -> bool {
+        let mut state = self.lock();
+        if state.epoch != seen {
+            return false;
+        }
+        state.blocked_classes.insert(class, Arc::new(block));
+        true
+    }
+
+    /// Why `class` is blocked, if it is, with the epoch the answer holds for.
+    pub fn class_block(&self, class: &BlockedClass) -> Option<(Arc<ClassBlock>, CapacityEpoch)> {
+        let state = self.lock();
+        state.blocked_classes.get(class).map(|block| (block.clone(), state.epoch))
+    }
+
+    /// [`EvalBroker::block`] for an evaluation found blocked (or parked
+    /// behind its class) from a snapshot taken at capacity epoch `seen`. If
+    /// capacity changed since, the finding may be stale: the head of the
+    /// blocked line is released too, so this evaluation (or older work) is
+    /// scheduled again against the new capacity, in order, and a last
+    /// capacity change can never leave the line stalled. Returns the job's
+    /// older blocked evaluation it replaced, if any, for the caller to cancel.
+    pub fn block_since(&self, eval: Arc<Evaluation>, seen: CapacityEpoch) -> Option<Arc<Evaluation>> {
+        let replaced = self.block(eval);
+        let mut state = self.lock();
+        if state.epoch != seen {
+            // Capacity changed since the finding: release the head of the
+            // line (this evaluation, or older ones), keeping the order.
+            state.release_budget = state.release_budget.max(1);
+            let released = release(&mut state);
+            drop(state);
+            if released > 0 {
+                self.notify.notify_waiters();
+            }
+        }
+        replaced
     }
 
     /// Forgets the blocked evaluation of a job (job stopped or purged).
@@ -173,6 +299,8 @@ impl EvalBroker {
     /// re-scheduling the whole backlog on every change. Returns how many were released.
     pub fn unblock_all(&self) -> usize {
         let mut state = self.lock();
+        state.epoch.0 += 1;
+        state.blocked_classes.clear();
         let wave = if state.wave_size == 0 { 8 } else { state.wave_size };
         state.release_budget = state.release_budget.max(wave);
         let released = release(&mut state);
@@ -202,7 +330,8 @@ impl EvalBroker {
                 break;
             }
             let Some((_, eval)) = state.delayed.pop_first() else { break };
-            push_ready(&mut state, eval);
+            let age = age_of(&eval);
+            push_ready(&mut state, eval, age);
             promoted = true;
         }
         let next = state.delayed.first_key_value().map(|((due, _), _)| *due);
@@ -238,22 +367,62 @@ impl EvalBroker {
         }
     }
 
+    /// Takes up to `max` ready evaluations at once (waiting for the first),
+    /// in dequeue order, at most one per job. Returns `None` once the broker
+    /// is closed.
+    ///
+    /// # Cancel safety
+    /// Safe: evaluations are only removed from the queue in the same
+    /// synchronous step that returns them.
+    pub async fn dequeue_batch(&self, max: usize) -> Option<EvalBatch> {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut state = self.lock();
+                if state.closed {
+                    return None;
+                }
+                let mut evals = Vec::new();
+                while evals.len() < max.max(1) {
+                    let Some(ready) = state.ready.pop() else { break };
+                    let key = job_key(&ready.eval);
+                    state.ready_jobs.remove(&key);
+                    state.in_flight.insert(key);
+                    evals.push(ready.eval);
+                }
+                if !evals.is_empty() {
+                    if !state.ready.is_empty() {
+                        // More work left: let another idle worker take it.
+                        self.notify.notify_one();
+                    }
+                    return Some(EvalBatch { evals, epoch: state.epoch });
+                }
+            }
+            notified.await;
+        }
+    }
+
     /// The worker finished with an evaluation (whatever the outcome): the next
     /// evaluation of the same job, if any, becomes ready.
     pub fn ack(&self, eval: &Evaluation) {
         let mut state = self.lock();
-        state.known.remove(&eval.id);
-        if EvalBroker::released_done(&mut state, &eval.id) > 0 {
-            self.notify.notify_waiters();
-        }
         let key = job_key(eval);
+        // Blocked (or parked) by its worker and released again before this
+        // ack: the new copy waits behind this one and stays known.
+        let requeued = state.waiting_on_job.get(&key).is_some_and(|queue| queue.iter().any(|(e, _)| e.id == eval.id));
+        if !requeued {
+            state.known.remove(&eval.id);
+            if EvalBroker::released_done(&mut state, &eval.id) > 0 {
+                self.notify.notify_waiters();
+            }
+        }
         state.in_flight.remove(&key);
         let next = state.waiting_on_job.get_mut(&key).and_then(VecDeque::pop_front);
         if state.waiting_on_job.get(&key).is_some_and(VecDeque::is_empty) {
             state.waiting_on_job.remove(&key);
         }
-        if let Some(next) = next {
-            push_ready(&mut state, next);
+        if let Some((next, age)) = next {
+            push_ready(&mut state, next, age);
             drop(state);
             self.notify.notify_one();
         }
@@ -286,7 +455,7 @@ impl EvalBroker {
         let mut out: Vec<(Arc<Evaluation>, &'static str)> =
             ready.into_iter().map(|r| (r.eval, "waiting for a scheduler worker")).collect();
         for queue in state.waiting_on_job.values() {
-            out.extend(queue.iter().map(|e| (e.clone(), "waiting for an earlier evaluation of the same job")));
+            out.extend(queue.iter().map(|(e, _)| (e.clone(), "waiting for an earlier evaluation of the same job")));
         }
         out.extend(state.delayed.values().map(|e| (e.clone(), "delayed until its reschedule time")));
         out.extend(state.blocked.values().map(|e| (e.clone(), "waiting for capacity")));
@@ -298,17 +467,54 @@ impl EvalBroker {
 fn release(state: &mut BrokerState) -> usize {
     let mut released = 0;
     while state.release_budget > 0 {
-        let Some((order, eval)) = state.blocked.pop_first() else { break };
+        let Some(((_, age, _), eval)) = state.blocked.pop_first() else { break };
         state.blocked_by_job.remove(&job_key(&eval));
-        let _ = order;
         state.release_budget -= 1;
-        if state.known.insert(eval.id.clone()) {
-            state.released.insert(eval.id.clone());
-            push_ready(state, eval);
-            released += 1;
-        }
+        // An evaluation its worker has blocked but not acknowledged yet is
+        // still known: it is released all the same and waits behind that
+        // worker's copy (dropping it here would lose it).
+        state.known.insert(eval.id.clone());
+        state.released.insert(eval.id.clone());
+        // Released work keeps its age, so it goes ahead of younger ready work.
+        push_ready(state, eval, age);
+        released += 1;
     }
     released
+}
+
+/// Moves released evaluations still in the ready queue back to the blocked
+/// line, at their age (a wave that met a full cluster must not let its
+/// younger members overtake the older ones it re-blocked).
+fn recall_released(state: &mut BrokerState) {
+    if state.released.is_empty() || state.ready.is_empty() {
+        return;
+    }
+    let mut keep = Vec::with_capacity(state.ready.len());
+    let mut promote = Vec::new();
+    for ready in std::mem::take(&mut state.ready).into_vec() {
+        let key = job_key(&ready.eval);
+        let recallable = state.released.contains(&ready.eval.id) && !state.blocked_by_job.contains_key(&key);
+        if !recallable {
+            keep.push(ready);
+            continue;
+        }
+        state.released.remove(&ready.eval.id);
+        state.known.remove(&ready.eval.id);
+        state.ready_jobs.remove(&key);
+        if let Some(next) = state.waiting_on_job.get_mut(&key).and_then(VecDeque::pop_front) {
+            promote.push(next);
+        }
+        if state.waiting_on_job.get(&key).is_some_and(VecDeque::is_empty) {
+            state.waiting_on_job.remove(&key);
+        }
+        let order = (std::cmp::Reverse(ready.priority), ready.age, next_seq(state));
+        state.blocked_by_job.insert(key, order);
+        state.blocked.insert(order, ready.eval);
+    }
+    state.ready = keep.into();
+    for (eval, age) in promote {
+        push_ready(state, eval, age);
+    }
 }
 
 fn next_seq(state: &mut BrokerState) -> u64 {
@@ -316,15 +522,15 @@ fn next_seq(state: &mut BrokerState) -> u64 {
     state.seq
 }
 
-fn push_ready(state: &mut BrokerState, eval: Arc<Evaluation>) {
+fn push_ready(state: &mut BrokerState, eval: Arc<Evaluation>, age: u64) {
     let key = job_key(&eval);
     if state.in_flight.contains(&key) || state.ready_jobs.contains(&key) {
-        state.waiting_on_job.entry(key).or_default().push_back(eval);
+        state.waiting_on_job.entry(key).or_default().push_back((eval, age));
         return;
     }
     state.ready_jobs.insert(key);
     let seq = next_seq(state);
-    state.ready.push(Ready { priority: eval.priority, seq, eval });
+    state.ready.push(Ready { priority: eval.priority, age, seq, eval });
 }
 
 #[cfg(test)]
@@ -423,5 +629,173 @@ mod backlog_tests {
         assert_eq!(broker.stats().blocked, 3);
         let waiting: Vec<String> = broker.waiting().iter().map(|(e, _)| e.id.clone()).collect();
         assert_eq!(waiting, vec!["e0", "e3", "e4"], "the line keeps its order");
+    }
+}
+
+#[cfg(test)]
+mod class_tests {
+    use super::*;
+
+    fn child_eval(id: &str, priority: i32, create_index: u64) -> Arc<Evaluation> {
+        Arc::new(Evaluation {
+            id: id.to_string(),
+            namespace: "default".to_string(),
+            job_id: format!("parent/dispatch-{id}"),
+            priority,
+            create_index,
+            status: "blocked".to_string(),
+            ..Evaluation::default()
+        })
+    }
+
+    fn class() -> BlockedClass {
+        BlockedClass { namespace: "default".to_string(), parent_id: "parent".to_string(), spec_fingerprint: 7 }
+    }
+
+    fn block() -> ClassBlock {
+        ClassBlock { eval_id: "first".to_string(), ..ClassBlock::default() }
+    }
+
+    #[tokio::test]
+    async fn parked_evaluations_wait_with_the_blocked_and_leave_in_order() {
+        let broker = EvalBroker::new();
+        broker.set_wave_size(10);
+        let epoch = broker.capacity_epoch();
+        assert!(broker.class_block(&class()).is_none(), "no class is blocked at first");
+        assert!(broker.mark_class_blocked(class(), block(), epoch));
+        let (found, seen) = broker.class_block(&class()).expect("class remembered");
+        assert_eq!((found.eval_id.as_str(), seen), ("first", epoch));
+        for (id, priority, create_index) in [("a", 50, 3), ("b", 50, 1), ("c", 80, 5), ("d", 50, 2)] {
+            assert!(broker.block_since(child_eval(id, priority, create_index), seen).is_none());
+        }
+        assert_eq!(broker.stats(), BrokerStats { blocked: 4, ..BrokerStats::default() }, "parked, none ready");
+        let waiting: Vec<(String, &str)> = broker.waiting().iter().map(|(e, why)| (e.id.clone(), *why)).collect();
+        assert_eq!(
+            waiting,
+            vec![
+                ("c".to_string(), "waiting for capacity"),
+                ("b".to_string(), "waiting for capacity"),
+                ("d".to_string(), "waiting for capacity"),
+                ("a".to_string(), "waiting for capacity"),
+            ]
+        );
+
+        // Capacity changed: the class is forgotten and the parked leave by priority, then age.
+        assert_eq!(broker.unblock_all(), 4);
+        assert!(broker.class_block(&class()).is_none(), "a capacity change clears every class");
+        let batch = broker.dequeue_batch(64).await.expect("open");
+        let order: Vec<&str> = batch.evals.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(order, vec!["c", "b", "d", "a"]);
+        assert_ne!(batch.epoch, epoch, "the batch carries the new epoch");
+    }
+
+    #[tokio::test]
+    async fn a_finding_older_than_a_capacity_change_is_not_kept() {
+        let broker = EvalBroker::new();
+        let before = broker.capacity_epoch();
+        broker.unblock_all();
+        assert!(!broker.mark_class_blocked(class(), block(), before), "stale: capacity changed since");
+        assert!(broker.class_block(&class()).is_none());
+        // Parking on a stale finding schedules the evaluation for real instead.
+        assert!(broker.block_since(child_eval("late", 50, 9), before).is_none());
+        assert_eq!(broker.stats(), BrokerStats { ready: 1, ..BrokerStats::default() });
+        let batch = broker.dequeue_batch(64).await.expect("open");
+        assert_eq!(batch.evals[0].id, "late");
+    }
+
+    #[tokio::test]
+    async fn a_parked_evaluation_is_cancelled_with_its_job() {
+        let broker = EvalBroker::new();
+        let epoch = broker.capacity_epoch();
+        broker.mark_class_blocked(class(), block(), epoch);
+        broker.block_since(child_eval("x", 50, 4), epoch);
+        broker.block_since(child_eval("y", 50, 5), epoch);
+        let canceled = broker.unblock_job("default", "parent/dispatch-x").expect("parked evaluation handed back");
+        assert_eq!(canceled.id, "x");
+        assert_eq!(broker.stats().blocked, 1);
+        assert_eq!(broker.unblock_all(), 1, "only y is left to release");
+    }
+
+    #[test]
+    fn evaluations_of_one_age_both_wait() {
+        let broker = EvalBroker::new();
+        let epoch = broker.capacity_epoch();
+        broker.mark_class_blocked(class(), block(), epoch);
+        // A blocked evaluation made for queued allocations waits at its job
+        // version's age (2, not its own 6), which a parked evaluation may share.
+        let mut continued = (*child_eval("first-blocked", 50, 6)).clone();
+        continued.job_id = "parent/dispatch-first".to_string();
+        continued.triggered_by = drover_types::eval_trigger::QUEUED_ALLOCS.to_string();
+        continued.job_modify_index = 2;
+        broker.block(Arc::new(continued));
+        broker.block_since(child_eval("second", 50, 2), epoch);
+        broker.block_since(child_eval("third", 50, 1), epoch);
+        let waiting: Vec<String> = broker.waiting().iter().map(|(e, _)| e.id.clone()).collect();
+        assert_eq!(waiting, vec!["third", "first-blocked", "second"]);
+    }
+
+    #[tokio::test]
+    async fn a_wave_that_meets_a_full_cluster_goes_back_in_line() {
+        let broker = EvalBroker::new();
+        broker.set_wave_size(4);
+        for (id, create_index) in [("w1", 1), ("w2", 2), ("w3", 3), ("w4", 4)] {
+            broker.block(child_eval(id, 50, create_index));
+        }
+        assert_eq!(broker.unblock_all(), 4);
+        let first = broker.dequeue_batch(1).await.expect("open");
+        // w1 finds no room: w2..w4, released but not taken, go back in line.
+        broker.block(first.evals[0].clone());
+        broker.ack(&first.evals[0]);
+        assert_eq!(broker.stats(), BrokerStats { blocked: 4, ..BrokerStats::default() });
+        assert_eq!(broker.unblock_all(), 4);
+        let again = broker.dequeue_batch(64).await.expect("open");
+        let order: Vec<&str> = again.evals.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(order, vec!["w1", "w2", "w3", "w4"], "the oldest goes first again");
+    }
+
+    #[tokio::test]
+    async fn capacity_between_a_block_and_its_ack_loses_nothing() {
+        let broker = EvalBroker::new();
+        broker.enqueue(child_eval("p", 50, 3), 0);
+        let taken = broker.dequeue_batch(64).await.expect("open");
+        let epoch = taken.epoch;
+        broker.mark_class_blocked(class(), block(), epoch);
+        // The worker parks it, capacity appears before the worker's ack.
+        broker.block_since(taken.evals[0].clone(), epoch);
+        assert_eq!(broker.unblock_all(), 1);
+        broker.ack(&taken.evals[0]);
+        let again = broker.dequeue_batch(64).await.expect("open");
+        assert_eq!(again.evals[0].id, "p", "released again, not dropped");
+        broker.ack(&again.evals[0]);
+        assert_eq!(broker.stats(), BrokerStats::default());
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_ready_evaluations_in_order_one_per_job() {
+        let broker = EvalBroker::new();
+        for (id, job, priority) in [("a", "j1", 50), ("b", "j1", 90), ("c", "j2", 50), ("d", "j3", 70), ("e", "j4", 50)]
+        {
+            broker.enqueue(
+                Arc::new(Evaluation {
+                    id: id.to_string(),
+                    namespace: "default".to_string(),
+                    job_id: job.to_string(),
+                    priority,
+                    ..Evaluation::default()
+                }),
+                0,
+            );
+        }
+        let batch = broker.dequeue_batch(3).await.expect("open");
+        let ids: Vec<&str> = batch.evals.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, vec!["d", "a", "c"], "b waits behind a; at most 3");
+        let rest = broker.dequeue_batch(64).await.expect("open");
+        let ids: Vec<&str> = rest.evals.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, vec!["e"]);
+        for eval in batch.evals.iter().chain(rest.evals.iter()) {
+            broker.ack(eval);
+        }
+        let last = broker.dequeue_batch(64).await.expect("open");
+        assert_eq!(last.evals[0].id, "b");
     }
 }

@@ -1,6 +1,12 @@
 //! Dispatching a parameterized job: validate the request against the
 //! template, create the child job and its evaluation in one durable write.
 //!
+//! While the child's class is known to be blocked (an earlier child of the
+//! same parent and spec found no room, and capacity has not changed since),
+//! its evaluation is written `blocked` with the class's placement failure in
+//! that same write and parked in the broker: no scheduler pass and no second
+//! write per dispatch while a backlog waits.
+//!
 //! Checks run in Nomad's order (payload, unpermitted meta, missing meta,
 //! priority) with Nomad's messages, but a client's mistake answers 400, not 500.
 
@@ -182,6 +188,7 @@ impl ServerInner {
             now,
         )]));
         let mut evals = Vec::new();
+        let mut parked_epoch = None;
         let held = limit > 0
             && (self.gate.held_count(namespace, parent_id) > 0
                 || crate::concurrency::active_children(self, &snapshot, &parent) >= limit);
@@ -202,15 +209,25 @@ impl ServerInner {
                 eval.status = eval_status::BLOCKED.to_string();
                 eval.status_description =
                     format!("{} ({limit} children of {parent_id} running)", crate::concurrency::HELD_DESCRIPTION);
+            } else if let Some(class) = crate::pipeline::class_of_child(&child)
+                && let Some((block, epoch)) = self.broker.class_block(&class)
+            {
+                eval = crate::pipeline::parked_eval(eval, &block, now);
+                parked_epoch = Some(epoch);
             }
             ops.push(Op::UpsertEvals(vec![eval.clone()]));
             evals.push(eval);
         }
         let index = self.commit_with_evals(Txn { preconditions: vec![], ops }, &evals).await?;
-        if held && let Some(eval) = evals.first() {
+        if let Some(eval) = evals.first() {
             let mut stored = eval.clone();
             stored.create_index = index;
-            self.gate.hold(namespace, parent_id, Arc::new(stored));
+            if held {
+                self.gate.hold(namespace, parent_id, Arc::new(stored));
+            } else if let Some(epoch) = parked_epoch {
+                // A fresh child has no older blocked evaluation to replace.
+                let _ = self.broker.block_since(Arc::new(stored), epoch);
+            }
         }
         self.metrics.dispatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(JobDispatchResponse {

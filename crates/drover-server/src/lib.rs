@@ -137,7 +137,8 @@ pub async fn start_with_state(
         None => None,
     };
     let inner = ServerInner::new(config, state);
-    inner.broker.set_wave_size(inner.config.num_schedulers.max(1) * 4);
+    // A wave gives every worker a full batch to place.
+    inner.broker.set_wave_size(inner.config.num_schedulers.max(1) * pipeline::MAX_BATCH);
     inner.restore();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();

@@ -3,6 +3,20 @@
 //! plan applier, which re-checks each placement against the newest state and
 //! commits. A plan with rejected placements is committed in part and its
 //! worker schedules again from fresh state (bounded attempts).
+//!
+//! Batches: a worker takes up to [`MAX_BATCH`] ready evaluations at once,
+//! schedules them one after another against one snapshot (each sees the
+//! placements of the earlier ones through [`BatchView`]) and submits their
+//! plans as one [`CommitRequest`]: verified together, committed in one
+//! transaction, answered with one outcome per evaluation, so only the
+//! evaluations whose placements were rejected are scheduled again. A backlog
+//! of small jobs thus costs one durable commit per batch, not per job.
+//!
+//! Blocked classes: an evaluation of a fresh child whose class the broker
+//! knows to be blocked (or that an earlier evaluation of the same batch found
+//! blocked) gets no scheduler pass: it is written `blocked` with its class's
+//! placement failure, inside the batch's commit, and parked in the broker
+//! (see [`crate::broker::BlockedClass`]).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -13,8 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use drover_scheduler::{Plan, SchedulerInput, StateView};
 use drover_state::{AllocDesiredUpdate, Op, Snapshot, Txn};
-use drover_types::{Allocation, Evaluation, Job, Node, eval_status, eval_trigger, new_id, now_nanos};
+use drover_types::{Allocation, Evaluation, Job, JobType, Node, eval_status, eval_trigger, new_id, now_nanos};
 
+use crate::broker::{BlockedClass, CapacityEpoch, ClassBlock, EvalBatch, EvalBroker};
 use crate::server::ServerInner;
 
 /// The scheduler's view of a state snapshot.
@@ -47,6 +62,10 @@ impl StateView for SnapshotView<'_> {
 /// How many times a worker schedules one evaluation when plans keep being rejected.
 const MAX_PLAN_ATTEMPTS: usize = 5;
 
+/// Most evaluations one worker schedules against one snapshot and commits in
+/// one transaction.
+pub(crate) const MAX_BATCH: usize = 64;
+
 /// The shuffle seed for an evaluation at a state index (same inputs, same plan).
 pub(crate) fn plan_seed(eval_id: &str, index: u64, attempt: usize) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -56,54 +75,354 @@ pub(crate) fn plan_seed(eval_id: &str, index: u64, attempt: usize) -> u64 {
     hasher.finish()
 }
 
-/// One scheduler worker: runs until the broker closes.
-pub(crate) async fn run_worker(server: Arc<ServerInner>) {
-    while let Some(eval) = server.broker.dequeue().await {
-        if let Err(err) = process_eval(&server, &eval).await {
-            tracing::error!(eval_id = %eval.id, error = %err, "evaluation failed");
-            let mut failed = (*eval).clone();
-            failed.status = eval_status::FAILED.to_string();
-            failed.status_description = format!("evaluation failed: {err}");
-            failed.modify_time = now_nanos();
-            if let Err(err) =
-                server.state.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertEvals(vec![failed])] }).await
-            {
-                tracing::error!(eval_id = %eval.id, error = %err, "could not record failed evaluation");
-            }
+/// A hash of everything the scheduler reads from a job's spec to place it:
+/// type, datacenters, node pool, constraints and task groups (resources,
+/// counts, constraints, affinities, spreads, tasks). Meta, payload, IDs and
+/// priority are left out: they do not change where a fresh job fits.
+pub(crate) fn placement_fingerprint(job: &Job) -> Option<u64> {
+    struct HashWriter<'a>(&'a mut std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for HashWriter<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.write(buf);
+            Ok(buf.len())
         }
-        server.broker.ack(&eval);
-        server.metrics.evals_processed.fetch_add(1, Ordering::Relaxed);
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let spec = (job.job_type, job.all_at_once, &job.datacenters, &job.node_pool, &job.constraints, &job.task_groups);
+    // An error would leave a hash of a prefix only: no fingerprint then.
+    serde_json::to_writer(HashWriter(&mut hasher), &spec).ok()?;
+    Some(hasher.finish())
+}
+
+/// The class a child job's evaluations belong to, from its spec alone: its
+/// parent and its placement fingerprint. `None` for jobs that are not
+/// children or are not placed by the generic scheduler.
+pub(crate) fn class_of_child(job: &Job) -> Option<BlockedClass> {
+    if job.parent_id.is_empty() || job.stop || !matches!(job.job_type, JobType::Batch | JobType::Service) {
+        return None;
+    }
+    Some(BlockedClass {
+        namespace: job.namespace.clone(),
+        parent_id: job.parent_id.clone(),
+        spec_fingerprint: placement_fingerprint(job)?,
+    })
+}
+
+/// The class of an evaluation, if it may wait behind its class without a
+/// scheduler pass: a live, pending or blocked evaluation of a child job that
+/// has no allocations yet (so its plan depends only on the spec and the cluster).
+fn class_of_eval(snapshot: &Snapshot, eval: &Evaluation, job: Option<&Job>) -> Option<BlockedClass> {
+    let job = job?;
+    if eval.is_terminal() || eval.wait_until > 0 || !eval.node_id.is_empty() {
+        return None;
+    }
+    let class = class_of_child(job)?;
+    if !snapshot.allocs_by_job(&job.namespace, &job.id).is_empty() {
+        return None;
+    }
+    Some(class)
+}
+
+/// An evaluation as it waits behind its blocked class: blocked, with the
+/// class's placement failure as its own.
+pub(crate) fn parked_eval(mut eval: Evaluation, block: &ClassBlock, now: i64) -> Evaluation {
+    eval.status = eval_status::BLOCKED.to_string();
+    eval.status_description = format!(
+        "waiting for capacity: same placement problem as evaluation {}",
+        block.eval_id.get(..8).unwrap_or(&block.eval_id)
+    );
+    eval.failed_tg_allocs = block.failed_tg_allocs.clone();
+    eval.queued_allocations = block.queued_allocations.clone();
+    eval.modify_time = now;
+    eval
+}
+
+/// One scheduler worker: takes batches of ready evaluations until the broker
+/// closes, schedules each batch against one snapshot and commits it at once.
+pub(crate) async fn run_worker(server: Arc<ServerInner>) {
+    while let Some(batch) = server.broker.dequeue_batch(MAX_BATCH).await {
+        let results = process_batch(&server, &batch).await;
+        for (eval, result) in batch.evals.iter().zip(results) {
+            if let Err(err) = result {
+                record_failed(&server, eval, &err).await;
+            }
+            server.broker.ack(eval);
+            server.metrics.evals_processed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
-async fn process_eval(server: &Arc<ServerInner>, eval: &Arc<Evaluation>) -> Result<(), crate::error::ServerError> {
+/// Writes an evaluation as failed (its processing hit an error).
+async fn record_failed(server: &Arc<ServerInner>, eval: &Evaluation, err: &crate::error::ServerError) {
+    tracing::error!(eval_id = %eval.id, error = %err, "evaluation failed");
+    let mut failed = eval.clone();
+    failed.status = eval_status::FAILED.to_string();
+    failed.status_description = format!("evaluation failed: {err}");
+    failed.modify_time = now_nanos();
+    if let Err(err) = server.state.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertEvals(vec![failed])] }).await
+    {
+        tracing::error!(eval_id = %eval.id, error = %err, "could not record failed evaluation");
+    }
+}
+
+/// What a worker decided for one evaluation of a batch.
+enum Decision {
+    /// Already terminal: nothing to do.
+    Done,
+    /// Scheduled: commit this plan. `class` is set when the evaluation may
+    /// reveal its class to be blocked.
+    Plan { part: Box<EvalCommit>, class: Option<BlockedClass> },
+    /// Its class is blocked: wait behind it without a scheduler pass.
+    /// `write` when the state does not say `blocked` yet; `in_batch` when the
+    /// class was found blocked by an earlier evaluation of this batch.
+    Park { eval: Box<Evaluation>, write: bool, in_batch: bool },
+}
+
+/// Schedules a batch: every evaluation against one snapshot, each seeing the
+/// placements of the batch's earlier ones, then one commit for all of them;
+/// evaluations whose placements were rejected are scheduled again from fresh
+/// state (bounded attempts). Returns one result per evaluation of the batch.
+async fn process_batch(server: &Arc<ServerInner>, batch: &EvalBatch) -> Vec<Result<(), crate::error::ServerError>> {
+    let mut results: Vec<Result<(), crate::error::ServerError>> = batch.evals.iter().map(|_| Ok(())).collect();
+    let mut todo: Vec<usize> = (0..batch.evals.len()).collect();
     for attempt in 0..MAX_PLAN_ATTEMPTS {
+        if todo.is_empty() {
+            return results;
+        }
         let snapshot = server.state.snapshot();
+        let evals: Vec<Arc<Evaluation>> = todo.iter().map(|idx| batch.evals[*idx].clone()).collect();
+        let broker = server.broker.clone();
+        let epoch = batch.epoch;
+        let decided = tokio::task::spawn_blocking(move || decide_batch(&snapshot, &broker, &evals, epoch, attempt))
+            .await
+            .map_err(|e| crate::error::ServerError::Internal(format!("scheduler panicked: {e}")));
+        let decisions = match decided {
+            Ok(decisions) => decisions,
+            Err(err) => {
+                for idx in todo {
+                    results[idx] = Err(crate::error::ServerError::Internal(err.to_string()));
+                }
+                return results;
+            }
+        };
+        todo = commit_decisions(server, batch, &todo, decisions, &mut results).await;
+    }
+    for idx in todo {
+        results[idx] = block_after_conflicts(server, &batch.evals[idx]).await;
+    }
+    results
+}
+
+/// Commits a batch's decisions in one transaction and acts on the outcome;
+/// returns the batch positions to schedule again (placements rejected).
+async fn commit_decisions(
+    server: &Arc<ServerInner>,
+    batch: &EvalBatch,
+    todo: &[usize],
+    decisions: Vec<Decision>,
+    results: &mut [Result<(), crate::error::ServerError>],
+) -> Vec<usize> {
+    // Planned parts first, in batch order, then the parked evaluations' writes.
+    let mut parts = Vec::new();
+    let mut parked_writes = Vec::new();
+    let mut planned = Vec::new();
+    let mut parked = Vec::new();
+    for (idx, decision) in todo.iter().copied().zip(decisions) {
+        match decision {
+            Decision::Done => {}
+            Decision::Plan { part, class } => {
+                planned.push((idx, class));
+                parts.push(*part);
+            }
+            Decision::Park { eval, write, in_batch } => {
+                if write {
+                    parked_writes.push(EvalCommit::eval_only((*eval).clone()));
+                }
+                parked.push((idx, eval, in_batch));
+            }
+        }
+    }
+    let n_planned = planned.len();
+    parts.extend(parked_writes);
+    let outcomes = if parts.is_empty() { Ok(Vec::new()) } else { server.applier.submit(CommitRequest { parts }).await };
+    let outcomes = match outcomes {
+        Ok(outcomes) => outcomes,
+        Err(err) => {
+            for idx in planned.iter().map(|(idx, _)| *idx).chain(parked.iter().map(|(idx, _, _)| *idx)) {
+                results[idx] = Err(crate::error::ServerError::Internal(err.to_string()));
+            }
+            return Vec::new();
+        }
+    };
+    let any_rejected = outcomes.iter().any(|outcome| outcome.rejected > 0);
+    let mut retry = Vec::new();
+    for ((idx, class), outcome) in planned.into_iter().zip(outcomes.into_iter().take(n_planned)) {
+        if outcome.rejected > 0 {
+            tracing::debug!(eval_id = %batch.evals[idx].id, rejected = outcome.rejected, "plan partly rejected; retrying");
+            retry.push(idx);
+            continue;
+        }
+        if let Some(class) = class
+            && !any_rejected
+            && let Some(block) = class_block_of(&outcome)
+        {
+            server.broker.mark_class_blocked(class, block, batch.epoch);
+        }
+        after_commit(server, &outcome, batch.epoch);
+    }
+    for (idx, eval, in_batch) in parked {
+        if any_rejected && in_batch {
+            // The class was found blocked on a view that counted placements
+            // now rejected: schedule it for real.
+            retry.push(idx);
+            continue;
+        }
+        if let Some(replaced) = server.broker.block_since(Arc::new(*eval), batch.epoch)
+            && replaced.id != batch.evals[idx].id
+        {
+            cancel_evals(server, vec![(*replaced).clone()]);
+        }
+    }
+    retry
+}
+
+/// The class block an outcome reveals: nothing placed, nothing stopped,
+/// allocations left to place and waiting blocked.
+fn class_block_of(outcome: &CommitOutcome) -> Option<ClassBlock> {
+    if outcome.placed > 0 || outcome.freed_capacity || outcome.eval.failed_tg_allocs.is_empty() {
+        return None;
+    }
+    let blocked = match &outcome.blocked {
+        Some(blocked) => blocked,
+        None if outcome.eval.status == eval_status::BLOCKED => &outcome.eval,
+        None => return None,
+    };
+    Some(ClassBlock {
+        eval_id: blocked.id.clone(),
+        failed_tg_allocs: blocked.failed_tg_allocs.clone(),
+        queued_allocations: blocked.queued_allocations.clone(),
+    })
+}
+
+/// Schedules the evaluations of a batch in order against one snapshot, each
+/// seeing the placements of the earlier ones; an evaluation whose class is
+/// known blocked (in the broker since `epoch`, or by an earlier one of this
+/// batch) is parked without a pass.
+fn decide_batch(
+    snapshot: &Snapshot,
+    broker: &EvalBroker,
+    evals: &[Arc<Evaluation>],
+    epoch: CapacityEpoch,
+    attempt: usize,
+) -> Vec<Decision> {
+    let mut view = BatchView { snapshot, added: HashMap::new() };
+    let mut found_blocked: HashMap<BlockedClass, ClassBlock> = HashMap::new();
+    let now = now_nanos();
+    let mut decisions = Vec::with_capacity(evals.len());
+    for eval in evals {
         let current = snapshot.eval(&eval.id).map(|e| (*e).clone()).unwrap_or_else(|| (**eval).clone());
         if current.is_terminal() {
-            return Ok(());
+            decisions.push(Decision::Done);
+            continue;
         }
         let job = snapshot.job(&current.namespace, &current.job_id);
+        let class = class_of_eval(snapshot, &current, job.as_deref());
+        if let Some(class) = &class {
+            let in_batch = found_blocked.get(class).cloned();
+            let known = in_batch.clone().or_else(|| {
+                broker.class_block(class).filter(|(_, seen)| *seen == epoch).map(|(block, _)| (*block).clone())
+            });
+            if let Some(block) = known {
+                let write = current.status != eval_status::BLOCKED;
+                let eval = if write { parked_eval(current, &block, now) } else { current };
+                decisions.push(Decision::Park { eval: Box::new(eval), write, in_batch: in_batch.is_some() });
+                continue;
+            }
+        }
         let input = SchedulerInput {
             eval: current.clone(),
             job: job.clone(),
-            now: now_nanos(),
+            now,
             seed: plan_seed(&current.id, snapshot.index(), attempt),
         };
-        let snapshot_for_plan = snapshot.clone();
-        let plan =
-            tokio::task::spawn_blocking(move || drover_scheduler::schedule(&SnapshotView(&snapshot_for_plan), &input))
-                .await
-                .map_err(|e| crate::error::ServerError::Internal(format!("scheduler panicked: {e}")))?;
-        let request = build_commit(&current, job.as_deref(), plan, snapshot.index());
-        let outcome = server.applier.submit(request).await?;
-        if outcome.rejected == 0 {
-            after_commit(server, &outcome);
-            return Ok(());
+        let plan = drover_scheduler::schedule(&view, &input);
+        view.add_placements(&plan.placements);
+        if let Some(class) = &class
+            && plan.placements.is_empty()
+            && plan.stops.is_empty()
+            && plan.needs_blocked_eval
+            && !plan.failed_tg_allocs.is_empty()
+        {
+            found_blocked.insert(
+                class.clone(),
+                ClassBlock {
+                    eval_id: current.id.clone(),
+                    failed_tg_allocs: plan.failed_tg_allocs.clone(),
+                    queued_allocations: plan.queued_allocations.clone(),
+                },
+            );
         }
-        tracing::debug!(eval_id = %eval.id, rejected = outcome.rejected, attempt, "plan partly rejected; retrying");
+        let part = build_commit(&current, job.as_deref(), plan, snapshot.index());
+        decisions.push(Decision::Plan { part: Box::new(part), class });
     }
-    let mut failed = (**eval).clone();
+    decisions
+}
+
+/// A snapshot plus the placements of a batch's earlier evaluations, so each
+/// evaluation of a batch sees the capacity the ones before it took.
+struct BatchView<'a> {
+    snapshot: &'a Snapshot,
+    /// (cpu, memory, disk) placed per node by this batch so far.
+    added: NodeUsage,
+}
+
+impl BatchView<'_> {
+    fn add_placements(&mut self, placements: &[Allocation]) {
+        for alloc in placements {
+            let entry = self.added.entry(alloc.node_id.clone()).or_default();
+            entry.0 += alloc.allocated_resources.cpu();
+            entry.1 += alloc.allocated_resources.memory_mb();
+            entry.2 += alloc.allocated_resources.disk_mb();
+        }
+    }
+}
+
+impl StateView for BatchView<'_> {
+    fn index(&self) -> u64 {
+        self.snapshot.index()
+    }
+    fn job_version(&self, namespace: &str, job_id: &str, version: u64) -> Option<Arc<Job>> {
+        self.snapshot.job_version(namespace, job_id, version)
+    }
+    fn nodes(&self) -> Vec<Arc<Node>> {
+        self.snapshot.nodes()
+    }
+    fn node(&self, node_id: &str) -> Option<Arc<Node>> {
+        self.snapshot.node(node_id)
+    }
+    fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>> {
+        self.snapshot.allocs_by_job(namespace, job_id)
+    }
+    fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
+        self.snapshot.allocs_by_node(node_id)
+    }
+    fn node_used(&self, node_id: &str) -> (u64, u64, u64) {
+        let (cpu, mem, disk) = self.snapshot.node_used(node_id);
+        let (add_cpu, add_mem, add_disk) = self.added.get(node_id).copied().unwrap_or_default();
+        (cpu + add_cpu, mem + add_mem, disk + add_disk)
+    }
+}
+
+/// An evaluation whose plans kept being rejected waits blocked for capacity.
+async fn block_after_conflicts(
+    server: &Arc<ServerInner>,
+    eval: &Arc<Evaluation>,
+) -> Result<(), crate::error::ServerError> {
+    // The stored copy carries the create index the evaluation waits by.
+    let mut failed = server.state.snapshot().eval(&eval.id).map(|e| (*e).clone()).unwrap_or_else(|| (**eval).clone());
     failed.status = eval_status::BLOCKED.to_string();
     failed.status_description = "created due to placement conflicts".to_string();
     failed.triggered_by = eval_trigger::MAX_PLAN_ATTEMPTS.to_string();
@@ -113,8 +432,9 @@ async fn process_eval(server: &Arc<ServerInner>, eval: &Arc<Evaluation>) -> Resu
     Ok(())
 }
 
-/// A plan plus the evaluation changes that go with it.
-pub(crate) struct CommitRequest {
+/// One evaluation's share of a commit: its plan plus the evaluation changes
+/// that go with it.
+pub(crate) struct EvalCommit {
     plan: Plan,
     /// The processed evaluation as it ends (complete / blocked).
     eval_update: Evaluation,
@@ -126,7 +446,26 @@ pub(crate) struct CommitRequest {
     followup_links: Vec<AllocDesiredUpdate>,
 }
 
-/// What the applier did with a plan.
+impl EvalCommit {
+    /// Just an evaluation update (an evaluation parked behind its class).
+    fn eval_only(eval_update: Evaluation) -> EvalCommit {
+        EvalCommit {
+            plan: Plan { eval_id: eval_update.id.clone(), ..Plan::default() },
+            eval_update,
+            blocked: None,
+            followups: Vec::new(),
+            followup_links: Vec::new(),
+        }
+    }
+}
+
+/// The plans of one worker's batch, verified together and committed in one
+/// transaction.
+pub(crate) struct CommitRequest {
+    parts: Vec<EvalCommit>,
+}
+
+/// What the applier did with one evaluation's plan.
 pub(crate) struct CommitOutcome {
     /// Placements rejected by the re-check (0 = the whole plan, eval included, committed).
     pub rejected: usize,
@@ -142,7 +481,7 @@ pub(crate) struct CommitOutcome {
     pub freed_capacity: bool,
 }
 
-fn build_commit(eval: &Evaluation, job: Option<&Job>, plan: Plan, snapshot_index: u64) -> CommitRequest {
+fn build_commit(eval: &Evaluation, job: Option<&Job>, plan: Plan, snapshot_index: u64) -> EvalCommit {
     let now = now_nanos();
     let mut eval_update = eval.clone();
     eval_update.failed_tg_allocs = plan.failed_tg_allocs.clone();
@@ -208,18 +547,21 @@ fn build_commit(eval: &Evaluation, job: Option<&Job>, plan: Plan, snapshot_index
         }
         followups.push(followup_eval);
     }
-    CommitRequest { plan, eval_update, blocked, followups, followup_links }
+    EvalCommit { plan, eval_update, blocked, followups, followup_links }
 }
 
-fn after_commit(server: &Arc<ServerInner>, outcome: &CommitOutcome) {
+/// Acts on a committed plan: blocked evaluations wait (found blocked from a
+/// snapshot at capacity epoch `seen`), follow-ups are queued, freed capacity
+/// releases the blocked line.
+fn after_commit(server: &Arc<ServerInner>, outcome: &CommitOutcome, seen: CapacityEpoch) {
     let now = now_nanos();
     if let Some(blocked) = &outcome.blocked
-        && let Some(replaced) = server.broker.block(Arc::new(blocked.clone()))
+        && let Some(replaced) = server.broker.block_since(Arc::new(blocked.clone()), seen)
     {
         cancel_evals(server, vec![(*replaced).clone()]);
     }
     if outcome.eval.status == eval_status::BLOCKED {
-        server.broker.block(Arc::new(outcome.eval.clone()));
+        server.broker.block_since(Arc::new(outcome.eval.clone()), seen);
     } else if outcome.blocked.is_none()
         && outcome.eval.failed_tg_allocs.is_empty()
         && let Some(stale) = server.broker.unblock_job(&outcome.eval.namespace, &outcome.eval.job_id)
@@ -263,12 +605,15 @@ pub(crate) fn cancel_evals(server: &Arc<ServerInner>, evals: Vec<Evaluation>) {
 /// The handle workers submit plans through.
 #[derive(Clone)]
 pub(crate) struct PlanApplier {
-    tx: mpsc::Sender<(CommitRequest, oneshot::Sender<Result<CommitOutcome, crate::error::ServerError>>)>,
+    tx: mpsc::Sender<(CommitRequest, oneshot::Sender<CommitReply>)>,
 }
 
+/// The applier's answer to a request: one outcome per part, in order.
+type CommitReply = Result<Vec<CommitOutcome>, crate::error::ServerError>;
+
 impl PlanApplier {
-    /// Submits a plan and waits until it is committed (or partly rejected).
-    pub(crate) async fn submit(&self, request: CommitRequest) -> Result<CommitOutcome, crate::error::ServerError> {
+    /// Submits a batch's plans and waits until they are committed (or partly rejected).
+    pub(crate) async fn submit(&self, request: CommitRequest) -> CommitReply {
         let (reply_tx, reply_rx) = oneshot::channel();
         self.tx
             .send((request, reply_tx))
@@ -290,14 +635,13 @@ pub(crate) fn start_applier(
     server_state: drover_state::StateStore,
     metrics: Arc<crate::metrics::Metrics>,
 ) -> PlanApplier {
-    let (tx, mut rx) =
-        mpsc::channel::<(CommitRequest, oneshot::Sender<Result<CommitOutcome, crate::error::ServerError>>)>(256);
+    let (tx, mut rx) = mpsc::channel::<(CommitRequest, oneshot::Sender<CommitReply>)>(256);
     let in_flight: InFlightUsage = Arc::default();
     let limit = Arc::new(tokio::sync::Semaphore::new(64));
     tokio::spawn(async move {
         while let Some((request, reply)) = rx.recv().await {
             let snapshot = server_state.snapshot();
-            let (txn, outcome, usage) = verify(&snapshot, request, &in_flight);
+            let (txn, outcomes, usage) = verify(&snapshot, request, &in_flight);
             let Ok(permit) = limit.clone().acquire_owned().await else { break };
             {
                 let mut map = in_flight.lock().unwrap_or_else(|p| p.into_inner());
@@ -329,10 +673,12 @@ pub(crate) fn start_applier(
                 drop(permit);
                 let reply_value = match result {
                     Ok(_) => {
-                        metrics.plans_applied.fetch_add(1, Ordering::Relaxed);
-                        metrics.placements.fetch_add(outcome.placed as u64, Ordering::Relaxed);
-                        metrics.plan_rejections.fetch_add(outcome.rejected as u64, Ordering::Relaxed);
-                        Ok(outcome)
+                        for outcome in &outcomes {
+                            metrics.plans_applied.fetch_add(1, Ordering::Relaxed);
+                            metrics.placements.fetch_add(outcome.placed as u64, Ordering::Relaxed);
+                            metrics.plan_rejections.fetch_add(outcome.rejected as u64, Ordering::Relaxed);
+                        }
+                        Ok(outcomes)
                     }
                     Err(err) => Err(err.into()),
                 };
@@ -345,13 +691,57 @@ pub(crate) fn start_applier(
 
 type NodeUsage = HashMap<String, (u64, u64, u64)>;
 
-/// Re-checks a plan's placements; builds the transaction to commit.
-fn verify(snapshot: &Snapshot, request: CommitRequest, in_flight: &InFlightUsage) -> (Txn, CommitOutcome, NodeUsage) {
-    let CommitRequest { plan, eval_update, blocked, followups, followup_links } = request;
+/// The operations of one transaction, gathered from several plans.
+#[derive(Default)]
+struct TxnOps {
+    allocs: Vec<Allocation>,
+    desired: Vec<AllocDesiredUpdate>,
+    evals: Vec<Evaluation>,
+}
+
+impl TxnOps {
+    fn into_txn(self) -> Txn {
+        let mut ops = Vec::new();
+        if !self.allocs.is_empty() {
+            ops.push(Op::UpsertAllocs(self.allocs));
+        }
+        if !self.desired.is_empty() {
+            ops.push(Op::UpdateAllocsDesired(self.desired));
+        }
+        if !self.evals.is_empty() {
+            ops.push(Op::UpsertEvals(self.evals));
+        }
+        Txn { preconditions: vec![], ops }
+    }
+}
+
+/// Re-checks the placements of a batch's plans, in order, each against the
+/// snapshot, the plans still being written and the batch's earlier plans;
+/// builds the one transaction that commits them all.
+fn verify(
+    snapshot: &Snapshot,
+    request: CommitRequest,
+    in_flight: &InFlightUsage,
+) -> (Txn, Vec<CommitOutcome>, NodeUsage) {
     let in_flight = in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut added: NodeUsage = HashMap::new();
-    let mut accepted = Vec::with_capacity(plan.placements.len());
+    let mut ops = TxnOps::default();
+    let outcomes =
+        request.parts.into_iter().map(|part| verify_part(snapshot, part, &in_flight, &mut added, &mut ops)).collect();
+    (ops.into_txn(), outcomes, added)
+}
+
+/// Re-checks one plan's placements (see [`verify`]) and adds what it commits to `ops`.
+fn verify_part(
+    snapshot: &Snapshot,
+    part: EvalCommit,
+    in_flight: &NodeUsage,
+    added: &mut NodeUsage,
+    ops: &mut TxnOps,
+) -> CommitOutcome {
+    let EvalCommit { plan, eval_update, blocked, followups, followup_links } = part;
     let mut rejected = 0;
+    let mut placed = 0;
     let stopping: std::collections::HashSet<&str> = plan.stops.iter().map(|s| s.alloc_id.as_str()).collect();
     for alloc in plan.placements {
         let fits = snapshot.node(&alloc.node_id).is_some_and(|node| {
@@ -370,42 +760,38 @@ fn verify(snapshot: &Snapshot, request: CommitRequest, in_flight: &InFlightUsage
                 }
             }
             let pending = in_flight.get(&node.id).copied().unwrap_or_default();
-            let this_plan = added.get(&node.id).copied().unwrap_or_default();
+            let this_batch = added.get(&node.id).copied().unwrap_or_default();
             let res = &alloc.allocated_resources;
-            used_cpu + pending.0 + this_plan.0 + res.cpu() <= cap_cpu
-                && used_mem + pending.1 + this_plan.1 + res.memory_mb() <= cap_mem
-                && used_disk + pending.2 + this_plan.2 + res.disk_mb() <= cap_disk
+            used_cpu + pending.0 + this_batch.0 + res.cpu() <= cap_cpu
+                && used_mem + pending.1 + this_batch.1 + res.memory_mb() <= cap_mem
+                && used_disk + pending.2 + this_batch.2 + res.disk_mb() <= cap_disk
         });
         if fits {
             let entry = added.entry(alloc.node_id.clone()).or_default();
             entry.0 += alloc.allocated_resources.cpu();
             entry.1 += alloc.allocated_resources.memory_mb();
             entry.2 += alloc.allocated_resources.disk_mb();
-            accepted.push(alloc);
+            ops.allocs.push(alloc);
+            placed += 1;
         } else {
             rejected += 1;
         }
     }
-    let placed = accepted.len();
     let freed_capacity = !plan.stops.is_empty();
-    let mut ops = Vec::new();
-    if !accepted.is_empty() {
-        ops.push(Op::UpsertAllocs(accepted));
-    }
-    let mut desired: Vec<AllocDesiredUpdate> = plan
-        .stops
-        .iter()
-        .map(|stop| AllocDesiredUpdate {
-            alloc_id: stop.alloc_id.clone(),
-            desired_status: Some(drover_types::desired_status::STOP.to_string()),
-            desired_description: Some(stop.desired_description.clone()),
-            client_status: stop.client_status.clone(),
-            next_allocation: stop.next_allocation.clone(),
-            ..AllocDesiredUpdate::default()
-        })
-        .filter(|update| snapshot.alloc(&update.alloc_id).is_some())
-        .collect();
-    desired.extend(plan.in_place_updates.iter().filter(|u| snapshot.alloc(&u.alloc_id).is_some()).map(|update| {
+    ops.desired.extend(
+        plan.stops
+            .iter()
+            .map(|stop| AllocDesiredUpdate {
+                alloc_id: stop.alloc_id.clone(),
+                desired_status: Some(drover_types::desired_status::STOP.to_string()),
+                desired_description: Some(stop.desired_description.clone()),
+                client_status: stop.client_status.clone(),
+                next_allocation: stop.next_allocation.clone(),
+                ..AllocDesiredUpdate::default()
+            })
+            .filter(|update| snapshot.alloc(&update.alloc_id).is_some()),
+    );
+    ops.desired.extend(plan.in_place_updates.iter().filter(|u| snapshot.alloc(&u.alloc_id).is_some()).map(|update| {
         AllocDesiredUpdate {
             alloc_id: update.alloc_id.clone(),
             job_version: Some(update.job_version),
@@ -413,21 +799,220 @@ fn verify(snapshot: &Snapshot, request: CommitRequest, in_flight: &InFlightUsage
             ..AllocDesiredUpdate::default()
         }
     }));
-    if rejected == 0 {
-        desired.extend(followup_links.into_iter().filter(|u| snapshot.alloc(&u.alloc_id).is_some()));
-    }
-    if !desired.is_empty() {
-        ops.push(Op::UpdateAllocsDesired(desired));
-    }
     let (blocked, followups) = if rejected == 0 {
-        let mut evals = vec![eval_update.clone()];
-        evals.extend(blocked.iter().cloned());
-        evals.extend(followups.iter().cloned());
-        ops.push(Op::UpsertEvals(evals));
+        ops.desired.extend(followup_links.into_iter().filter(|u| snapshot.alloc(&u.alloc_id).is_some()));
+        ops.evals.push(eval_update.clone());
+        ops.evals.extend(blocked.iter().cloned());
+        ops.evals.extend(followups.iter().cloned());
         (blocked, followups)
     } else {
         (None, Vec::new())
     };
-    let outcome = CommitOutcome { rejected, placed, eval: eval_update, blocked, followups, freed_capacity };
-    (Txn { preconditions: vec![], ops }, outcome, added)
+    CommitOutcome { rejected, placed, eval: eval_update, blocked, followups, freed_capacity }
+}
+
+#[cfg(test)]
+mod tests {
+    use drover_scheduler::testing::{job, node};
+    use drover_types::{Allocation, JobType, client_status, desired_status};
+
+    use super::*;
+
+    /// Room for two children per node.
+    const CHILD_MEMORY_MB: u64 = 4000;
+
+    struct Fixture {
+        server: Arc<ServerInner>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn fixture(n_nodes: usize) -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = crate::config::ServerConfig::new(dir.path().to_path_buf());
+        let state = drover_state::StateStore::open(&dir.path().join("state.db")).expect("state opens");
+        let server = ServerInner::new(config, state);
+        let nodes = (0..n_nodes).map(|idx| Op::UpsertNode(node(&format!("node-{idx}"), "dc1"))).collect();
+        server.state.apply(Txn { preconditions: vec![], ops: nodes }).await.expect("nodes written");
+        Fixture { server, _dir: dir }
+    }
+
+    fn child(name: &str) -> Job {
+        let mut child = job(&format!("parent/dispatch-{name}"), JobType::Batch, 1);
+        child.parent_id = "parent".to_string();
+        child.dispatched = true;
+        child.task_groups[0].tasks[0].resources.memory_mb = CHILD_MEMORY_MB;
+        child
+    }
+
+    fn pending_eval(job: &Job) -> Evaluation {
+        Evaluation {
+            id: new_id(),
+            namespace: job.namespace.clone(),
+            priority: job.priority,
+            eval_type: job.job_type,
+            triggered_by: eval_trigger::JOB_REGISTER.to_string(),
+            job_id: job.id.clone(),
+            status: eval_status::PENDING.to_string(),
+            ..Evaluation::default()
+        }
+    }
+
+    /// Writes the children and their pending evaluations; returns the evaluations.
+    async fn dispatch(server: &Arc<ServerInner>, names: &[&str]) -> Vec<Arc<Evaluation>> {
+        let jobs: Vec<Job> = names.iter().map(|name| child(name)).collect();
+        let evals: Vec<Evaluation> = jobs.iter().map(pending_eval).collect();
+        let mut ops: Vec<Op> = jobs.into_iter().map(Op::UpsertJob).collect();
+        ops.push(Op::UpsertEvals(evals.clone()));
+        server.state.apply(Txn { preconditions: vec![], ops }).await.expect("children written");
+        let snapshot = server.state.snapshot();
+        evals.iter().map(|eval| snapshot.eval(&eval.id).expect("stored")).collect()
+    }
+
+    fn batch_of(server: &Arc<ServerInner>, evals: &[Arc<Evaluation>]) -> EvalBatch {
+        EvalBatch { evals: evals.to_vec(), epoch: server.broker.capacity_epoch() }
+    }
+
+    fn stored(server: &Arc<ServerInner>, eval: &Evaluation) -> Arc<Evaluation> {
+        server.state.snapshot().eval(&eval.id).expect("evaluation stored")
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_scheduled_in_order_and_committed_at_once() {
+        let fixture = fixture(1).await;
+        let server = &fixture.server;
+        let evals = dispatch(server, &["a", "b", "c", "d"]).await;
+        let results = process_batch(server, &batch_of(server, &evals)).await;
+        assert!(results.iter().all(Result::is_ok));
+
+        // The first two fit on the node; the third sees their placements and blocks.
+        let (a, b, c, d) = (
+            stored(server, &evals[0]),
+            stored(server, &evals[1]),
+            stored(server, &evals[2]),
+            stored(server, &evals[3]),
+        );
+        let snapshot = server.state.snapshot();
+        for placed in [&a, &b] {
+            assert_eq!(placed.status, eval_status::COMPLETE, "{placed:?}");
+            assert_eq!(snapshot.allocs_by_job("default", &placed.job_id).len(), 1);
+        }
+        assert_eq!(c.status, eval_status::COMPLETE);
+        assert!(!c.blocked_eval.is_empty(), "c left a blocked evaluation");
+        let c_blocked = snapshot.eval(&c.blocked_eval).expect("blocked evaluation stored");
+        assert_eq!(c_blocked.status, eval_status::BLOCKED);
+        // d's class was found blocked by c in the same batch: no pass, no new evaluation.
+        assert_eq!(d.status, eval_status::BLOCKED);
+        assert_eq!(d.failed_tg_allocs, c_blocked.failed_tg_allocs);
+        assert!(d.blocked_eval.is_empty());
+        assert_eq!(snapshot.evals_by_job("default", &d.job_id).len(), 1, "d has its one evaluation only");
+        // One commit: every evaluation and allocation carries the same index.
+        let indexes: std::collections::BTreeSet<u64> = [&a, &b, &c, &d]
+            .iter()
+            .map(|e| e.modify_index)
+            .chain(snapshot.allocs_by_job("default", &a.job_id).iter().map(|alloc| alloc.create_index))
+            .chain(std::iter::once(c_blocked.create_index))
+            .collect();
+        assert_eq!(indexes.len(), 1, "one transaction: {indexes:?}");
+        assert_eq!(server.broker.stats().blocked, 2, "c's blocked evaluation and d wait for capacity");
+    }
+
+    #[tokio::test]
+    async fn an_evaluation_of_a_blocked_class_gets_no_pass_and_no_new_evaluation() {
+        let fixture = fixture(0).await;
+        let server = &fixture.server;
+        let first = dispatch(server, &["first"]).await;
+        process_batch(server, &batch_of(server, &first)).await;
+        let blocked_id = stored(server, &first[0]).blocked_eval.clone();
+        assert!(!blocked_id.is_empty(), "no node: the first child blocks");
+        let class = class_of_child(&child("later")).expect("a child has a class");
+        let (block, _) = server.broker.class_block(&class).expect("the class is known blocked");
+        assert_eq!(block.eval_id, blocked_id);
+
+        let later = dispatch(server, &["later"]).await;
+        let applied_before = server.metrics.plans_applied.load(Ordering::Relaxed);
+        process_batch(server, &batch_of(server, &later)).await;
+        let parked = stored(server, &later[0]);
+        assert_eq!(parked.status, eval_status::BLOCKED);
+        assert!(parked.status_description.contains("same placement problem"), "{}", parked.status_description);
+        assert_eq!(parked.failed_tg_allocs, block.failed_tg_allocs);
+        assert_eq!(server.state.snapshot().evals_by_job("default", &later[0].job_id).len(), 1);
+        // Only the parked evaluation's status was written (one update, no plan with placements).
+        assert_eq!(server.metrics.plans_applied.load(Ordering::Relaxed), applied_before + 1);
+        let waiting: Vec<String> = server.broker.waiting().iter().map(|(e, _)| e.id.clone()).collect();
+        assert_eq!(waiting, vec![blocked_id, parked.id.clone()], "parked behind the class's blocked evaluation");
+
+        // Capacity: the class is forgotten, and the parked child is scheduled for real.
+        server.broker.unblock_all();
+        assert!(server.broker.class_block(&class).is_none());
+        server
+            .state
+            .apply(Txn { preconditions: vec![], ops: vec![Op::UpsertNode(node("n1", "dc1"))] })
+            .await
+            .expect("node");
+        let released = server.broker.dequeue_batch(MAX_BATCH).await.expect("open");
+        assert_eq!(released.evals.len(), 2);
+        process_batch(server, &released).await;
+        for eval in &released.evals {
+            assert_eq!(stored(server, eval).status, eval_status::COMPLETE, "placed once capacity appeared");
+            server.broker.ack(eval);
+        }
+    }
+
+    fn placement(job: &Job, node_id: &str) -> Allocation {
+        let mut alloc = drover_scheduler::testing::running_alloc(job, "group", 0, node_id);
+        alloc.id = new_id();
+        alloc.client_status = client_status::PENDING.to_string();
+        alloc.desired_status = desired_status::RUN.to_string();
+        alloc
+    }
+
+    #[tokio::test]
+    async fn a_rejected_placement_retries_only_its_evaluation() {
+        let fixture = fixture(1).await;
+        let server = &fixture.server;
+        let evals = dispatch(server, &["x", "y", "z"]).await;
+        let snapshot = server.state.snapshot();
+        // Three plans each put one child on the one node, which has room for two:
+        // verified together, the third no longer fits.
+        let decisions: Vec<Decision> = evals
+            .iter()
+            .map(|eval| {
+                let job = snapshot.job("default", &eval.job_id).expect("child stored");
+                let plan =
+                    Plan { eval_id: eval.id.clone(), placements: vec![placement(&job, "node-0")], ..Plan::default() };
+                Decision::Plan { part: Box::new(build_commit(eval, Some(&job), plan, snapshot.index())), class: None }
+            })
+            .collect();
+        let batch = batch_of(server, &evals);
+        let mut results: Vec<Result<(), crate::error::ServerError>> = evals.iter().map(|_| Ok(())).collect();
+        let retry = commit_decisions(server, &batch, &[0, 1, 2], decisions, &mut results).await;
+        assert_eq!(retry, vec![2], "only z is scheduled again");
+        assert_eq!(stored(server, &evals[0]).status, eval_status::COMPLETE);
+        assert_eq!(stored(server, &evals[1]).status, eval_status::COMPLETE);
+        assert_eq!(stored(server, &evals[2]).status, eval_status::PENDING, "z's evaluation was not committed");
+        assert!(server.state.snapshot().allocs_by_job("default", &evals[2].job_id).is_empty());
+
+        // Scheduled again from fresh state, z finds the node full and blocks.
+        let retried = batch_of(server, &evals[2..]);
+        process_batch(server, &retried).await;
+        let z = stored(server, &evals[2]);
+        assert_eq!(z.status, eval_status::COMPLETE);
+        assert!(!z.blocked_eval.is_empty());
+    }
+
+    #[test]
+    fn the_fingerprint_follows_the_placement_spec_only() {
+        let base = child("one");
+        let mut other_meta = child("two");
+        other_meta.meta.insert("input".to_string(), "x".to_string());
+        other_meta.payload = b"payload".to_vec();
+        other_meta.priority = 90;
+        assert_eq!(placement_fingerprint(&base), placement_fingerprint(&other_meta));
+        let mut bigger = child("three");
+        bigger.task_groups[0].tasks[0].resources.memory_mb += 1;
+        assert_ne!(placement_fingerprint(&base), placement_fingerprint(&bigger));
+        let mut not_a_child = child("four");
+        not_a_child.parent_id.clear();
+        assert!(class_of_child(&not_a_child).is_none());
+    }
 }

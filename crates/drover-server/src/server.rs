@@ -146,7 +146,12 @@ impl ServerInner {
         let now = now_nanos();
         for eval in evals {
             if eval.status == eval_status::PENDING {
-                self.broker.enqueue(Arc::new(eval.clone()), now);
+                // The broker orders work by age: give it the index the write assigned.
+                let mut queued = eval.clone();
+                if queued.create_index == 0 {
+                    queued.create_index = result.index;
+                }
+                self.broker.enqueue(Arc::new(queued), now);
             }
         }
         Ok(result.index)
