@@ -53,7 +53,8 @@ pub struct ClientConfig {
     pub meta: BTreeMap<String, String>,
     /// ACL token sent to servers.
     pub token: String,
-    /// The binary run as `<path> executor <spec-file>` (the drover binary itself).
+    /// The binary run as `<path> executor -` once per task start: the small
+    /// `drover-executor` when installed, else the drover binary itself.
     pub executor_path: PathBuf,
     /// Address of the client's own HTTP listener (`127.0.0.1:0`).
     pub http_bind: String,

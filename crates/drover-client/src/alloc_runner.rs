@@ -135,6 +135,8 @@ struct AllocRunner {
     task_commands: BTreeMap<String, mpsc::UnboundedSender<TaskCommand>>,
     leaders: Vec<String>,
     siblings_killed: bool,
+    /// State changed since the last save (and report).
+    dirty: bool,
 }
 
 impl AllocRunner {
@@ -146,6 +148,7 @@ impl AllocRunner {
             task_commands: BTreeMap::new(),
             leaders: Vec::new(),
             siblings_killed: false,
+            dirty: true,
         }
     }
 
@@ -238,7 +241,13 @@ impl AllocRunner {
         loop {
             tokio::select! {
                 biased;
-                Some(update) = updates_rx.recv() => self.on_task_update(update),
+                Some(update) = updates_rx.recv() => {
+                    // Updates that arrived together (Received and Task Setup,
+                    // Terminated and the final state) cost one save and report.
+                    self.on_task_update(update);
+                    self.take_pending_updates(&mut updates_rx);
+                    self.publish(false);
+                }
                 command = commands.recv() => match command {
                     Some(AllocCommand::Update(alloc)) => {
                         let job_changed = alloc.job_version != self.persisted.alloc.job_version;
@@ -265,9 +274,7 @@ impl AllocRunner {
                     }
                 },
                 Some(joined) = task_runners.join_next_with_id() => {
-                    while let Ok(update) = updates_rx.try_recv() {
-                        self.on_task_update(update);
-                    }
+                    self.take_pending_updates(&mut updates_rx);
                     if let Err(e) = joined {
                         let name = task_names.get(&e.id()).cloned().unwrap_or_default();
                         tracing::error!(alloc_id = %self.persisted.alloc.id, task = %name, error = %e, "task runner ended abnormally");
@@ -277,11 +284,25 @@ impl AllocRunner {
                         self.publish(true);
                         return;
                     }
+                    if self.dirty {
+                        self.publish(false);
+                    }
                 }
             }
         }
     }
 
+    /// Applies every update already queued; whether there was one.
+    fn take_pending_updates(&mut self, updates: &mut mpsc::UnboundedReceiver<TaskUpdate>) -> bool {
+        let mut any = false;
+        while let Ok(update) = updates.try_recv() {
+            self.on_task_update(update);
+            any = true;
+        }
+        any
+    }
+
+    /// Records a task's new state and reacts to its death; the caller publishes.
     fn on_task_update(&mut self, update: TaskUpdate) {
         let name = update.task_name;
         let state = update.persisted.state.clone();
@@ -297,7 +318,7 @@ impl AllocRunner {
                 self.kill_others(&name, new_event(LEADER_DEAD, "Leader Task in Group dead"));
             }
         }
-        self.publish(false);
+        self.dirty = true;
     }
 
     fn kill_others(&self, name: &str, event: drover_types::TaskEvent) {
@@ -318,6 +339,7 @@ impl AllocRunner {
         event.driver_error = message.to_string();
         event.fails_task = true;
         entry.state.events.push(event);
+        self.dirty = true;
         self.publish(false);
     }
 
@@ -330,19 +352,23 @@ impl AllocRunner {
         self.snapshot.send_replace(AllocSnapshot { tasks: BTreeMap::new(), done: true });
     }
 
-    /// Recomputes the client status, persists, reports and shows the state.
+    /// Recomputes the client status, persists and reports it if anything
+    /// changed since the last time, and shows the state.
     fn publish(&mut self, done: bool) {
         let tasks: BTreeMap<String, TaskState> =
             self.persisted.tasks.iter().map(|(name, t)| (name.clone(), t.state.clone())).collect();
-        let (status, description) = client_status_of(&tasks);
-        self.persisted.client_status = status.to_string();
-        self.persisted.client_description = description.to_string();
-        self.save();
-        self.env.reporter.push(update_of(&self.persisted));
+        if self.dirty {
+            let (status, description) = client_status_of(&tasks);
+            self.persisted.client_status = status.to_string();
+            self.persisted.client_description = description.to_string();
+            self.save();
+            self.env.reporter.push(update_of(&self.persisted));
+        }
         self.snapshot.send_replace(AllocSnapshot { tasks, done });
     }
 
-    fn save(&self) {
+    fn save(&mut self) {
+        self.dirty = false;
         if let Err(e) = self.env.store.save(&self.persisted) {
             tracing::warn!(alloc_id = %self.persisted.alloc.id, error = %e, "error saving alloc state");
         }

@@ -1,11 +1,16 @@
 //! The executor: a small process (`drover executor <spec-file>`) that runs one
 //! task for the raw_exec driver, so the task outlives a client restart.
 //!
-//! It leaves the client's session (`setsid`), spawns the task in a new process
-//! group, reports the task's pid on its stdout (one JSON line the client waits
-//! for), writes `executor.pid`, pumps the task's stdout/stderr into rotating log
+//! It reads its spec (from stdin when the client starts it), leaves the
+//! client's session (`setsid`), spawns the task in a new process group,
+//! reports the task's pid on its stdout (one JSON line the client waits for),
+//! writes `executor.pid`, pumps the task's stdout/stderr into rotating log
 //! files, and when the task exits kills what is left of its process group,
-//! writes `exit.json` atomically and exits.
+//! writes `exit.json` atomically and exits. Failures after the start go to
+//! `executor.log` in the task dir.
+//!
+//! It runs once per task start, so its start-up cost counts: the client runs
+//! the small `drover-executor` binary when it is installed next to `drover`.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -85,24 +90,22 @@ pub struct ExitFile {
 const PUMP_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Entry point of `drover executor <spec-file>`; `args` are the arguments
-/// after the program name (a leading `executor` is skipped). Returns the
-/// process exit code.
+/// after the program name (a leading `executor` is skipped). A spec file `-`
+/// means the spec comes on stdin (what the client does: no file to create per
+/// task). Returns the process exit code.
 pub fn executor_main(args: &[String]) -> i32 {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let spec_path = match args.as_slice() {
-        ["executor", path] | [path] => PathBuf::from(path),
+    let spec_source = match args.as_slice() {
+        ["executor", path] | [path] => *path,
         _ => {
-            eprintln!("usage: drover executor <spec-file>");
+            eprintln!("usage: drover executor <spec-file | ->");
             return 2;
         }
     };
     // Leave the client's session so signals aimed at the client (Ctrl-C) do
     // not reach the task; fails only if already a group leader, which is fine.
     let _ = nix::unistd::setsid();
-    let spec = match std::fs::read(&spec_path)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| serde_json::from_slice::<ExecutorSpec>(&bytes).map_err(|e| e.to_string()))
-    {
+    let spec = match read_spec(spec_source) {
         Ok(spec) => spec,
         Err(e) => {
             report(&ExecutorReport { error: Some(format!("error reading executor spec: {e}")), ..Default::default() });
@@ -112,9 +115,38 @@ pub fn executor_main(args: &[String]) -> i32 {
     match run(&spec) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("executor: {e}");
+            note_failure(&spec, &e);
             1
         }
+    }
+}
+
+/// The spec from the file `source`, or from stdin if it is `-`.
+fn read_spec(source: &str) -> Result<ExecutorSpec, String> {
+    let bytes = if source == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut bytes).map_err(|e| format!("reading stdin: {e}"))?;
+        bytes
+    } else {
+        std::fs::read(source).map_err(|e| format!("reading {source}: {e}"))?
+    };
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// Where the executor notes what went wrong after the task started (the
+/// client is no longer listening by then): `executor.log` in the task dir,
+/// created only when there is something to say.
+pub const EXECUTOR_LOG: &str = "executor.log";
+
+fn note_failure(spec: &ExecutorSpec, message: &str) {
+    let line = format!("executor: {message}\n");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(spec.cwd.join(EXECUTOR_LOG))
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    if written.is_err() {
+        eprint!("{line}");
     }
 }
 

@@ -11,7 +11,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Appends to a log stream, starting a new file when the current one is full
-/// and deleting the oldest beyond `max_files`.
+/// and deleting the oldest beyond `max_files`. A stream's first file is created
+/// on its first write, so a task that prints nothing costs no files (readers
+/// wait for files that do not exist yet).
 #[derive(Debug)]
 pub struct LogRotator {
     dir: PathBuf,
@@ -20,17 +22,21 @@ pub struct LogRotator {
     max_bytes: u64,
     file_idx: u32,
     file_size: u64,
-    file: File,
+    /// The file being written, opened on the first write.
+    file: Option<File>,
 }
 
 impl LogRotator {
     /// Opens the stream `base` (e.g. `web.stdout`) in `dir`, appending to its
-    /// newest file if there is one.
+    /// newest file if there is one. Fails if `dir` cannot be created or
+    /// written to.
     pub fn open(dir: &Path, base: &str, max_files: u32, max_bytes: u64) -> io::Result<LogRotator> {
         std::fs::create_dir_all(dir)?;
-        let file_idx = list_log_files(dir, base)?.last().map(|(idx, _)| *idx).unwrap_or(0);
-        let file = OpenOptions::new().create(true).append(true).open(log_path(dir, base, file_idx))?;
-        let file_size = file.metadata()?.len();
+        nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).map_err(io::Error::from)?;
+        let (file_idx, file_size) = match list_log_files(dir, base)?.pop() {
+            Some((idx, path)) => (idx, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)),
+            None => (0, 0),
+        };
         Ok(LogRotator {
             dir: dir.to_path_buf(),
             base: base.to_string(),
@@ -38,7 +44,7 @@ impl LogRotator {
             max_bytes: max_bytes.max(1),
             file_idx,
             file_size,
-            file,
+            file: None,
         })
     }
 
@@ -50,20 +56,30 @@ impl LogRotator {
             }
             let room = usize::try_from(self.max_bytes - self.file_size).unwrap_or(usize::MAX);
             let n_bytes = room.min(data.len());
-            self.file.write_all(&data[..n_bytes])?;
+            self.current_file()?.write_all(&data[..n_bytes])?;
             self.file_size += n_bytes as u64;
             data = &data[n_bytes..];
         }
         Ok(())
     }
 
+    fn current_file(&mut self) -> io::Result<&mut File> {
+        let file = match self.file.take() {
+            Some(file) => file,
+            None => {
+                OpenOptions::new().create(true).append(true).open(log_path(&self.dir, &self.base, self.file_idx))?
+            }
+        };
+        Ok(self.file.insert(file))
+    }
+
     fn rotate(&mut self) -> io::Result<()> {
         self.file_idx += 1;
-        self.file = OpenOptions::new().create(true).write(true).truncate(true).open(log_path(
+        self.file = Some(OpenOptions::new().create(true).write(true).truncate(true).open(log_path(
             &self.dir,
             &self.base,
             self.file_idx,
-        ))?;
+        ))?);
         self.file_size = 0;
         for (idx, path) in list_log_files(&self.dir, &self.base)? {
             if idx + self.max_files <= self.file_idx {
@@ -261,6 +277,17 @@ mod tests {
         LogRotator::open(dir, "t.stderr", 5, 100).expect("open").write_all(b"two\n").expect("write");
         let start = initial_cursor(dir, "t.stderr", Origin::Start, 0).expect("cursor");
         assert_eq!(read_all(dir, "t.stderr", start), b"one\ntwo\n");
+    }
+
+    #[test]
+    fn a_stream_gets_its_first_file_on_its_first_write() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut rotator = LogRotator::open(tmp.path(), "quiet.stdout", 2, 10).expect("open");
+        assert!(list_log_files(tmp.path(), "quiet.stdout").expect("list").is_empty());
+        rotator.write_all(b"x").expect("write");
+        let files: Vec<u32> =
+            list_log_files(tmp.path(), "quiet.stdout").expect("list").into_iter().map(|(i, _)| i).collect();
+        assert_eq!(files, vec![0]);
     }
 
     #[test]

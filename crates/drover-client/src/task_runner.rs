@@ -16,7 +16,7 @@ use drover_types::{
     task_event, task_state,
 };
 
-use crate::driver::{Driver, DriverError, ExitResult, TaskContext, TaskHandle, parse_signal};
+use crate::driver::{Driver, DriverError, ExitResult, HandleState, TaskContext, TaskHandle, parse_signal};
 use crate::restart::{RestartDecision, RestartInput, RunOutcome, decide};
 use crate::state::PersistedTask;
 
@@ -142,6 +142,10 @@ impl TaskRunner {
             None => {
                 self.state.state.state = task_state::PENDING.to_string();
                 self.emit(new_event(task_event::RECEIVED, "Task received by client"));
+                if let Some(step) = self.adopt_unrecorded() {
+                    self.main_loop(step).await;
+                    return;
+                }
                 self.emit(new_event(task_event::TASK_SETUP, "Building Task Directory"));
                 if let Err(e) = self.setup() {
                     let mut event = new_event(task_event::SETUP_FAILURE, e.clone());
@@ -170,28 +174,52 @@ impl TaskRunner {
         };
         let handle_state = match self.state.handle.clone() {
             Some(handle_state) => Some(handle_state),
-            // Started but not recorded: the client died right after the start.
-            None if self.state.state.state == task_state::RUNNING => driver.find_unrecorded(&self.ctx),
+            // Started but not recorded: the client died right after the start
+            // (of the first run, if the task never got recorded as started).
+            None if self.state.state.state == task_state::RUNNING || self.state.state.started_at == 0 => {
+                driver.find_unrecorded(&self.ctx)
+            }
             None => None,
         };
         let Some(handle_state) = handle_state else {
             self.send();
             return Some(Step::Start);
         };
-        match driver.recover(&handle_state) {
+        Some(self.attach(driver.as_ref(), &handle_state))
+    }
+
+    /// For a task this client has no record of: if an earlier client process
+    /// started it and died before recording anything (the task dir holds its
+    /// executor's pid file; task dirs belong to one allocation), re-attaches
+    /// to it instead of starting it a second time.
+    fn adopt_unrecorded(&mut self) -> Option<Step> {
+        let driver = self.driver.clone()?;
+        let handle_state = driver.find_unrecorded(&self.ctx)?;
+        tracing::info!(alloc_id = %self.ctx.alloc_id, task = %self.task.name, "re-attaching to a task started by an earlier client");
+        let step = self.attach(driver.as_ref(), &handle_state);
+        if matches!(step, Step::Wait) {
+            self.state.state.started_at = now_nanos();
+            self.emit(new_event(task_event::STARTED, "Task started by an earlier client process"));
+        }
+        Some(step)
+    }
+
+    /// Re-attaches to a running (or finished) task from its handle.
+    fn attach(&mut self, driver: &dyn Driver, handle_state: &HandleState) -> Step {
+        match driver.recover(handle_state) {
             Ok(handle) => {
                 self.state.handle = Some(handle.state());
                 self.state.state.state = task_state::RUNNING.to_string();
                 self.handle = Some(handle);
                 self.send();
-                Some(Step::Wait)
+                Step::Wait
             }
             Err(e) => {
                 self.state.handle = None;
                 let mut event = new_event(task_event::FAILED_RESTORING, format!("failed to restore task: {e}"));
                 event.driver_error = e.to_string();
                 self.emit(event);
-                Some(Step::Decide(RunOutcome::Failure))
+                Step::Decide(RunOutcome::Failure)
             }
         }
     }

@@ -475,6 +475,48 @@ async fn restarted_client_reattaches_without_running_twice() {
 }
 
 #[tokio::test]
+async fn a_start_the_dead_client_never_recorded_is_not_run_twice() {
+    let (fake, server) = start_fake().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let client = start_client(&server, tmp.path(), false).await;
+    let node_id = client.node_id.clone();
+    let task = sh_task(
+        "once",
+        "echo start >> \"$NOMAD_ALLOC_DIR/data/starts\"; while [ ! -f \"$NOMAD_ALLOC_DIR/data/go\" ]; do sleep 0.02; done; exit 4",
+    );
+    let mut job = job(JobType::Batch, vec![task]);
+    job.task_groups[0].restart_policy =
+        Some(RestartPolicy { attempts: 0, interval: 3_600_000_000_000, delay: 0, mode: "fail".to_string() });
+    let alloc = alloc_for(&node_id, job);
+    let alloc_id = alloc.id.clone();
+    fake.add_alloc(alloc);
+    let data = tmp.path().join("alloc").join(&alloc_id).join("alloc/data");
+    for _ in 0..1000 {
+        if data.join("starts").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    client.shutdown().await;
+    // As if the client had died between starting the task and saving its state.
+    std::fs::remove_file(tmp.path().join("client/state/allocs.jsonl")).expect("remove the client state");
+
+    let client = start_client(&server, tmp.path(), false).await;
+    // The new client re-attaches: its own report shows no second setup or start.
+    fake.wait_alloc(&alloc_id, "re-attached", |a| {
+        a.client_status == "running"
+            && a.task_states.get("once").is_some_and(|t| event_types(t) == ["Received", "Started"])
+    })
+    .await;
+    std::fs::write(data.join("go"), b"").expect("let the task finish");
+    let done = fake.wait_alloc(&alloc_id, "failed", |a| a.client_status == "failed").await;
+    let terminated = done.task_states["once"].events.iter().find(|e| e.event_type == "Terminated").expect("terminated");
+    assert_eq!(terminated.exit_code, 4);
+    assert_eq!(std::fs::read_to_string(data.join("starts")).expect("starts file"), "start\n");
+    client.shutdown().await;
+}
+
+#[tokio::test]
 async fn restart_endpoint_restarts_running_tasks_in_place() {
     let (fake, server) = start_fake().await;
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -39,6 +39,9 @@ enum TopCommand {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = run_executor_fast() {
+        return code;
+    }
     let args = cli::flags::normalize_args(std::env::args_os());
     let parsed = match Cli::try_parse_from(args) {
         Ok(parsed) => parsed,
@@ -63,4 +66,17 @@ fn main() -> ExitCode {
         }
         Some(TopCommand::Cli(command)) => cli::finish(cli::run_blocking(command)),
     }
+}
+
+/// `drover executor <spec>` runs once per raw_exec task start, so it skips
+/// building the whole command line parser; `None` for anything else.
+fn run_executor_fast() -> Option<ExitCode> {
+    let mut args = std::env::args_os().skip(1);
+    let (Some(subcommand), Some(spec), None) = (args.next(), args.next(), args.next()) else { return None };
+    let spec = spec.into_string().ok()?;
+    if subcommand != "executor" || (spec.starts_with('-') && spec != "-") {
+        return None;
+    }
+    let code = drover_client::executor_main(&[spec]);
+    Some(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

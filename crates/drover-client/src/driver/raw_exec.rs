@@ -10,7 +10,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncBufReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use super::{BoxFuture, Driver, DriverError, ExitResult, HandleState, TaskContext, TaskHandle};
 use crate::executor::{ExecutorReport, ExecutorSpec, process_alive, read_exit_file};
@@ -25,7 +25,7 @@ pub struct RawExecDriver {
 }
 
 impl RawExecDriver {
-    /// A driver spawning `<executor_path> executor <spec>`.
+    /// A driver spawning `<executor_path> executor -` (the spec on stdin).
     pub fn new(executor_path: PathBuf) -> RawExecDriver {
         RawExecDriver { executor_path }
     }
@@ -97,7 +97,6 @@ impl RawExecDriver {
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => return Err(DriverError::Unrecoverable("args must be a list of strings".to_string())),
         };
-        let spec_path = ctx.task_dir.join("executor.json");
         let pid_file = ctx.task_dir.join("executor.pid");
         let exit_file = ctx.task_dir.join("exit.json");
         // A previous run's files would be mistaken for this one's.
@@ -117,39 +116,38 @@ impl RawExecDriver {
             exit_file: exit_file.clone(),
         };
         let bytes = serde_json::to_vec(&spec).map_err(|e| DriverError::Recoverable(e.to_string()))?;
-        std::fs::write(&spec_path, bytes)
-            .map_err(|e| DriverError::Recoverable(format!("error writing {}: {e}", spec_path.display())))?;
-        let executor_log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(ctx.task_dir.join("executor.log"))
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null());
+        // The spec goes through a pipe rather than a file: one file less to
+        // create per task start. The executor notes later failures in
+        // executor.log itself, so its stderr is not needed.
         let mut child = tokio::process::Command::new(&self.executor_path)
             .arg("executor")
-            .arg(&spec_path)
+            .arg("-")
             .env_clear()
             .current_dir(&ctx.task_dir)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(executor_log)
+            .stderr(Stdio::null())
             .spawn()
             .map_err(|e| {
                 DriverError::Recoverable(format!("error starting executor {}: {e}", self.executor_path.display()))
             })?;
-        let Some(stdout) = child.stdout.take() else {
-            return Err(DriverError::Recoverable("executor stdout not captured".to_string()));
+        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(DriverError::Recoverable("executor stdin or stdout not captured".to_string()));
         };
+        // A failed write means the executor died; reading its report says how.
+        let _ = stdin.write_all(&bytes).await;
+        drop(stdin);
         let mut line = String::new();
         let n_read = tokio::io::BufReader::new(stdout)
             .read_line(&mut line)
             .await
             .map_err(|e| DriverError::Recoverable(format!("error reading from executor: {e}")))?;
         if n_read == 0 {
-            let _ = child.wait().await;
-            return Err(DriverError::Recoverable(
-                "executor exited before starting the task (see executor.log in the task dir)".to_string(),
-            ));
+            let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            return Err(DriverError::Recoverable(format!(
+                "executor {} exited before starting the task ({status})",
+                self.executor_path.display()
+            )));
         }
         let report: ExecutorReport = serde_json::from_str(line.trim())
             .map_err(|e| DriverError::Recoverable(format!("invalid executor report {line:?}: {e}")))?;
