@@ -23,7 +23,7 @@ fn job(job_id: &str) -> Job {
         id: job_id.to_string(),
         name: job_id.to_string(),
         namespace: "default".to_string(),
-        task_groups: vec![TaskGroup { name: "g".to_string(), ..TaskGroup::default() }],
+        task_groups: vec![TaskGroup { name: "g".to_string(), ..TaskGroup::default() }].into(),
         ..Job::default()
     }
 }
