@@ -97,20 +97,17 @@ pub(crate) fn derive_job_status(state: &StateMaps, job: &Job) -> &'static str {
         return if job.stop { job_status::DEAD } else { job_status::RUNNING };
     }
     let key = job_key(&job.namespace, &job.id);
-    let alloc_ids = state.allocs_by_job.get(&key);
     let any_alloc_live =
-        alloc_ids.is_some_and(|ids| ids.iter().any(|id| state.allocs.get(id).is_some_and(|alloc| !alloc.terminal())));
+        state.allocs_by_job.ids(&key).any(|id| state.allocs.get(id).is_some_and(|alloc| !alloc.terminal()));
     if any_alloc_live {
         return job_status::RUNNING;
     }
-    let any_eval_open = state
-        .evals_by_job
-        .get(&key)
-        .is_some_and(|ids| ids.iter().any(|id| state.evals.get(id).is_some_and(|eval| !eval.is_terminal())));
+    let any_eval_open =
+        state.evals_by_job.ids(&key).any(|id| state.evals.get(id).is_some_and(|eval| !eval.is_terminal()));
     if any_eval_open {
         return job_status::PENDING;
     }
-    let has_allocs = alloc_ids.is_some_and(|ids| !ids.is_empty());
+    let has_allocs = state.allocs_by_job.ids(&key).next().is_some();
     if job.stop || has_allocs { job_status::DEAD } else { job_status::PENDING }
 }
 
@@ -504,9 +501,7 @@ fn purge_job(state: &mut StateMaps, namespace: &str, job_id: &str, tracker: &mut
     tracker.rows.job_versions_purged.insert(key.clone());
     // A child's row may name one of these versions for its task groups
     // (`backend::JobRow`): rewrite the children's rows, whole now.
-    if let Some(child_ids) = state.children_by_parent.get(&key) {
-        tracker.rows.jobs.extend(child_ids.iter().map(|child_id| job_key(namespace, child_id)));
-    }
+    tracker.rows.jobs.extend(state.children_by_parent.ids(&key).map(|child_id| job_key(namespace, child_id)));
     for run_key in state.run_keys_of_job(namespace, job_id) {
         state.remove_run(&run_key);
         tracker.touch_run(run_key);
@@ -894,12 +889,12 @@ mod tests {
         apply_ok(&mut state, 4, vec![Op::UpsertAllocs(vec![alloc("a2", "web", "n2", 200, 512, 20)])]);
         assert_eq!(used(&state, "n1"), (0, 0, 0));
         assert_eq!(used(&state, "n2"), (200, 512, 20));
-        assert_eq!(state.allocs_by_node.get("n2").map(|ids| ids.len()), Some(2));
+        assert_eq!(state.allocs_by_node.count(&"n2".to_string()), 2);
 
         // Deleting a terminal alloc changes nothing; a live one frees its resources.
         apply_ok(&mut state, 5, vec![Op::DeleteAllocs(vec!["a1".to_string(), "a2".to_string()])]);
         assert_eq!(used(&state, "n2"), (0, 0, 0));
-        assert!(state.allocs_by_node.get("n1").is_none());
+        assert!(!state.allocs_by_node.has_key(&"n1".to_string()));
     }
 
     #[test]
@@ -1065,13 +1060,13 @@ mod tests {
         );
         apply_ok(&mut state, 2, vec![Op::UpsertJob(Job { priority: 3, ..job("parent/dispatch-1") })]);
         let parent_key = job_key("default", "parent");
-        assert_eq!(state.children_by_parent.get(&parent_key).map(|ids| ids.len()), None, "re-upsert w/o parent");
+        assert_eq!(state.children_by_parent.count(&parent_key), 0, "re-upsert w/o parent");
         apply_ok(
             &mut state,
             3,
             vec![Op::UpsertJob(Job { parent_id: "parent".to_string(), ..job("parent/dispatch-1") })],
         );
-        assert_eq!(state.children_by_parent.get(&parent_key).map(|ids| ids.len()), Some(1));
+        assert_eq!(state.children_by_parent.count(&parent_key), 1);
 
         let changes = apply_ok(
             &mut state,
@@ -1083,7 +1078,7 @@ mod tests {
         assert!(state.job_version_keys("default", "parent/dispatch-1").is_empty(), "the child's versions are gone");
         assert!(state.job_versions.is_empty(), "the parent's only version is its latest, held in jobs");
         assert!(state.jobs.contains_key(&parent_key));
-        assert!(state.children_by_parent.get(&parent_key).is_none());
+        assert!(!state.children_by_parent.has_key(&parent_key));
         assert!(state.allocs.contains_key("a1"));
 
         let err = apply_txn(

@@ -13,6 +13,7 @@ use imbl::{OrdMap, OrdSet};
 
 use crate::apply::apply_txn;
 use crate::children::{ChildClass, ChildCounts};
+use crate::id_index::IdIndex;
 use crate::maps::{JobKey, StateMaps, TokenKey, job_key};
 use crate::{AllocDesiredUpdate, Op, Txn};
 
@@ -88,14 +89,14 @@ fn apply_checked(state: &mut StateMaps, index: u64, ops: Vec<Op>) {
 
 /// Recomputes each derived index from the primary maps and compares.
 fn assert_in_step(state: &StateMaps) {
-    let mut live: OrdMap<String, OrdSet<String>> = OrdMap::new();
+    let mut live: IdIndex<String> = IdIndex::default();
     for alloc in state.allocs.values().filter(|alloc| !alloc.client_terminal()) {
-        live.entry(alloc.node_id.clone()).or_default().insert(alloc.id.clone());
+        live.add(alloc.node_id.clone(), &alloc.id);
     }
     assert_eq!(state.live_allocs_by_node, live, "live allocs by node");
 
     let mut counts: OrdMap<JobKey, ChildCounts> = OrdMap::new();
-    let mut tokens: OrdMap<TokenKey, OrdSet<String>> = OrdMap::new();
+    let mut tokens: IdIndex<TokenKey> = IdIndex::default();
     let mut system: OrdSet<JobKey> = OrdSet::new();
     for (key, job) in &state.jobs {
         if matches!(job.job_type, JobType::System | JobType::Sysbatch) {
@@ -111,7 +112,7 @@ fn assert_in_step(state: &StateMaps) {
             .add(ChildClass::of(job, allocs.map(|a| &**a)));
         if !job.dispatch_idempotency_token.is_empty() {
             let token_key = (job.namespace.clone(), job.parent_id.clone(), job.dispatch_idempotency_token.clone());
-            tokens.entry(token_key).or_default().insert(job.id.clone());
+            tokens.add(token_key, &job.id);
         }
     }
     assert_eq!(state.children_counts, counts, "children counts");
@@ -124,7 +125,7 @@ fn counts(state: &StateMaps, parent_id: &str) -> ChildCounts {
 }
 
 fn live_on(state: &StateMaps, node_id: &str) -> Vec<String> {
-    state.live_allocs_by_node.get(node_id).map(|ids| ids.iter().cloned().collect()).unwrap_or_default()
+    state.live_allocs_by_node.ids(&node_id.to_string()).map(str::to_string).collect()
 }
 
 #[test]
@@ -255,8 +256,8 @@ fn live_allocs_by_node_keep_what_the_client_still_has() {
     apply_checked(&mut state, 3, vec![client_update("a1", client_status::COMPLETE)]);
     apply_checked(&mut state, 4, vec![client_update("a2", client_status::FAILED)]);
     assert_eq!(live_on(&state, "n1"), Vec::<String>::new());
-    assert!(!state.live_allocs_by_node.contains_key("n1"), "empty sets are dropped");
-    assert_eq!(state.allocs_by_node.get("n1").map(|ids| ids.len()), Some(2), "history is kept");
+    assert!(!state.live_allocs_by_node.has_key(&"n1".to_string()), "nothing live is left on n1");
+    assert_eq!(state.allocs_by_node.count(&"n1".to_string()), 2, "history is kept");
 
     // Moved to another node, and deleted.
     apply_checked(&mut state, 5, vec![Op::UpsertAllocs(vec![alloc("a3", "web", "n1", client_status::RUNNING)])]);
@@ -284,8 +285,8 @@ fn token_and_system_job_indexes_follow_job_writes() {
     let system_ids: Vec<&str> = state.system_jobs.iter().map(|key| key.1.as_str()).collect();
     assert_eq!(system_ids, vec!["sweep", "sys"]);
     let token = ("default".to_string(), "batch".to_string(), "tok".to_string());
-    assert_eq!(state.children_by_token.get(&token).map(|ids| ids.len()), Some(1));
-    assert_eq!(state.children_by_token.len(), 1, "children without a token are not indexed");
+    assert_eq!(state.children_by_token.count(&token), 1);
+    assert_eq!(state.children_by_token.pair_count(), 1, "children without a token are not indexed");
 
     // A type change and a purge leave the index.
     apply_checked(&mut state, 2, vec![Op::UpsertJob(Job { job_type: JobType::Service, ..system })]);

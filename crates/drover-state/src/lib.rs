@@ -55,6 +55,7 @@
 mod apply;
 mod backend;
 mod children;
+mod id_index;
 #[cfg(test)]
 mod index_tests;
 mod maps;

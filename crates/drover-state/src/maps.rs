@@ -13,6 +13,7 @@ use drover_types::{Allocation, Evaluation, Job, JobHistory, JobType, Node, Run};
 use imbl::{OrdMap, OrdSet};
 
 use crate::children::{ChildClass, ChildCounts};
+use crate::id_index::IdIndex;
 
 /// `(namespace, job_id)`: how jobs are keyed.
 pub(crate) type JobKey = (String, String);
@@ -63,20 +64,20 @@ pub(crate) struct StateMaps {
     /// Nodes by ID.
     pub(crate) nodes: OrdMap<String, Arc<Node>>,
     /// Allocation IDs per job.
-    pub(crate) allocs_by_job: OrdMap<JobKey, OrdSet<String>>,
+    pub(crate) allocs_by_job: IdIndex<JobKey>,
     /// Allocation IDs per node.
-    pub(crate) allocs_by_node: OrdMap<String, OrdSet<String>>,
+    pub(crate) allocs_by_node: IdIndex<String>,
     /// Allocation IDs per node, of the allocations not client-terminal: what
     /// the node's client still has to run or report.
-    pub(crate) live_allocs_by_node: OrdMap<String, OrdSet<String>>,
+    pub(crate) live_allocs_by_node: IdIndex<String>,
     /// Allocation IDs per placing evaluation.
-    pub(crate) allocs_by_eval: OrdMap<String, OrdSet<String>>,
+    pub(crate) allocs_by_eval: IdIndex<String>,
     /// Evaluation IDs per job.
-    pub(crate) evals_by_job: OrdMap<JobKey, OrdSet<String>>,
+    pub(crate) evals_by_job: IdIndex<JobKey>,
     /// Child job IDs per `(namespace, parent_id)`.
-    pub(crate) children_by_parent: OrdMap<JobKey, OrdSet<String>>,
+    pub(crate) children_by_parent: IdIndex<JobKey>,
     /// Child job IDs per `(namespace, parent_id, idempotency token)`, for children with a token.
-    pub(crate) children_by_token: OrdMap<TokenKey, OrdSet<String>>,
+    pub(crate) children_by_token: IdIndex<TokenKey>,
     /// Children counted by status and ending, per `(namespace, parent_id)` (absent = no children).
     pub(crate) children_counts: OrdMap<JobKey, ChildCounts>,
     /// Keys of every system and sysbatch job.
@@ -150,16 +151,16 @@ impl StateMaps {
     pub(crate) fn put_eval(&mut self, eval: Arc<Evaluation>) -> Option<Arc<Evaluation>> {
         let old = self.evals.insert(eval.id.clone(), Arc::clone(&eval));
         if let Some(old) = &old {
-            index_remove(&mut self.evals_by_job, &job_key(&old.namespace, &old.job_id), &old.id);
+            self.evals_by_job.remove(&job_key(&old.namespace, &old.job_id), &old.id);
         }
-        index_add(&mut self.evals_by_job, job_key(&eval.namespace, &eval.job_id), &eval.id);
+        self.evals_by_job.add(job_key(&eval.namespace, &eval.job_id), &eval.id);
         old
     }
 
     /// Removes an evaluation; returns it.
     pub(crate) fn remove_eval(&mut self, eval_id: &str) -> Option<Arc<Evaluation>> {
         let old = self.evals.remove(eval_id)?;
-        index_remove(&mut self.evals_by_job, &job_key(&old.namespace, &old.job_id), &old.id);
+        self.evals_by_job.remove(&job_key(&old.namespace, &old.job_id), &old.id);
         Some(old)
     }
 
@@ -250,12 +251,12 @@ impl StateMaps {
     }
 
     fn index_alloc(&mut self, alloc: &Allocation) {
-        index_add(&mut self.allocs_by_job, job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
-        index_add(&mut self.allocs_by_node, alloc.node_id.clone(), &alloc.id);
+        self.allocs_by_job.add(job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
+        self.allocs_by_node.add(alloc.node_id.clone(), &alloc.id);
         if !alloc.client_terminal() {
-            index_add(&mut self.live_allocs_by_node, alloc.node_id.clone(), &alloc.id);
+            self.live_allocs_by_node.add(alloc.node_id.clone(), &alloc.id);
         }
-        index_add(&mut self.allocs_by_eval, alloc.eval_id.clone(), &alloc.id);
+        self.allocs_by_eval.add(alloc.eval_id.clone(), &alloc.id);
         if !alloc.terminal() {
             let used = UsedResources::of_alloc(alloc);
             let entry = self.node_used.get(&alloc.node_id).copied().unwrap_or_default();
@@ -269,12 +270,12 @@ impl StateMaps {
     }
 
     fn unindex_alloc(&mut self, alloc: &Allocation) {
-        index_remove(&mut self.allocs_by_job, &job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
-        index_remove(&mut self.allocs_by_node, &alloc.node_id, &alloc.id);
+        self.allocs_by_job.remove(&job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
+        self.allocs_by_node.remove(&alloc.node_id, &alloc.id);
         if !alloc.client_terminal() {
-            index_remove(&mut self.live_allocs_by_node, &alloc.node_id, &alloc.id);
+            self.live_allocs_by_node.remove(&alloc.node_id, &alloc.id);
         }
-        index_remove(&mut self.allocs_by_eval, &alloc.eval_id, &alloc.id);
+        self.allocs_by_eval.remove(&alloc.eval_id, &alloc.id);
         if !alloc.terminal() {
             let used = UsedResources::of_alloc(alloc);
             let entry = self.node_used.get(&alloc.node_id).copied().unwrap_or_default();
@@ -295,9 +296,9 @@ impl StateMaps {
         if job.parent_id.is_empty() {
             return;
         }
-        index_add(&mut self.children_by_parent, job_key(&job.namespace, &job.parent_id), &job.id);
+        self.children_by_parent.add(job_key(&job.namespace, &job.parent_id), &job.id);
         if let Some(token_key) = token_key(job) {
-            index_add(&mut self.children_by_token, token_key, &job.id);
+            self.children_by_token.add(token_key, &job.id);
         }
     }
 
@@ -309,9 +310,9 @@ impl StateMaps {
         if job.parent_id.is_empty() {
             return;
         }
-        index_remove(&mut self.children_by_parent, &job_key(&job.namespace, &job.parent_id), &job.id);
+        self.children_by_parent.remove(&job_key(&job.namespace, &job.parent_id), &job.id);
         if let Some(token_key) = token_key(job) {
-            index_remove(&mut self.children_by_token, &token_key, &job.id);
+            self.children_by_token.remove(&token_key, &job.id);
         }
     }
 
@@ -322,7 +323,7 @@ impl StateMaps {
         if job.parent_id.is_empty() {
             return None;
         }
-        let alloc_ids = self.allocs_by_job.get(key).into_iter().flatten();
+        let alloc_ids = self.allocs_by_job.ids(key);
         let allocs = alloc_ids.filter_map(|alloc_id| self.allocs.get(alloc_id)).map(|alloc| &**alloc);
         Some((job_key(&job.namespace, &job.parent_id), ChildClass::of(job, allocs)))
     }
@@ -368,25 +369,4 @@ fn token_key(job: &Job) -> Option<TokenKey> {
         return None;
     }
     Some((job.namespace.clone(), job.parent_id.clone(), job.dispatch_idempotency_token.clone()))
-}
-
-/// Adds `id` to the set under `key`.
-fn index_add<K: Ord + Clone>(index: &mut OrdMap<K, OrdSet<String>>, key: K, id: &str) {
-    match index.get_mut(&key) {
-        Some(ids) => {
-            ids.insert(id.to_string());
-        }
-        None => {
-            index.insert(key, OrdSet::unit(id.to_string()));
-        }
-    }
-}
-
-/// Removes `id` from the set under `key`, dropping the set when it empties.
-fn index_remove<K: Ord + Clone>(index: &mut OrdMap<K, OrdSet<String>>, key: &K, id: &str) {
-    let Some(ids) = index.get_mut(key) else { return };
-    ids.remove(id);
-    if ids.is_empty() {
-        index.remove(key);
-    }
 }

@@ -5,9 +5,10 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
-use imbl::{OrdMap, OrdSet};
+use imbl::OrdMap;
 
 use crate::children::ChildCounts;
+use crate::id_index::IdIndex;
 use crate::maps::{StateMaps, job_key};
 
 /// An immutable view of the whole state at one index.
@@ -100,10 +101,8 @@ impl Snapshot {
 
     /// Children (dispatched or periodic) of a job, ordered by ID.
     pub fn children_of(&self, namespace: &str, parent_id: &str) -> Vec<Arc<Job>> {
-        let Some(child_ids) = self.maps.children_by_parent.get(&job_key(namespace, parent_id)) else {
-            return Vec::new();
-        };
-        child_ids.iter().filter_map(|child_id| self.job(namespace, child_id)).collect()
+        let key = job_key(namespace, parent_id);
+        self.maps.children_by_parent.ids(&key).filter_map(|child_id| self.job(namespace, child_id)).collect()
     }
 
     /// How many children of a job are pending, running or dead (and how
@@ -117,8 +116,7 @@ impl Snapshot {
     /// walking the children.
     pub fn child_by_idempotency_token(&self, namespace: &str, parent_id: &str, token: &str) -> Option<Arc<Job>> {
         let key = (namespace.to_string(), parent_id.to_string(), token.to_string());
-        let child_ids = self.maps.children_by_token.get(&key)?;
-        child_ids.iter().find_map(|child_id| self.job(namespace, child_id))
+        self.maps.children_by_token.ids(&key).find_map(|child_id| self.job(namespace, child_id))
     }
 
     /// Every system and sysbatch job (stopped and template ones included),
@@ -144,7 +142,7 @@ impl Snapshot {
 
     /// Evaluations of a job, ordered by ID.
     pub fn evals_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Evaluation>> {
-        lookup_all(&self.maps.evals, self.maps.evals_by_job.get(&job_key(namespace, job_id)))
+        lookup_all(&self.maps.evals, &self.maps.evals_by_job, &job_key(namespace, job_id))
     }
 
     /// One allocation.
@@ -164,14 +162,14 @@ impl Snapshot {
 
     /// Allocations of a job, ordered by ID.
     pub fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>> {
-        lookup_all(&self.maps.allocs, self.maps.allocs_by_job.get(&job_key(namespace, job_id)))
+        lookup_all(&self.maps.allocs, &self.maps.allocs_by_job, &job_key(namespace, job_id))
     }
 
     /// Allocations on a node, ordered by ID: every one ever placed there and
     /// not yet collected. Costs O(history); prefer
     /// [`Snapshot::live_allocs_by_node`] when terminal ones are not wanted.
     pub fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
-        lookup_all(&self.maps.allocs, self.maps.allocs_by_node.get(node_id))
+        lookup_all(&self.maps.allocs, &self.maps.allocs_by_node, &node_id.to_string())
     }
 
     /// Allocations on a node that are not client-terminal (see
@@ -179,12 +177,12 @@ impl Snapshot {
     /// still runs or has to report, including allocations the server told to
     /// stop. Costs O(live allocations on the node).
     pub fn live_allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
-        lookup_all(&self.maps.allocs, self.maps.live_allocs_by_node.get(node_id))
+        lookup_all(&self.maps.allocs, &self.maps.live_allocs_by_node, &node_id.to_string())
     }
 
     /// Allocations placed by an evaluation, ordered by ID.
     pub fn allocs_by_eval(&self, eval_id: &str) -> Vec<Arc<Allocation>> {
-        lookup_all(&self.maps.allocs, self.maps.allocs_by_eval.get(eval_id))
+        lookup_all(&self.maps.allocs, &self.maps.allocs_by_eval, &eval_id.to_string())
     }
 
     /// One node.
@@ -267,7 +265,6 @@ fn by_prefix<T>(map: &OrdMap<String, Arc<T>>, prefix: &str) -> Vec<Arc<T>> {
 }
 
 /// The values of `ids` (an index entry), skipping any not in `map`.
-fn lookup_all<T>(map: &OrdMap<String, Arc<T>>, ids: Option<&OrdSet<String>>) -> Vec<Arc<T>> {
-    let Some(ids) = ids else { return Vec::new() };
-    ids.iter().filter_map(|id| map.get(id).cloned()).collect()
+fn lookup_all<T, K: Ord + Clone>(map: &OrdMap<String, Arc<T>>, index: &IdIndex<K>, key: &K) -> Vec<Arc<T>> {
+    index.ids(key).filter_map(|id| map.get(id).cloned()).collect()
 }
