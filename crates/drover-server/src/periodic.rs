@@ -92,8 +92,12 @@ pub(crate) struct JobInput<'a> {
     pub(crate) job: &'a Job,
     /// Newest handled slot per schedule ID.
     pub(crate) slots: &'a BTreeMap<String, i64>,
-    /// Its unfinished runs.
+    /// Its unfinished runs (all of them, or only those named in `runs_only`).
     pub(crate) active_runs: Vec<Run>,
+    /// True when `active_runs` holds only the runs whose child changed: the
+    /// decision then covers those runs and never launches (launch policies
+    /// need every active run).
+    pub(crate) runs_only: bool,
     /// The newest attempt of each unfinished run, by child job ID.
     pub(crate) attempts: &'a BTreeMap<String, Attempt>,
     /// The time (Unix ns).
@@ -284,7 +288,7 @@ pub(crate) fn decide(input: &JobInput<'_>) -> Decision {
         still_active.push(updated);
     }
 
-    if input.job.stop || !input.job.is_periodic() {
+    if input.runs_only || input.job.stop || !input.job.is_periodic() {
         return decision;
     }
     let mut n_launched = 0;
@@ -513,6 +517,15 @@ impl Timers {
         }
     }
 
+    /// Wakes the job at `at` unless it is already due to wake earlier (a
+    /// decision about some of its runs does not know the others' wakes).
+    fn set_earlier(&mut self, key: &JobKey, at: Option<i64>) {
+        let Some(at) = at else { return };
+        if self.by_job.get(key).is_none_or(|current| at < *current) {
+            self.set(key, Some(at));
+        }
+    }
+
     fn earliest(&self) -> Option<i64> {
         self.by_time.first().map(|(at, _)| *at)
     }
@@ -531,42 +544,90 @@ impl Timers {
     }
 }
 
+/// What of a job the launcher must look at again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    /// Everything: its schedules and every active run.
+    Job,
+    /// Only the runs of these child jobs (their child changed). Keeps a
+    /// parent with a large dispatch backlog from being re-decided whole,
+    /// O(its active runs), on every change of one child.
+    Children(BTreeSet<String>),
+}
+
+/// Jobs to look at again, and how much of each.
+#[derive(Debug, Default)]
+struct Dirty(BTreeMap<JobKey, Scope>);
+
+impl Dirty {
+    fn job(&mut self, key: JobKey) {
+        self.0.insert(key, Scope::Job);
+    }
+
+    fn child(&mut self, key: JobKey, child_id: &str) {
+        match self.0.entry(key).or_insert_with(|| Scope::Children(BTreeSet::new())) {
+            Scope::Job => {}
+            Scope::Children(children) => {
+                children.insert(child_id.to_string());
+            }
+        }
+    }
+
+    fn pop_first(&mut self) -> Option<(JobKey, Scope)> {
+        self.0.pop_first()
+    }
+}
+
 /// Jobs to look at again after a batch of changes.
-fn touched_jobs(snapshot: &Snapshot, changes: &[drover_state::Change], dirty: &mut BTreeSet<JobKey>) {
+fn touched_jobs(snapshot: &Snapshot, changes: &[drover_state::Change], dirty: &mut Dirty) {
     for change in changes {
         match &change.object {
             ChangedObject::Job(job) if !job.parent_id.is_empty() => {
-                dirty.insert((job.namespace.clone(), job.parent_id.clone()));
+                dirty.child((job.namespace.clone(), job.parent_id.clone()), &job.id);
             }
             ChangedObject::Job(job) => {
-                dirty.insert((job.namespace.clone(), job.id.clone()));
+                dirty.job((job.namespace.clone(), job.id.clone()));
             }
             ChangedObject::JobDeleted { namespace, job_id } => {
-                dirty.insert((namespace.clone(), job_id.clone()));
+                dirty.job((namespace.clone(), job_id.clone()));
             }
             ChangedObject::Alloc(alloc) => {
                 if let Some(run) = snapshot.run_of_child(&alloc.namespace, &alloc.job_id) {
-                    dirty.insert((run.namespace.clone(), run.job_id.clone()));
+                    dirty.child((run.namespace.clone(), run.job_id.clone()), &alloc.job_id);
                 }
             }
-            ChangedObject::Run(run) if !run.is_terminal() => {
-                dirty.insert((run.namespace.clone(), run.job_id.clone()));
-            }
+            ChangedObject::Run(run) if !run.is_terminal() => match run.current_child() {
+                Some(child_id) => dirty.child((run.namespace.clone(), run.job_id.clone()), child_id),
+                None => dirty.job((run.namespace.clone(), run.job_id.clone())),
+            },
             _ => {}
         }
     }
 }
 
 /// Every job the launcher must look at after a start.
-fn all_jobs(snapshot: &Snapshot) -> BTreeSet<JobKey> {
-    let mut keys: BTreeSet<JobKey> = snapshot
-        .jobs()
+fn all_jobs(snapshot: &Snapshot) -> Dirty {
+    let mut dirty = Dirty::default();
+    for job in snapshot.jobs().iter().filter(|job| job.is_periodic()) {
+        dirty.job((job.namespace.clone(), job.id.clone()));
+    }
+    for run in snapshot.active_runs() {
+        dirty.job((run.namespace.clone(), run.job_id.clone()));
+    }
+    dirty
+}
+
+/// The unfinished runs of `key` whose current child is one of `children`.
+fn runs_of_children(snapshot: &Snapshot, key: &JobKey, children: &BTreeSet<String>) -> Vec<Run> {
+    let mut seen = BTreeSet::new();
+    children
         .iter()
-        .filter(|job| job.is_periodic())
-        .map(|job| (job.namespace.clone(), job.id.clone()))
-        .collect();
-    keys.extend(snapshot.active_runs().iter().map(|run| (run.namespace.clone(), run.job_id.clone())));
-    keys
+        .filter_map(|child_id| snapshot.run_of_child(&key.0, child_id))
+        .filter(|run| run.job_id == key.1 && !run.is_terminal())
+        .filter(|run| run.current_child().is_some_and(|current| children.contains(current)))
+        .filter(|run| seen.insert(run.id.clone()))
+        .map(|run| (*run).clone())
+        .collect()
 }
 
 /// The launcher loop; ends at shutdown.
@@ -575,9 +636,12 @@ pub(crate) async fn run_launcher(server: Arc<ServerInner>, mut shutdown: tokio::
     let mut timers = Timers::default();
     let mut dirty = all_jobs(&server.state.snapshot());
     loop {
-        while let Some(key) = dirty.pop_first() {
-            let next = evaluate(&server, &key).await;
-            timers.set(&key, next);
+        while let Some((key, scope)) = dirty.pop_first() {
+            let next = evaluate(&server, &key, &scope).await;
+            match scope {
+                Scope::Job => timers.set(&key, next),
+                Scope::Children(_) => timers.set_earlier(&key, next),
+            }
         }
         let now = now_nanos();
         let sleep_for = match timers.earliest() {
@@ -588,30 +652,39 @@ pub(crate) async fn run_launcher(server: Arc<ServerInner>, mut shutdown: tokio::
         };
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
-            _ = tokio::time::sleep(sleep_for) => dirty.extend(timers.pop_due(now_nanos())),
+            _ = tokio::time::sleep(sleep_for) => {
+                for key in timers.pop_due(now_nanos()) {
+                    dirty.job(key);
+                }
+            }
             received = changes.recv() => match received {
                 Ok(batch) => touched_jobs(&server.state.snapshot(), &batch, &mut dirty),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => dirty.extend(all_jobs(&server.state.snapshot())),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => dirty = all_jobs(&server.state.snapshot()),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
         }
     }
 }
 
-/// Decides and writes for one job; returns when to look again.
-async fn evaluate(server: &ServerInner, key: &JobKey) -> Option<i64> {
+/// Decides and writes for one job (all of it, or only the runs of the
+/// children in `scope`); returns when to look again.
+async fn evaluate(server: &ServerInner, key: &JobKey, scope: &Scope) -> Option<i64> {
     let _guard = server.launcher.lock.lock().await;
     let snapshot = server.state.snapshot();
     let job = snapshot.job(&key.0, &key.1)?;
     let now = now_nanos();
-    let active_runs: Vec<Run> = snapshot
-        .runs_of_job(&key.0, &key.1)
-        .iter()
-        .rev()
-        .filter(|run| !run.is_terminal())
-        .map(|run| (**run).clone())
-        .collect();
-    if !job.is_periodic() && active_runs.is_empty() {
+    let active_runs: Vec<Run> = match scope {
+        Scope::Job => snapshot
+            .runs_of_job(&key.0, &key.1)
+            .iter()
+            .rev()
+            .filter(|run| !run.is_terminal())
+            .map(|run| (**run).clone())
+            .collect(),
+        Scope::Children(children) => runs_of_children(&snapshot, key, children),
+    };
+    let runs_only = matches!(scope, Scope::Children(_));
+    if (runs_only || !job.is_periodic()) && active_runs.is_empty() {
         return None;
     }
     let attempts: BTreeMap<String, Attempt> = active_runs
@@ -622,7 +695,7 @@ async fn evaluate(server: &ServerInner, key: &JobKey) -> Option<i64> {
     let history = snapshot.job_history(&key.0, &key.1);
     let no_slots = BTreeMap::new();
     let slots = history.as_ref().map_or(&no_slots, |history| &history.schedule_slots);
-    let decision = decide(&JobInput { job: &job, slots, active_runs, attempts: &attempts, now });
+    let decision = decide(&JobInput { job: &job, slots, active_runs, runs_only, attempts: &attempts, now });
     for action in decision.actions {
         if let Err(err) = execute(server, &job, action, now).await {
             tracing::error!(job_id = %job.id, error = %err, "launcher could not write");

@@ -89,7 +89,14 @@ fn check(case: Case<'_>, expect: &str) {
     let slots: BTreeMap<String, i64> = case.slots.iter().map(|(id, slot)| (id.to_string(), *slot)).collect();
     let attempts: BTreeMap<String, Attempt> =
         case.attempts.into_iter().map(|(child, attempt)| (child.to_string(), attempt)).collect();
-    let input = JobInput { job: &case.job, slots: &slots, active_runs: case.runs, attempts: &attempts, now: case.now };
+    let input = JobInput {
+        job: &case.job,
+        slots: &slots,
+        active_runs: case.runs,
+        runs_only: false,
+        attempts: &attempts,
+        now: case.now,
+    };
     let got = render(&decide(&input));
     assert_eq!(got, expect.trim(), "\n--- got ---\n{got}\n");
 }
@@ -410,4 +417,52 @@ fn schedule_validation_names_the_field() {
         ]),
         Err("schedules[1] -> id: A schedule with id nightly already exists"),
     );
+}
+
+#[test]
+fn a_decision_about_some_runs_updates_them_and_never_launches() {
+    let every_2s = job(vec![schedule("every", "*/2 * * * * *", ConcurrencyPolicy::Forbid, 0)]);
+    let slots: BTreeMap<String, i64> = BTreeMap::new();
+    let attempts: BTreeMap<String, Attempt> =
+        [("cron/periodic-2".to_string(), attempt(ChildState::Complete { ended_at: secs(3) }, 0))].into();
+    let runs = vec![run("r1", "cron/periodic-2", "ACTIVE", secs(2))];
+    let input = JobInput {
+        job: &every_2s,
+        slots: &slots,
+        active_runs: runs,
+        runs_only: true,
+        attempts: &attempts,
+        now: secs(4),
+    };
+    // The slot at 4 s is due, but only the whole job's decision may launch.
+    assert_eq!(render(&decide(&input)), "update r1 SUCCESS \"completed\" exit [0] allocs [\"a1\"]\nwake None");
+}
+
+#[test]
+fn a_change_of_one_child_marks_only_that_child_until_the_whole_job_is_due() {
+    let mut dirty = Dirty::default();
+    let parent = ("default".to_string(), "batch".to_string());
+    dirty.child(parent.clone(), "batch/dispatch-1");
+    dirty.child(parent.clone(), "batch/dispatch-2");
+    let only_children = Scope::Children(["batch/dispatch-1".to_string(), "batch/dispatch-2".to_string()].into());
+    assert_eq!(dirty.0.get(&parent), Some(&only_children));
+    dirty.job(parent.clone());
+    dirty.child(parent.clone(), "batch/dispatch-3");
+    assert_eq!(dirty.pop_first(), Some((parent, Scope::Job)));
+    assert_eq!(dirty.pop_first(), None);
+}
+
+#[test]
+fn a_wake_for_some_runs_never_postpones_an_earlier_one() {
+    let key = ("default".to_string(), "cron".to_string());
+    let mut timers = Timers::default();
+    timers.set(&key, Some(secs(10)));
+    timers.set_earlier(&key, Some(secs(20)));
+    assert_eq!(timers.earliest(), Some(secs(10)));
+    timers.set_earlier(&key, None);
+    assert_eq!(timers.earliest(), Some(secs(10)));
+    timers.set_earlier(&key, Some(secs(5)));
+    assert_eq!(timers.earliest(), Some(secs(5)));
+    assert_eq!(timers.pop_due(secs(6)), vec![key]);
+    assert_eq!(timers.earliest(), None);
 }
