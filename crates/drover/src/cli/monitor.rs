@@ -124,10 +124,19 @@ pub fn finish(eval: &Evaluation, verbose: bool, ui: &Ui) -> Outcome {
                 lines.push(details);
             }
         }
-        if !eval.blocked_eval.is_empty() {
+        // A dispatch parked behind its already-blocked siblings is itself the
+        // evaluation that waits (the server skipped the scheduler pass).
+        let waiting = if !eval.blocked_eval.is_empty() {
+            Some(&eval.blocked_eval)
+        } else if eval.status == eval_status::BLOCKED {
+            Some(&eval.id)
+        } else {
+            None
+        };
+        if let Some(waiting) = waiting {
             lines.push(format!(
                 "    Evaluation {:?} waiting for additional capacity to place remainder",
-                format::id(&eval.blocked_eval, verbose)
+                format::id(waiting, verbose)
             ));
         }
         return Outcome { lines, code: 2, error: None };
@@ -265,6 +274,22 @@ mod tests {
     Task Group "cache" (failed to place 3 allocations):
       * No nodes were eligible for evaluation"#
         );
+    }
+
+    #[test]
+    fn a_parked_blocked_eval_says_it_waits_itself() {
+        let mut parked = eval("blocked");
+        parked.failed_tg_allocs =
+            BTreeMap::from([("cache".to_string(), AllocMetric { nodes_evaluated: 0, ..AllocMetric::default() })]);
+        let outcome = finish(&parked, false, &Ui::plain());
+        assert_eq!(
+            outcome.lines.join("\n"),
+            r#"==> Evaluation "13ebb66d" finished with status "blocked" but failed to place all allocations:
+    Task Group "cache" (failed to place 1 allocation):
+      * No nodes were eligible for evaluation
+    Evaluation "13ebb66d" waiting for additional capacity to place remainder"#
+        );
+        assert_eq!(outcome.code, 2);
     }
 
     #[test]
