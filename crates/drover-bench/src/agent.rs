@@ -45,7 +45,12 @@ fn build_drover(cargo: &std::ffi::OsStr, exe: &Path) -> anyhow::Result<()> {
     }
     let release = exe.ancestors().skip(1).take(2).any(|dir| dir.file_name().is_some_and(|name| name == "release"));
     let mut command = Command::new(cargo);
-    command.arg("build").arg("-q").arg("--manifest-path").arg(&manifest).args(["-p", "drover", "--bin", "drover"])
+    command
+        .arg("build")
+        .arg("-q")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .args(["-p", "drover", "--bin", "drover"])
         // The small executor the client runs per task (it falls back to
         // `drover executor`, the big binary, when this is missing).
         .args(["-p", "drover-client", "--bin", "drover-executor"]);
