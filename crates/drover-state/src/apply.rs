@@ -431,21 +431,13 @@ fn trim_runs(
     keep_failed: usize,
     tracker: &mut Tracker,
 ) {
-    let mut successful = Vec::new();
-    let mut failed = Vec::new();
-    for key in state.run_keys_of_job(namespace, job_id) {
-        let Some(run) = state.runs.get(&key) else { continue };
-        let order = (run.finished_at, run.create_index, key.clone());
-        match run.status.as_str() {
-            run_status::SUCCESS => successful.push(order),
-            status if run_status::is_terminal(status) => failed.push(order),
-            _ => {}
-        }
-    }
-    for (mut finished, keep) in [(successful, keep_successful), (failed, keep_failed)] {
-        finished.sort();
+    // O(finished runs kept), not O(all runs): a parent with a large backlog
+    // of active dispatched runs trims on every finish.
+    let job = job_key(namespace, job_id);
+    for (succeeded, keep) in [(true, keep_successful), (false, keep_failed)] {
+        let finished = state.finished_run_keys(&job, succeeded);
         let n_delete = finished.len().saturating_sub(keep);
-        for (_, _, key) in finished.into_iter().take(n_delete) {
+        for key in finished.into_iter().take(n_delete) {
             state.remove_run(&key);
             tracker.touch_run(key);
         }

@@ -4,6 +4,7 @@
 //! must equal the same indexes recomputed from scratch.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use drover_types::{
     AllocClientUpdate, Allocation, Evaluation, Job, JobType, ParameterizedJobConfig, TaskGroup, client_status,
@@ -293,4 +294,32 @@ fn token_and_system_job_indexes_follow_job_writes() {
     apply_checked(&mut state, 3, vec![purge("sweep"), purge("batch/dispatch-1")]);
     assert!(state.system_jobs.is_empty());
     assert!(state.children_by_token.is_empty());
+}
+
+#[test]
+fn finished_runs_are_indexed_once_in_trimming_order() {
+    use drover_types::{Run, run_status};
+    let run = |id: &str, status: &str, finished_at: i64| {
+        Arc::new(Run {
+            id: id.to_string(),
+            namespace: "default".to_string(),
+            job_id: "batch".to_string(),
+            status: status.to_string(),
+            finished_at,
+            ..Run::default()
+        })
+    };
+    let mut state = StateMaps::default();
+    state.put_run(run("r1", run_status::STARTING, 0));
+    state.put_run(run("r2", run_status::SUCCESS, 20));
+    state.put_run(run("r3", run_status::FAILED, 5));
+    state.put_run(run("r1", run_status::SUCCESS, 10));
+    state.put_run(run("r1", run_status::SUCCESS, 30));
+    let job = job_key("default", "batch");
+    let ids = |keys: Vec<crate::maps::RunKey>| keys.into_iter().map(|key| key.2).collect::<Vec<_>>();
+    assert_eq!(ids(state.finished_run_keys(&job, true)), vec!["r2", "r1"], "oldest finish first, once each");
+    assert_eq!(ids(state.finished_run_keys(&job, false)), vec!["r3"]);
+    state.remove_run(&("default".to_string(), "batch".to_string(), "r2".to_string()));
+    assert_eq!(ids(state.finished_run_keys(&job, true)), vec!["r1"]);
+    assert_eq!(state.finished_runs.len(), 2);
 }

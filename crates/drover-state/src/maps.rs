@@ -88,10 +88,26 @@ pub(crate) struct StateMaps {
     pub(crate) kv: OrdMap<KvKey, Arc<str>>,
     /// Runs by (namespace, job, run ID).
     pub(crate) runs: OrdMap<RunKey, Arc<Run>>,
+    /// Finished runs per job in trimming order (see [`FinishedRunKey`]), so
+    /// retention looks at the finished runs only, never at every active one.
+    pub(crate) finished_runs: OrdSet<FinishedRunKey>,
     /// The run each child job belongs to, by (namespace, child job ID).
     pub(crate) run_by_child: OrdMap<JobKey, RunKey>,
     /// Run counters and cron slots per job.
     pub(crate) histories: OrdMap<JobKey, Arc<JobHistory>>,
+}
+
+/// A finished run in trimming order: its job, whether it succeeded (`true`
+/// sorts after `false`: failed first), then oldest finish first.
+pub(crate) type FinishedRunKey = (JobKey, bool, i64, u64, RunKey);
+
+/// Where a finished run sits in `finished_runs` (`None` while it runs).
+fn finished_run_key(run: &Run) -> Option<FinishedRunKey> {
+    if !run.is_terminal() {
+        return None;
+    }
+    let succeeded = run.status == drover_types::run_status::SUCCESS;
+    Some((job_key(&run.namespace, &run.job_id), succeeded, run.finished_at, run.create_index, run_key(run)))
 }
 
 /// The key of a run.
@@ -217,6 +233,12 @@ impl StateMaps {
             for child in &old.child_job_ids {
                 self.run_by_child.remove(&job_key(&old.namespace, child));
             }
+            if let Some(finished) = finished_run_key(old) {
+                self.finished_runs.remove(&finished);
+            }
+        }
+        if let Some(finished) = finished_run_key(&run) {
+            self.finished_runs.insert(finished);
         }
         for child in &run.child_job_ids {
             self.run_by_child.insert(job_key(&run.namespace, child), key.clone());
@@ -227,12 +249,26 @@ impl StateMaps {
     /// Removes a run and its child index entries; returns it.
     pub(crate) fn remove_run(&mut self, key: &RunKey) -> Option<Arc<Run>> {
         let old = self.runs.remove(key)?;
+        if let Some(finished) = finished_run_key(&old) {
+            self.finished_runs.remove(&finished);
+        }
         for child in &old.child_job_ids {
             if self.run_by_child.get(&job_key(&old.namespace, child)) == Some(key) {
                 self.run_by_child.remove(&job_key(&old.namespace, child));
             }
         }
         Some(old)
+    }
+
+    /// Keys of a job's finished runs that succeeded (or, with `succeeded`
+    /// false, that did not), the one to trim first first.
+    pub(crate) fn finished_run_keys(&self, key: &JobKey, succeeded: bool) -> Vec<RunKey> {
+        let first = (key.clone(), succeeded, i64::MIN, 0, (String::new(), String::new(), String::new()));
+        self.finished_runs
+            .range(first..)
+            .take_while(|(job, ok, ..)| job == key && *ok == succeeded)
+            .map(|(.., run_key)| run_key.clone())
+            .collect()
     }
 
     /// Keys of every run of a job, oldest ID first.
