@@ -135,15 +135,24 @@ impl Browser {
         }
     }
 
+    /// Clicks the element `css` names. Pages redraw on every change event, so
+    /// the element found may be replaced before the click lands ("stale
+    /// element reference"): then the current one is found and clicked.
     async fn click(&self, css: &str) {
-        let element = self
-            .client
-            .wait()
-            .at_most(DEADLINE)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"));
-        element.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        for attempt in 1.. {
+            let element = self
+                .client
+                .wait()
+                .at_most(DEADLINE)
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no {css}: {e}"));
+            match element.click().await {
+                Ok(_) => return,
+                Err(e) if attempt < 5 && e.to_string().contains("stale element") => continue,
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     async fn fill(&self, css: &str, text: &str) {
