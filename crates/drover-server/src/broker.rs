@@ -589,7 +589,8 @@ mod tests {
 mod backlog_tests {
     use super::*;
 
-    fn blocked(id: &str, priority: i32, create_index: u64) -> Arc<Evaluation> {
+    /// A blocked evaluation of job `job-<id>`.
+    pub(super) fn blocked(id: &str, priority: i32, create_index: u64) -> Arc<Evaluation> {
         Arc::new(Evaluation {
             id: id.to_string(),
             namespace: "default".to_string(),
@@ -636,16 +637,11 @@ mod backlog_tests {
 mod class_tests {
     use super::*;
 
+    /// A blocked evaluation of the dispatched child `parent/dispatch-<id>`.
     fn child_eval(id: &str, priority: i32, create_index: u64) -> Arc<Evaluation> {
-        Arc::new(Evaluation {
-            id: id.to_string(),
-            namespace: "default".to_string(),
-            job_id: format!("parent/dispatch-{id}"),
-            priority,
-            create_index,
-            status: "blocked".to_string(),
-            ..Evaluation::default()
-        })
+        let mut eval = Evaluation::clone(&super::backlog_tests::blocked(id, priority, create_index));
+        eval.job_id = format!("parent/dispatch-{id}");
+        Arc::new(eval)
     }
 
     fn class() -> BlockedClass {
