@@ -112,48 +112,22 @@ impl ServerInner {
         let threshold = if force { None } else { Some(drover_types::duration_to_nanos(self.config.job_gc_threshold)) };
         let ttl = drover_types::duration_to_nanos(self.config.dispatch_idempotency_ttl);
         let snapshot = self.state.snapshot();
-        let victims: Vec<Arc<Job>> =
-            snapshot.jobs().into_iter().filter(|job| collectable(&snapshot, job, threshold, now)).collect();
+        let resident: Vec<Arc<Job>> =
+            snapshot.resident_jobs().into_iter().filter(|job| collectable(&snapshot, job, threshold, now)).collect();
         let mut purged = 0;
-        for chunk in victims.chunks(GC_BATCH) {
-            let mut ops = Vec::new();
-            let mut collected: BTreeMap<(String, String), CollectedChildren> = BTreeMap::new();
-            for job in chunk {
-                let allocs = snapshot.allocs_by_job(&job.namespace, &job.id);
-                let evals = snapshot.evals_by_job(&job.namespace, &job.id);
-                if !job.parent_id.is_empty() {
-                    let key = (job.namespace.clone(), job.parent_id.clone());
-                    let counts = collected
-                        .entry(key)
-                        .or_insert_with(|| collected_children(&snapshot, &job.namespace, &job.parent_id));
-                    match crate::outcome::outcome(&snapshot, job).outcome.as_str() {
-                        "complete" => counts.complete += 1,
-                        "stopped" => counts.stopped += 1,
-                        _ => counts.failed += 1,
-                    }
-                    if !job.dispatch_idempotency_token.is_empty() {
-                        let record =
-                            TokenRecord { job_id: job.id.clone(), expires_at: job.submit_time.max(now - ttl) + ttl };
-                        ops.push(Op::PutKv {
-                            table: TOKEN_TABLE.to_string(),
-                            key: token_key(&job.namespace, &job.parent_id, &job.dispatch_idempotency_token),
-                            value: serde_json::to_string(&record).ok(),
-                        });
-                    }
-                }
-                ops.push(Op::DeleteAllocs(allocs.iter().map(|a| a.id.clone()).collect()));
-                ops.push(Op::DeleteEvals(evals.iter().map(|e| e.id.clone()).collect()));
-                ops.push(Op::PurgeJob { namespace: job.namespace.clone(), job_id: job.id.clone() });
-            }
-            for ((namespace, parent), counts) in collected {
-                ops.push(Op::PutKv {
-                    table: COLLECTED_TABLE.to_string(),
-                    key: parent_key(&namespace, &parent),
-                    value: serde_json::to_string(&counts).ok(),
-                });
-            }
-            self.state.apply(Txn { preconditions: vec![], ops }).await?;
-            purged += chunk.len();
+        for chunk in resident.chunks(GC_BATCH) {
+            purged += self.purge_jobs(&snapshot, chunk, now, ttl).await?;
+        }
+        // Archived children are dead with nothing left to run: only their age
+        // is checked before reading them, a chunk at a time.
+        let archived = snapshot.archived_jobs_submitted_before(threshold.map(|threshold| now - threshold + 1));
+        for keys in archived.chunks(GC_BATCH) {
+            let chunk: Vec<Arc<Job>> = keys
+                .iter()
+                .filter_map(|(namespace, job_id)| snapshot.job(namespace, job_id))
+                .filter(|job| collectable(&snapshot, job, threshold, now))
+                .collect();
+            purged += self.purge_jobs(&snapshot, &chunk, now, ttl).await?;
         }
         // Forget tokens whose window passed.
         let expired: Vec<Op> = snapshot
@@ -171,6 +145,60 @@ impl ServerInner {
             tracing::info!(purged, "garbage collection purged finished jobs");
         }
         Ok(purged)
+    }
+
+    /// Purges `chunk` (collectable jobs) in one transaction, keeping the
+    /// tokens and collected-children counts of the children among them.
+    async fn purge_jobs(
+        &self,
+        snapshot: &Snapshot,
+        chunk: &[Arc<Job>],
+        now: i64,
+        ttl: i64,
+    ) -> Result<usize, ServerError> {
+        if chunk.is_empty() {
+            return Ok(0);
+        }
+        let mut ops = Vec::new();
+        let mut collected: BTreeMap<(String, String), CollectedChildren> = BTreeMap::new();
+        // The counts as the previous chunk's commit left them, not as `snapshot` saw them.
+        let counts_now = self.state.snapshot();
+        for job in chunk {
+            let allocs = snapshot.allocs_by_job(&job.namespace, &job.id);
+            let evals = snapshot.evals_by_job(&job.namespace, &job.id);
+            if !job.parent_id.is_empty() {
+                let key = (job.namespace.clone(), job.parent_id.clone());
+                let counts = collected
+                    .entry(key)
+                    .or_insert_with(|| collected_children(&counts_now, &job.namespace, &job.parent_id));
+                match crate::outcome::outcome(snapshot, job).outcome.as_str() {
+                    "complete" => counts.complete += 1,
+                    "stopped" => counts.stopped += 1,
+                    _ => counts.failed += 1,
+                }
+                if !job.dispatch_idempotency_token.is_empty() {
+                    let record =
+                        TokenRecord { job_id: job.id.clone(), expires_at: job.submit_time.max(now - ttl) + ttl };
+                    ops.push(Op::PutKv {
+                        table: TOKEN_TABLE.to_string(),
+                        key: token_key(&job.namespace, &job.parent_id, &job.dispatch_idempotency_token),
+                        value: serde_json::to_string(&record).ok(),
+                    });
+                }
+            }
+            ops.push(Op::DeleteAllocs(allocs.iter().map(|a| a.id.clone()).collect()));
+            ops.push(Op::DeleteEvals(evals.iter().map(|e| e.id.clone()).collect()));
+            ops.push(Op::PurgeJob { namespace: job.namespace.clone(), job_id: job.id.clone() });
+        }
+        for ((namespace, parent), counts) in collected {
+            ops.push(Op::PutKv {
+                table: COLLECTED_TABLE.to_string(),
+                key: parent_key(&namespace, &parent),
+                value: serde_json::to_string(&counts).ok(),
+            });
+        }
+        self.state.apply(Txn { preconditions: vec![], ops }).await?;
+        Ok(chunk.len())
     }
 }
 

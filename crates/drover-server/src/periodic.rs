@@ -608,7 +608,7 @@ fn touched_jobs(snapshot: &Snapshot, changes: &[drover_state::Change], dirty: &m
 /// Every job the launcher must look at after a start.
 fn all_jobs(snapshot: &Snapshot) -> Dirty {
     let mut dirty = Dirty::default();
-    for job in snapshot.jobs().iter().filter(|job| job.is_periodic()) {
+    for job in snapshot.resident_jobs().iter().filter(|job| job.is_periodic()) {
         dirty.job((job.namespace.clone(), job.id.clone()));
     }
     for run in snapshot.active_runs() {

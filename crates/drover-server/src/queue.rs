@@ -156,7 +156,7 @@ impl ServerInner {
         }
         let mut starting = Vec::new();
         let mut running = Vec::new();
-        for alloc in snapshot.allocs() {
+        for alloc in snapshot.resident_allocs() {
             if alloc.desired_status != desired_status::RUN {
                 continue;
             }

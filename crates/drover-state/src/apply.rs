@@ -681,7 +681,7 @@ mod tests {
     }
 
     fn snapshot_of(state: &StateMaps) -> crate::Snapshot {
-        crate::Snapshot::new(0, state.clone())
+        crate::Snapshot::new(0, state.clone(), None)
     }
 
     /// `(version, priority)` of every version of a job, newest first, as readers see them.

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::StateError;
 use crate::apply::ChangedRows;
+use crate::archive::{ArchiveRead, ArchivedStub};
 use crate::maps::{JobKey, JobVersionKey, RunKey, StateMaps};
 
 /// Where committed state is kept.
@@ -22,6 +23,9 @@ pub(crate) trait Backend: Send {
     fn load(&mut self) -> Result<Loaded, StateError>;
     /// Writes one batch atomically and durably; on error nothing of it counts.
     fn write(&mut self, batch: &WriteBatch) -> Result<(), StateError>;
+    /// Where archived rows are read back; `None`: this backend keeps no
+    /// rows, so nothing is ever archived.
+    fn archive(&self) -> Option<Arc<dyn ArchiveRead>>;
 }
 
 /// Everything a backend holds.
@@ -45,6 +49,8 @@ pub(crate) struct Loaded {
     pub(crate) runs: Vec<Run>,
     /// Job histories.
     pub(crate) histories: Vec<JobHistory>,
+    /// Archived children (their families stay in storage).
+    pub(crate) archived: Vec<ArchivedStub>,
 }
 
 impl Loaded {
@@ -77,6 +83,9 @@ impl Loaded {
         for history in self.histories {
             let key = (history.namespace.clone(), history.job_id.clone());
             maps.histories.insert(key, Arc::new(history));
+        }
+        for stub in self.archived {
+            maps.put_archived_stub(stub);
         }
         maps
     }
@@ -142,6 +151,10 @@ pub(crate) struct JobRow {
     /// parent's (the very copy in memory), so the row names the version
     /// instead of repeating them; see [`parent_spec_version`].
     pub(crate) parent_spec_version: Option<u64>,
+    /// `Some(code)`: the job's family is archived after this batch, and the
+    /// job counts in its parent's summary as the class with that code (see
+    /// `ChildClass::archive_code`).
+    pub(crate) archived: Option<i64>,
 }
 
 /// The version of its parent whose task groups a child shares (the same
@@ -250,14 +263,22 @@ pub(crate) struct WriteBatch {
 }
 
 impl WriteBatch {
-    /// The batch that makes storage match `state` for the `rows` changed.
-    pub(crate) fn from_rows(state: &StateMaps, rows: &ChangedRows, index: u64) -> WriteBatch {
+    /// The batch that makes storage match `state` for the `rows` changed;
+    /// the jobs in `archiving` (each with its class code) are written as archived.
+    pub(crate) fn from_rows(
+        state: &StateMaps,
+        rows: &ChangedRows,
+        archiving: &HashMap<JobKey, i64>,
+        index: u64,
+    ) -> WriteBatch {
         let mut batch = WriteBatch { index, ..WriteBatch::default() };
         for key in &rows.jobs {
             match state.jobs.get(key) {
-                Some(job) => batch
-                    .jobs_written
-                    .push(JobRow { parent_spec_version: parent_spec_version(state, job), job: Arc::clone(job) }),
+                Some(job) => batch.jobs_written.push(JobRow {
+                    parent_spec_version: parent_spec_version(state, job),
+                    job: Arc::clone(job),
+                    archived: archiving.get(key).copied(),
+                }),
                 None => batch.jobs_deleted.push(key.clone()),
             }
         }
@@ -318,6 +339,10 @@ impl Backend for MemoryBackend {
 
     fn write(&mut self, _batch: &WriteBatch) -> Result<(), StateError> {
         Ok(())
+    }
+
+    fn archive(&self) -> Option<Arc<dyn ArchiveRead>> {
+        None
     }
 }
 

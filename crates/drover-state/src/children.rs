@@ -98,6 +98,40 @@ impl ChildClass {
     fn active(self) -> bool {
         !self.stop && !matches!(self.status, ChildStatus::Dead(_))
     }
+
+    /// Whether the child is dead (the only class an archived child has).
+    pub(crate) fn is_dead(self) -> bool {
+        matches!(self.status, ChildStatus::Dead(_))
+    }
+
+    /// The class of a dead child as a small number for its archived row
+    /// (`jobs.archived`), so a restart can count archived children without
+    /// decoding them; `None` for a child that is not dead.
+    pub(crate) fn archive_code(self) -> Option<i64> {
+        let ChildStatus::Dead(ending) = self.status else { return None };
+        let ending = match ending {
+            JobEnding::Complete => 0,
+            JobEnding::Failed => 1,
+            JobEnding::Lost => 2,
+            JobEnding::Stopped => 3,
+        };
+        Some(ending * 2 + i64::from(self.stop))
+    }
+
+    /// The class an archived row's code stands for (see [`ChildClass::archive_code`]).
+    pub(crate) fn from_archive_code(code: i64) -> Option<ChildClass> {
+        let ending = match code / 2 {
+            0 => JobEnding::Complete,
+            1 => JobEnding::Failed,
+            2 => JobEnding::Lost,
+            3 => JobEnding::Stopped,
+            _ => return None,
+        };
+        if !(0..8).contains(&code) {
+            return None;
+        }
+        Some(ChildClass { status: ChildStatus::Dead(ending), stop: code % 2 == 1 })
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +170,20 @@ mod tests {
         for (class, expected) in cases {
             assert_eq!(counts_of(class), expected, "{class:?}");
         }
+    }
+
+    #[test]
+    fn archive_codes_round_trip_for_dead_classes_only() {
+        let lost = Allocation { client_status: client_status::LOST.to_string(), ..Allocation::default() };
+        for stop in [false, true] {
+            for class in [ChildClass::of(&child("dead", stop), []), ChildClass::of(&child("dead", stop), [&lost])] {
+                let code = class.archive_code().expect("a dead class has a code");
+                assert_eq!(ChildClass::from_archive_code(code), Some(class));
+            }
+        }
+        assert_eq!(ChildClass::of(&child("running", false), []).archive_code(), None);
+        assert_eq!(ChildClass::from_archive_code(8), None);
+        assert_eq!(ChildClass::from_archive_code(-1), None);
     }
 
     #[test]

@@ -53,6 +53,7 @@
 //!   [`ChangedObject`] variant for it (the rows are still deleted).
 
 mod apply;
+mod archive;
 mod backend;
 mod children;
 mod id_index;
@@ -61,6 +62,7 @@ mod index_tests;
 mod maps;
 mod snapshot;
 mod sqlite;
+mod sqlite_archive;
 mod writer;
 
 use std::path::Path;
@@ -333,7 +335,9 @@ impl StateStore {
     fn unstarted(backend: Box<dyn Backend>, loaded: Loaded) -> (Inner, Writer) {
         let index = loaded.index;
         let maps = loaded.into_maps();
-        let published: PublishedSnapshot = Arc::new(RwLock::new(Arc::new(Snapshot::new(index, maps.clone()))));
+        let archive = backend.archive();
+        let published: PublishedSnapshot =
+            Arc::new(RwLock::new(Arc::new(Snapshot::new(index, maps.clone(), archive.clone()))));
         let (request_sender, requests) = mpsc::channel(REQUEST_QUEUE_CAPACITY);
         let (index_sender, index_receiver) = watch::channel(index);
         let (change_sender, _) = broadcast::channel(CHANGE_STREAM_CAPACITY);
@@ -345,6 +349,7 @@ impl StateStore {
             published: Arc::clone(&published),
             index_sender,
             change_sender: change_sender.clone(),
+            archive,
         };
         let inner = Inner {
             request_sender: Some(request_sender),

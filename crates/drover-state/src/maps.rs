@@ -12,6 +12,7 @@ use std::sync::Arc;
 use drover_types::{Allocation, Evaluation, Job, JobHistory, JobType, Node, Run};
 use imbl::{OrdMap, OrdSet};
 
+use crate::archive::ArchivedJob;
 use crate::children::{ChildClass, ChildCounts};
 use crate::id_index::IdIndex;
 
@@ -95,6 +96,8 @@ pub(crate) struct StateMaps {
     pub(crate) run_by_child: OrdMap<JobKey, RunKey>,
     /// Run counters and cron slots per job.
     pub(crate) histories: OrdMap<JobKey, Arc<JobHistory>>,
+    /// Child jobs whose family lives in storage only (see `archive`).
+    pub(crate) archived: OrdMap<JobKey, ArchivedJob>,
 }
 
 /// A finished run in trimming order: its job, whether it succeeded (`true`
@@ -286,7 +289,7 @@ impl StateMaps {
         self.node_used.get(node_id).copied().unwrap_or_default()
     }
 
-    fn index_alloc(&mut self, alloc: &Allocation) {
+    pub(crate) fn index_alloc(&mut self, alloc: &Allocation) {
         self.allocs_by_job.add(job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
         self.allocs_by_node.add(alloc.node_id.clone(), &alloc.id);
         if !alloc.client_terminal() {
@@ -305,7 +308,7 @@ impl StateMaps {
         }
     }
 
-    fn unindex_alloc(&mut self, alloc: &Allocation) {
+    pub(crate) fn unindex_alloc(&mut self, alloc: &Allocation) {
         self.allocs_by_job.remove(&job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
         self.allocs_by_node.remove(&alloc.node_id, &alloc.id);
         if !alloc.client_terminal() {
@@ -325,7 +328,7 @@ impl StateMaps {
     }
 
     /// Adds a job to the job indexes (children by parent and by token, system jobs).
-    fn index_job(&mut self, job: &Job) {
+    pub(crate) fn index_job(&mut self, job: &Job) {
         if is_system(job) {
             self.system_jobs.insert(job_key(&job.namespace, &job.id));
         }

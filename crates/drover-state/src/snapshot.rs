@@ -1,5 +1,10 @@
 //! [`Snapshot`]: an immutable view of the whole state at one index, and its
 //! read methods. Prefix reads are ordered range scans over the maps.
+//!
+//! Reads of archived families (see `archive`) fall back to the backend's
+//! [`ArchiveRead`]: the result is the same as if they were in memory, only
+//! slower. The `resident_*` scans are the exception: they skip archived
+//! families, for the server's own walks over live work.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -7,9 +12,11 @@ use std::sync::Arc;
 use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
 use imbl::OrdMap;
 
+use crate::StateError;
+use crate::archive::{ArchiveRead, attach_spec};
 use crate::children::ChildCounts;
 use crate::id_index::IdIndex;
-use crate::maps::{StateMaps, job_key};
+use crate::maps::{JobKey, StateMaps, job_key};
 
 /// An immutable view of the whole state at one index.
 ///
@@ -19,12 +26,58 @@ use crate::maps::{StateMaps, job_key};
 pub struct Snapshot {
     index: u64,
     maps: StateMaps,
+    archive: Option<Arc<dyn ArchiveRead>>,
 }
 
 impl Snapshot {
-    /// A snapshot of `maps` at `index`.
-    pub(crate) fn new(index: u64, maps: StateMaps) -> Snapshot {
-        Snapshot { index, maps }
+    /// A snapshot of `maps` at `index`, reading archived families from `archive`.
+    pub(crate) fn new(index: u64, maps: StateMaps, archive: Option<Arc<dyn ArchiveRead>>) -> Snapshot {
+        Snapshot { index, maps, archive }
+    }
+
+    /// Runs `read` on the archive; a storage error is logged and reads as nothing found.
+    fn read_archive<T: Default>(&self, read: impl FnOnce(&dyn ArchiveRead) -> Result<T, StateError>) -> T {
+        let Some(archive) = &self.archive else { return T::default() };
+        match read(archive.as_ref()) {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::error!(error = %err, "reading archived state failed");
+                T::default()
+            }
+        }
+    }
+
+    /// Whether the job a row names (by its key) is archived in this snapshot.
+    fn archived_job(&self, key: &JobKey) -> bool {
+        self.maps.archived.contains_key(key)
+    }
+
+    /// An archived job, read back with its task groups.
+    fn read_archived_job(&self, key: &JobKey) -> Option<Arc<Job>> {
+        let stored = self.read_archive(|archive| archive.job(&key.0, &key.1))?;
+        match attach_spec(&self.maps, stored) {
+            Some(job) => Some(Arc::new(job)),
+            None => {
+                tracing::error!(namespace = %key.0, job = %key.1, "archived job names a parent version that is gone");
+                None
+            }
+        }
+    }
+
+    /// Number of archived child jobs.
+    pub fn archived_count(&self) -> usize {
+        self.maps.archived.len()
+    }
+
+    /// Keys of archived child jobs submitted before `time` (Unix ns; `None`:
+    /// every one), ordered: garbage collection picks them without reading them.
+    pub fn archived_jobs_submitted_before(&self, time: Option<i64>) -> Vec<(String, String)> {
+        self.maps
+            .archived
+            .iter()
+            .filter(|(_, archived)| time.is_none_or(|time| archived.submit_time < time))
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// The index of this snapshot.
@@ -34,11 +87,16 @@ impl Snapshot {
 
     /// One job (its latest version).
     pub fn job(&self, namespace: &str, job_id: &str) -> Option<Arc<Job>> {
-        self.maps.jobs.get(&job_key(namespace, job_id)).cloned()
+        let key = job_key(namespace, job_id);
+        if let Some(job) = self.maps.jobs.get(&key) {
+            return Some(Arc::clone(job));
+        }
+        if self.archived_job(&key) { self.read_archived_job(&key) } else { None }
     }
 
-    /// Every job, ordered by (namespace, ID).
-    pub fn jobs(&self) -> Vec<Arc<Job>> {
+    /// Every job in memory, ordered by (namespace, ID): archived children
+    /// (dead, with nothing left to run) are skipped.
+    pub fn resident_jobs(&self) -> Vec<Arc<Job>> {
         self.maps.jobs.values().cloned().collect()
     }
 
@@ -47,31 +105,19 @@ impl Snapshot {
         if namespace != "*" {
             return self.jobs_in_namespace_by_prefix(namespace, prefix);
         }
-        // Skip from namespace to namespace: one range scan each.
-        let mut found = Vec::new();
-        let mut next_namespace = self.maps.jobs.get_min().map(|((namespace, _), _)| namespace.clone());
-        while let Some(namespace) = next_namespace {
-            found.extend(self.jobs_in_namespace_by_prefix(&namespace, prefix));
-            // Every key of `namespace` sorts before `(namespace + "\0", "")`.
-            let past_namespace = (format!("{namespace}\0"), String::new());
-            next_namespace = self
-                .maps
-                .jobs
-                .range((Bound::Included(past_namespace), Bound::Unbounded))
-                .next()
-                .map(|((namespace, _), _)| namespace.clone());
-        }
-        found
+        let mut namespaces = namespaces_of(&self.maps.jobs);
+        namespaces.extend(namespaces_of(&self.maps.archived));
+        namespaces.into_iter().flat_map(|namespace| self.jobs_in_namespace_by_prefix(&namespace, prefix)).collect()
     }
 
     fn jobs_in_namespace_by_prefix(&self, namespace: &str, prefix: &str) -> Vec<Arc<Job>> {
-        let start = job_key(namespace, prefix);
-        self.maps
-            .jobs
-            .range((Bound::Included(start), Bound::Unbounded))
-            .take_while(|((job_namespace, job_id), _)| job_namespace == namespace && job_id.starts_with(prefix))
-            .map(|(_, job)| Arc::clone(job))
-            .collect()
+        let resident = keys_in_namespace_by_prefix(&self.maps.jobs, namespace, prefix)
+            .filter_map(|key| self.maps.jobs.get(key).cloned());
+        let archived = keys_in_namespace_by_prefix(&self.maps.archived, namespace, prefix)
+            .filter_map(|key| self.read_archived_job(key));
+        let mut found: Vec<Arc<Job>> = resident.chain(archived).collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found
     }
 
     /// One version of a job: the latest is the job itself, older ones are kept apart.
@@ -122,54 +168,102 @@ impl Snapshot {
     /// Every system and sysbatch job (stopped and template ones included),
     /// ordered by (namespace, ID): O(system jobs), not O(jobs).
     pub fn system_jobs(&self) -> Vec<Arc<Job>> {
-        self.maps.system_jobs.iter().filter_map(|key| self.maps.jobs.get(key).cloned()).collect()
+        self.maps.system_jobs.iter().filter_map(|(namespace, job_id)| self.job(namespace, job_id)).collect()
     }
 
     /// One evaluation.
     pub fn eval(&self, eval_id: &str) -> Option<Arc<Evaluation>> {
-        self.maps.evals.get(eval_id).cloned()
+        if let Some(eval) = self.maps.evals.get(eval_id) {
+            return Some(Arc::clone(eval));
+        }
+        if self.maps.archived.is_empty() {
+            return None;
+        }
+        let eval = self.read_archive(|archive| archive.eval(eval_id))?;
+        self.archived_job(&job_key(&eval.namespace, &eval.job_id)).then(|| Arc::new(eval))
     }
 
-    /// Every evaluation, ordered by ID.
-    pub fn evals(&self) -> Vec<Arc<Evaluation>> {
+    /// Every evaluation in memory, ordered by ID: those of archived jobs
+    /// (all terminal) are skipped.
+    pub fn resident_evals(&self) -> Vec<Arc<Evaluation>> {
         self.maps.evals.values().cloned().collect()
     }
 
     /// Evaluations whose ID starts with `prefix`, ordered.
     pub fn evals_by_prefix(&self, prefix: &str) -> Vec<Arc<Evaluation>> {
-        by_prefix(&self.maps.evals, prefix)
+        let resident = by_prefix(&self.maps.evals, prefix);
+        if self.maps.archived.is_empty() {
+            return resident;
+        }
+        let archived = self.read_archive(|archive| archive.evals_by_prefix(prefix, &|key| self.archived_job(key)));
+        merge_by_id(resident, archived, |eval| &eval.id)
     }
 
     /// Evaluations of a job, ordered by ID.
     pub fn evals_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Evaluation>> {
-        lookup_all(&self.maps.evals, &self.maps.evals_by_job, &job_key(namespace, job_id))
+        let key = job_key(namespace, job_id);
+        if self.archived_job(&key) {
+            return self
+                .read_archive(|archive| archive.evals_of_job(namespace, job_id))
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+        }
+        lookup_all(&self.maps.evals, &self.maps.evals_by_job, &key)
     }
 
     /// One allocation.
     pub fn alloc(&self, alloc_id: &str) -> Option<Arc<Allocation>> {
-        self.maps.allocs.get(alloc_id).cloned()
+        if let Some(alloc) = self.maps.allocs.get(alloc_id) {
+            return Some(Arc::clone(alloc));
+        }
+        if self.maps.archived.is_empty() {
+            return None;
+        }
+        let alloc = self.read_archive(|archive| archive.alloc(alloc_id))?;
+        self.archived_job(&job_key(&alloc.namespace, &alloc.job_id)).then(|| Arc::new(alloc))
     }
 
-    /// Every allocation, ordered by ID.
-    pub fn allocs(&self) -> Vec<Arc<Allocation>> {
+    /// Every allocation in memory, ordered by ID: those of archived jobs
+    /// (all client-terminal) are skipped.
+    pub fn resident_allocs(&self) -> Vec<Arc<Allocation>> {
         self.maps.allocs.values().cloned().collect()
     }
 
     /// Allocations whose ID starts with `prefix`, ordered.
     pub fn allocs_by_prefix(&self, prefix: &str) -> Vec<Arc<Allocation>> {
-        by_prefix(&self.maps.allocs, prefix)
+        let resident = by_prefix(&self.maps.allocs, prefix);
+        if self.maps.archived.is_empty() {
+            return resident;
+        }
+        let archived = self.read_archive(|archive| archive.allocs_by_prefix(prefix, &|key| self.archived_job(key)));
+        merge_by_id(resident, archived, |alloc| &alloc.id)
     }
 
     /// Allocations of a job, ordered by ID.
     pub fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>> {
-        lookup_all(&self.maps.allocs, &self.maps.allocs_by_job, &job_key(namespace, job_id))
+        let key = job_key(namespace, job_id);
+        if self.archived_job(&key) {
+            return self
+                .read_archive(|archive| archive.allocs_of_job(namespace, job_id))
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+        }
+        lookup_all(&self.maps.allocs, &self.maps.allocs_by_job, &key)
     }
 
     /// Allocations on a node, ordered by ID: every one ever placed there and
-    /// not yet collected. Costs O(history); prefer
-    /// [`Snapshot::live_allocs_by_node`] when terminal ones are not wanted.
+    /// not yet collected. Costs O(history), and reads storage once jobs are
+    /// archived; prefer [`Snapshot::live_allocs_by_node`] when terminal ones
+    /// are not wanted.
     pub fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
-        lookup_all(&self.maps.allocs, &self.maps.allocs_by_node, &node_id.to_string())
+        let resident = lookup_all(&self.maps.allocs, &self.maps.allocs_by_node, &node_id.to_string());
+        if self.maps.archived.is_empty() {
+            return resident;
+        }
+        let archived = self.read_archive(|archive| archive.allocs_on_node(node_id, &|key| self.archived_job(key)));
+        merge_by_id(resident, archived, |alloc| &alloc.id)
     }
 
     /// Allocations on a node that are not client-terminal (see
@@ -182,7 +276,12 @@ impl Snapshot {
 
     /// Allocations placed by an evaluation, ordered by ID.
     pub fn allocs_by_eval(&self, eval_id: &str) -> Vec<Arc<Allocation>> {
-        lookup_all(&self.maps.allocs, &self.maps.allocs_by_eval, &eval_id.to_string())
+        if self.maps.evals.contains_key(eval_id) || self.maps.archived.is_empty() {
+            return lookup_all(&self.maps.allocs, &self.maps.allocs_by_eval, &eval_id.to_string());
+        }
+        // An archived evaluation's allocations are among its job's.
+        let Some(eval) = self.eval(eval_id) else { return Vec::new() };
+        self.allocs_by_job(&eval.namespace, &eval.job_id).into_iter().filter(|alloc| alloc.eval_id == eval_id).collect()
     }
 
     /// One node.
@@ -262,6 +361,40 @@ fn by_prefix<T>(map: &OrdMap<String, Arc<T>>, prefix: &str) -> Vec<Arc<T>> {
         .take_while(|(id, _)| id.starts_with(prefix))
         .map(|(_, value)| Arc::clone(value))
         .collect()
+}
+
+/// Resident objects and archived ones (both ordered by ID) in one list ordered by ID.
+fn merge_by_id<T>(resident: Vec<Arc<T>>, archived: Vec<T>, id_of: impl Fn(&T) -> &str) -> Vec<Arc<T>> {
+    let mut merged: Vec<Arc<T>> = resident.into_iter().chain(archived.into_iter().map(Arc::new)).collect();
+    merged.sort_by(|a, b| id_of(a).cmp(id_of(b)));
+    merged
+}
+
+/// Every namespace with a key in `map`: one range scan per namespace.
+fn namespaces_of<V: Clone>(map: &OrdMap<JobKey, V>) -> std::collections::BTreeSet<String> {
+    let mut namespaces = std::collections::BTreeSet::new();
+    let mut next_namespace = map.get_min().map(|((namespace, _), _)| namespace.clone());
+    while let Some(namespace) = next_namespace {
+        // Every key of `namespace` sorts before `(namespace + "\0", "")`.
+        let past_namespace = (format!("{namespace}\0"), String::new());
+        next_namespace = map
+            .range((Bound::Included(past_namespace), Bound::Unbounded))
+            .next()
+            .map(|((namespace, _), _)| namespace.clone());
+        namespaces.insert(namespace);
+    }
+    namespaces
+}
+
+/// Keys of `map` in `namespace` whose ID starts with `prefix`, by one range scan.
+fn keys_in_namespace_by_prefix<'a, V: Clone>(
+    map: &'a OrdMap<JobKey, V>,
+    namespace: &'a str,
+    prefix: &'a str,
+) -> impl Iterator<Item = &'a JobKey> + 'a {
+    map.range((Bound::Included(job_key(namespace, prefix)), Bound::Unbounded))
+        .take_while(move |((job_namespace, job_id), _)| job_namespace == namespace && job_id.starts_with(prefix))
+        .map(|(key, _)| key)
 }
 
 /// The values of `ids` (an index entry), skipping any not in `map`.

@@ -12,15 +12,43 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StateError;
+use crate::archive::{ArchiveRead, ArchivedStub};
 use crate::backend::{Backend, Loaded, WriteBatch, attach_parent_specs, decode_row, encode_row, split_latest_versions};
+use crate::children::ChildClass;
 use crate::maps::JobVersionKey;
+use crate::sqlite_archive::SqliteArchive;
 
 /// The schema version written to `meta`, for future migrations. 2 added
-/// `jobs.spec_version`.
-const SCHEMA_VERSION: u64 = 2;
+/// `jobs.spec_version`; 3 added `jobs.archived` and the job (and node)
+/// columns of `evals` and `allocs` that archived rows are found by.
+const SCHEMA_VERSION: u64 = 3;
+
+/// Columns added after a table was first created: (table, column, type, the
+/// expression that fills it in existing rows).
+const ADDED_COLUMNS: [(&str, &str, &str, Option<&str>); 7] = [
+    ("jobs", "spec_version", "INTEGER", None),
+    ("jobs", "archived", "INTEGER", None),
+    ("evals", "namespace", "TEXT", Some("json_extract(data, '$.Namespace')")),
+    ("evals", "job_id", "TEXT", Some("json_extract(data, '$.JobID')")),
+    ("allocs", "namespace", "TEXT", Some("json_extract(data, '$.Namespace')")),
+    ("allocs", "job_id", "TEXT", Some("json_extract(data, '$.JobID')")),
+    ("allocs", "node_id", "TEXT", Some("json_extract(data, '$.NodeID')")),
+];
+
+/// Indexes over the added columns (created once the columns exist).
+const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS evals_by_job ON evals (namespace, job_id);
+CREATE INDEX IF NOT EXISTS allocs_by_job ON allocs (namespace, job_id);
+";
+
+/// Keeps the rows of `evals` / `allocs` (aliased `t`) whose job is not archived.
+const NOT_ARCHIVED: &str =
+    "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.namespace = t.namespace AND j.id = t.job_id AND j.archived IS NOT NULL)";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -28,6 +56,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT NOT NULL,
     data TEXT NOT NULL,
     spec_version INTEGER,
+    archived INTEGER,
     PRIMARY KEY (namespace, id)
 );
 CREATE TABLE IF NOT EXISTS job_versions (
@@ -37,8 +66,19 @@ CREATE TABLE IF NOT EXISTS job_versions (
     data TEXT NOT NULL,
     PRIMARY KEY (namespace, id, version)
 );
-CREATE TABLE IF NOT EXISTS evals (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS allocs (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evals (
+    id TEXT PRIMARY KEY NOT NULL,
+    data TEXT NOT NULL,
+    namespace TEXT,
+    job_id TEXT
+);
+CREATE TABLE IF NOT EXISTS allocs (
+    id TEXT PRIMARY KEY NOT NULL,
+    data TEXT NOT NULL,
+    namespace TEXT,
+    job_id TEXT,
+    node_id TEXT
+);
 CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     namespace TEXT NOT NULL,
@@ -60,6 +100,8 @@ CREATE TABLE IF NOT EXISTS kv (tbl TEXT NOT NULL, key TEXT NOT NULL, value TEXT 
 /// A SQLite database file holding the state.
 pub(crate) struct SqliteBackend {
     connection: Connection,
+    /// Reads of archived rows, on connections of their own.
+    archive: Arc<SqliteArchive>,
 }
 
 fn storage_error(context: &str) -> impl FnOnce(rusqlite::Error) -> StateError + '_ {
@@ -85,14 +127,15 @@ impl SqliteBackend {
         }
         connection.pragma_update(None, "synchronous", "FULL").map_err(storage_error("setting synchronous"))?;
         connection.execute_batch(SCHEMA).map_err(storage_error("creating tables"))?;
-        add_spec_version_column(&connection)?;
+        add_missing_columns(&connection)?;
+        connection.execute_batch(INDEXES).map_err(storage_error("creating indexes"))?;
         connection
             .execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
                 params![SCHEMA_VERSION.to_string()],
             )
             .map_err(storage_error("writing schema version"))?;
-        Ok(SqliteBackend { connection })
+        Ok(SqliteBackend { connection, archive: Arc::new(SqliteArchive::new(path)) })
     }
 
     fn load_index(&self) -> Result<u64, StateError> {
@@ -110,12 +153,13 @@ impl SqliteBackend {
     fn load_table<T: serde::de::DeserializeOwned>(
         &self,
         table: &str,
+        filter: &str,
         id_of: impl Fn(&T) -> &str,
     ) -> Result<Vec<T>, StateError> {
         let context = format!("reading table {table}");
         let mut statement = self
             .connection
-            .prepare(&format!("SELECT id, data FROM {table} ORDER BY id"))
+            .prepare(&format!("SELECT id, data FROM {table} t WHERE {filter} ORDER BY id"))
             .map_err(storage_error(&context))?;
         let mut rows = statement.query([]).map_err(storage_error(&context))?;
         let mut objects = Vec::new();
@@ -143,7 +187,9 @@ impl SqliteBackend {
         let sql = if with_version {
             format!("SELECT namespace, id, version, data, NULL FROM {table} ORDER BY namespace, id, version")
         } else {
-            format!("SELECT namespace, id, 0, data, spec_version FROM {table} ORDER BY namespace, id")
+            format!(
+                "SELECT namespace, id, 0, data, spec_version FROM {table} WHERE archived IS NULL ORDER BY namespace, id"
+            )
         };
         let mut statement = self.connection.prepare(&sql).map_err(storage_error(&context))?;
         let mut rows = statement.query([]).map_err(storage_error(&context))?;
@@ -279,9 +325,10 @@ impl Backend for SqliteBackend {
             index: self.load_index()?,
             jobs,
             job_versions,
-            evals: self.load_table("evals", |eval: &drover_types::Evaluation| &eval.id)?,
-            allocs: self.load_table("allocs", |alloc: &drover_types::Allocation| &alloc.id)?,
-            nodes: self.load_table("nodes", |node: &drover_types::Node| &node.id)?,
+            evals: self.load_table("evals", NOT_ARCHIVED, |eval: &drover_types::Evaluation| &eval.id)?,
+            allocs: self.load_table("allocs", NOT_ARCHIVED, |alloc: &drover_types::Allocation| &alloc.id)?,
+            nodes: self.load_table("nodes", "1", |node: &drover_types::Node| &node.id)?,
+            archived: self.load_archived_stubs()?,
             kv: self.load_kv()?,
             runs: self.load_runs()?,
             histories: self.load_histories()?,
@@ -294,22 +341,79 @@ impl Backend for SqliteBackend {
         write_rows(&transaction, batch)?;
         transaction.commit().map_err(write_error)
     }
+
+    fn archive(&self) -> Option<Arc<dyn ArchiveRead>> {
+        Some(Arc::clone(&self.archive) as Arc<dyn ArchiveRead>)
+    }
 }
 
-/// Adds `jobs.spec_version` to a database created before it existed.
-fn add_spec_version_column(connection: &Connection) -> Result<(), StateError> {
-    let context = "adding jobs.spec_version";
-    let mut statement =
-        connection.prepare("SELECT name FROM pragma_table_info('jobs')").map_err(storage_error(context))?;
-    let columns = statement
-        .query_map([], |row| row.get::<_, String>(0))
-        .map_err(storage_error(context))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(storage_error(context))?;
-    if columns.iter().any(|column| column == "spec_version") {
-        return Ok(());
+impl SqliteBackend {
+    /// What a restart keeps of each archived child: its key, parent, token,
+    /// submit time and class, read from columns and JSON paths without
+    /// decoding the row.
+    fn load_archived_stubs(&self) -> Result<Vec<ArchivedStub>, StateError> {
+        let context = "reading archived jobs";
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT namespace, id, archived, json_extract(data, '$.ParentID'), json_extract(data, '$.SubmitTime'),
+                        json_extract(data, '$.DispatchIdempotencyToken')
+                 FROM jobs WHERE archived IS NOT NULL ORDER BY namespace, id",
+            )
+            .map_err(storage_error(context))?;
+        let mut rows = statement.query([]).map_err(storage_error(context))?;
+        let mut stubs = Vec::new();
+        while let Some(row) = rows.next().map_err(storage_error(context))? {
+            let namespace: String = row.get(0).map_err(storage_error(context))?;
+            let job_id: String = row.get(1).map_err(storage_error(context))?;
+            let corrupt =
+                |what: &str| StateError::Storage(format!("corrupt row \"{namespace}/{job_id}\" in table jobs: {what}"));
+            let code: i64 = row.get(2).map_err(|err| corrupt(&err.to_string()))?;
+            let class =
+                ChildClass::from_archive_code(code).ok_or_else(|| corrupt(&format!("archived class {code}")))?;
+            let parent_id: Option<String> = row.get(3).map_err(|err| corrupt(&err.to_string()))?;
+            let parent_id =
+                parent_id.filter(|parent| !parent.is_empty()).ok_or_else(|| corrupt("archived without a parent"))?;
+            let submit_time: Option<i64> = row.get(4).map_err(|err| corrupt(&err.to_string()))?;
+            let idempotency_token: Option<String> = row.get(5).map_err(|err| corrupt(&err.to_string()))?;
+            stubs.push(ArchivedStub {
+                namespace,
+                job_id,
+                parent_id,
+                idempotency_token: idempotency_token.unwrap_or_default(),
+                submit_time: submit_time.unwrap_or_default(),
+                class,
+            });
+        }
+        Ok(stubs)
     }
-    connection.execute("ALTER TABLE jobs ADD COLUMN spec_version INTEGER", []).map_err(storage_error(context))?;
+}
+
+/// Adds the columns of [`ADDED_COLUMNS`] a database created before them
+/// lacks, filling them in for the rows it already holds.
+fn add_missing_columns(connection: &Connection) -> Result<(), StateError> {
+    for (table, column, sql_type, fill) in ADDED_COLUMNS {
+        let context = format!("adding {table}.{column}");
+        let mut statement = connection
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .map_err(storage_error(&context))?;
+        let columns = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(storage_error(&context))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(storage_error(&context))?;
+        if columns.iter().any(|existing| existing == column) {
+            continue;
+        }
+        connection
+            .execute(&format!("ALTER TABLE {table} ADD COLUMN {column} {sql_type}"), [])
+            .map_err(storage_error(&context))?;
+        if let Some(fill) = fill {
+            connection
+                .execute(&format!("UPDATE {table} SET {column} = {fill}"), [])
+                .map_err(storage_error(&context))?;
+        }
+    }
     Ok(())
 }
 
@@ -325,7 +429,9 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
         delete_job.execute(params![namespace, job_id]).map_err(write_error)?;
     }
     let mut upsert_job = transaction
-        .prepare_cached("INSERT OR REPLACE INTO jobs (namespace, id, data, spec_version) VALUES (?1, ?2, ?3, ?4)")
+        .prepare_cached(
+            "INSERT OR REPLACE INTO jobs (namespace, id, data, spec_version, archived) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
         .map_err(write_error)?;
     for row in &batch.jobs_written {
         let job = row.job.as_ref();
@@ -333,7 +439,9 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
             Some(_) => encode_row(&without_task_groups(job))?,
             None => encode_row(job)?,
         };
-        upsert_job.execute(params![job.namespace, job.id, data, row.parent_spec_version]).map_err(write_error)?;
+        upsert_job
+            .execute(params![job.namespace, job.id, data, row.parent_spec_version, row.archived])
+            .map_err(write_error)?;
     }
 
     let mut purge_versions =
@@ -356,9 +464,32 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
             .map_err(write_error)?;
     }
 
-    write_table(transaction, "evals", &batch.evals_deleted, &batch.evals_written, |eval| &eval.id)?;
-    write_table(transaction, "allocs", &batch.allocs_deleted, &batch.allocs_written, |alloc| &alloc.id)?;
-    write_table(transaction, "nodes", &batch.nodes_deleted, &batch.nodes_written, |node| &node.id)?;
+    delete_ids(transaction, "evals", &batch.evals_deleted)?;
+    let mut upsert_eval = transaction
+        .prepare_cached("INSERT OR REPLACE INTO evals (id, data, namespace, job_id) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(write_error)?;
+    for eval in &batch.evals_written {
+        upsert_eval
+            .execute(params![eval.id, encode_row(eval.as_ref())?, eval.namespace, eval.job_id])
+            .map_err(write_error)?;
+    }
+    delete_ids(transaction, "allocs", &batch.allocs_deleted)?;
+    let mut upsert_alloc = transaction
+        .prepare_cached(
+            "INSERT OR REPLACE INTO allocs (id, data, namespace, job_id, node_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(write_error)?;
+    for alloc in &batch.allocs_written {
+        upsert_alloc
+            .execute(params![alloc.id, encode_row(alloc.as_ref())?, alloc.namespace, alloc.job_id, alloc.node_id])
+            .map_err(write_error)?;
+    }
+    delete_ids(transaction, "nodes", &batch.nodes_deleted)?;
+    let mut upsert_node =
+        transaction.prepare_cached("INSERT OR REPLACE INTO nodes (id, data) VALUES (?1, ?2)").map_err(write_error)?;
+    for node in &batch.nodes_written {
+        upsert_node.execute(params![node.id, encode_row(node.as_ref())?]).map_err(write_error)?;
+    }
     let mut delete_run = transaction
         .prepare_cached("DELETE FROM runs WHERE namespace = ?1 AND job_id = ?2 AND id = ?3")
         .map_err(write_error)?;
@@ -409,23 +540,11 @@ fn without_task_groups(job: &drover_types::Job) -> drover_types::Job {
     drover_types::Job { task_groups: drover_types::TaskGroups::default(), ..job.clone() }
 }
 
-/// Deletes then writes rows of a table keyed by `id` alone.
-fn write_table<T: serde::Serialize>(
-    transaction: &rusqlite::Transaction<'_>,
-    table: &str,
-    deleted: &[String],
-    written: &[std::sync::Arc<T>],
-    id_of: impl Fn(&T) -> &str,
-) -> Result<(), StateError> {
+/// Deletes rows of a table keyed by `id` alone.
+fn delete_ids(transaction: &rusqlite::Transaction<'_>, table: &str, deleted: &[String]) -> Result<(), StateError> {
     let mut delete = transaction.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1")).map_err(write_error)?;
     for id in deleted {
         delete.execute(params![id]).map_err(write_error)?;
-    }
-    let mut upsert = transaction
-        .prepare_cached(&format!("INSERT OR REPLACE INTO {table} (id, data) VALUES (?1, ?2)"))
-        .map_err(write_error)?;
-    for object in written {
-        upsert.execute(params![id_of(object), encode_row(object.as_ref())?]).map_err(write_error)?;
     }
     Ok(())
 }

@@ -11,11 +11,14 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use std::collections::{BTreeSet, HashMap};
+
 use crate::apply::{ChangedRows, apply_txn_with_rows};
+use crate::archive::{ArchiveRead, read_family};
 use crate::backend::{Backend, WriteBatch};
-use crate::maps::StateMaps;
+use crate::maps::{JobKey, StateMaps, job_key};
 use crate::snapshot::Snapshot;
-use crate::{ApplyResult, Change, StateError, Txn};
+use crate::{ApplyResult, Change, Op, Precondition, StateError, Txn};
 
 /// Most requests committed together.
 pub(crate) const MAX_BATCH: usize = 1000;
@@ -47,6 +50,8 @@ pub(crate) struct Writer {
     pub(crate) index_sender: watch::Sender<u64>,
     /// The change stream.
     pub(crate) change_sender: broadcast::Sender<Arc<Vec<Change>>>,
+    /// Where archived families are read back (`None`: nothing is archived).
+    pub(crate) archive: Option<Arc<dyn ArchiveRead>>,
 }
 
 /// How one transaction of a batch went, before the commit.
@@ -74,7 +79,18 @@ impl Writer {
         let mut next_index = self.index;
         let mut rows = ChangedRows::default();
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+        let mut restored: BTreeSet<JobKey> = BTreeSet::new();
         for request in batch.iter() {
+            if let Some(archive) = &self.archive {
+                match restore_named_families(&mut working, &request.txn, archive.as_ref()) {
+                    Ok(keys) => restored.extend(keys),
+                    Err(err) => {
+                        tracing::error!(error = %err, "restoring archived jobs for a transaction failed");
+                        outcomes.push(Err(err));
+                        continue;
+                    }
+                }
+            }
             let index = next_index + 1;
             let now = drover_types::now_nanos();
             // `apply_txn_with_rows` replaces `working` only at its very end, so
@@ -97,7 +113,11 @@ impl Writer {
         }
 
         if next_index > self.index {
-            let write_batch = WriteBatch::from_rows(&working, &rows, next_index);
+            let archiving = match self.archive {
+                Some(_) => archivable_after(&working, &mut rows, restored),
+                None => HashMap::new(),
+            };
+            let write_batch = WriteBatch::from_rows(&working, &rows, &archiving, next_index);
             if let Err(err) = self.backend.write(&write_batch) {
                 tracing::error!(error = %err, n_txns = batch.len(), "state commit failed");
                 let message = match err {
@@ -109,9 +129,12 @@ impl Writer {
                 }
                 return;
             }
+            for key in archiving.keys() {
+                working.archive_family(key);
+            }
             self.maps = working;
             self.index = next_index;
-            let snapshot = Arc::new(Snapshot::new(self.index, self.maps.clone()));
+            let snapshot = Arc::new(Snapshot::new(self.index, self.maps.clone(), self.archive.clone()));
             *self.published.write().unwrap_or_else(PoisonError::into_inner) = snapshot;
             self.index_sender.send_replace(self.index);
         }
@@ -133,13 +156,107 @@ impl Writer {
     }
 }
 
+/// Restores into `working` every archived family `txn` names (see
+/// `archive`), so applying it sees only resident objects; returns their keys.
+fn restore_named_families(
+    working: &mut StateMaps,
+    txn: &Txn,
+    archive: &dyn ArchiveRead,
+) -> Result<Vec<JobKey>, StateError> {
+    if working.archived.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut keys: BTreeSet<JobKey> = BTreeSet::new();
+    for precondition in &txn.preconditions {
+        let Precondition::JobModifyIndex { namespace, job_id, .. } = precondition;
+        keys.insert(job_key(namespace, job_id));
+    }
+    let alloc_job = |alloc_id: &str| -> Result<Option<JobKey>, StateError> {
+        if working.allocs.contains_key(alloc_id) {
+            return Ok(None);
+        }
+        Ok(archive.alloc(alloc_id)?.map(|alloc| job_key(&alloc.namespace, &alloc.job_id)))
+    };
+    for op in &txn.ops {
+        match op {
+            Op::UpsertJob(job) => {
+                keys.insert(job_key(&job.namespace, &job.id));
+            }
+            Op::PurgeJob { namespace, job_id } => {
+                let key = job_key(namespace, job_id);
+                // Its children's rows may name its versions for their task groups.
+                keys.extend(working.children_by_parent.ids(&key).map(|child| job_key(namespace, child)));
+                keys.insert(key);
+            }
+            Op::UpsertEvals(evals) => keys.extend(evals.iter().map(|eval| job_key(&eval.namespace, &eval.job_id))),
+            Op::DeleteEvals(eval_ids) => {
+                for eval_id in eval_ids.iter().filter(|eval_id| !working.evals.contains_key(*eval_id)) {
+                    keys.extend(archive.eval(eval_id)?.map(|eval| job_key(&eval.namespace, &eval.job_id)));
+                }
+            }
+            Op::UpsertAllocs(allocs) => {
+                keys.extend(allocs.iter().map(|alloc| job_key(&alloc.namespace, &alloc.job_id)));
+            }
+            Op::UpdateAllocsDesired(updates) => {
+                for update in updates {
+                    keys.extend(alloc_job(&update.alloc_id)?);
+                }
+            }
+            Op::UpdateAllocsFromClient(updates) => {
+                for update in updates {
+                    keys.extend(alloc_job(&update.id)?);
+                }
+            }
+            Op::DeleteAllocs(alloc_ids) => {
+                for alloc_id in alloc_ids {
+                    keys.extend(alloc_job(alloc_id)?);
+                }
+            }
+            _ => {}
+        }
+    }
+    keys.retain(|key| working.is_archived(key));
+    for key in &keys {
+        let family = read_family(working, archive, key)?;
+        working.restore_family(family);
+    }
+    if !keys.is_empty() {
+        tracing::debug!(restored = keys.len(), "restored archived jobs a transaction names");
+    }
+    Ok(keys.into_iter().collect())
+}
+
+/// The jobs of a batch (those whose rows it changed, or whose evaluations,
+/// allocations or archived family it touched) that may be archived once it
+/// commits, each with its class code; their job rows join the batch so they
+/// are written marked archived.
+fn archivable_after(working: &StateMaps, rows: &mut ChangedRows, restored: BTreeSet<JobKey>) -> HashMap<JobKey, i64> {
+    let mut candidates = restored;
+    candidates.extend(rows.jobs.iter().cloned());
+    for alloc in rows.allocs.iter().filter_map(|alloc_id| working.allocs.get(alloc_id)) {
+        candidates.insert(job_key(&alloc.namespace, &alloc.job_id));
+    }
+    for eval in rows.evals.iter().filter_map(|eval_id| working.evals.get(eval_id)) {
+        candidates.insert(job_key(&eval.namespace, &eval.job_id));
+    }
+    let archiving: HashMap<JobKey, i64> = candidates
+        .into_iter()
+        .filter_map(|key| {
+            let code = working.archivable(&key)?.archive_code()?;
+            Some((key, code))
+        })
+        .collect();
+    rows.jobs.extend(archiving.keys().cloned());
+    archiving
+}
+
 #[cfg(test)]
 mod tests {
     use drover_types::Job;
 
     use super::*;
+    use crate::StateStore;
     use crate::backend::{Loaded, MemoryBackend};
-    use crate::{Op, Precondition, StateStore};
 
     /// A backend whose commits fail while `fail` is set.
     struct FlakyBackend {
@@ -156,6 +273,10 @@ mod tests {
                 return Err(StateError::Storage("disk on fire".to_string()));
             }
             Ok(())
+        }
+
+        fn archive(&self) -> Option<Arc<dyn ArchiveRead>> {
+            None
         }
     }
 
@@ -206,7 +327,7 @@ mod tests {
         assert_eq!(reply_of(&mut receivers[2]), Ok(2));
         let published = Arc::clone(&writer.published.read().expect("not poisoned"));
         assert_eq!(published.index(), 2);
-        assert_eq!(published.jobs().len(), 2);
+        assert_eq!(published.resident_jobs().len(), 2);
         assert_eq!(*writer.index_sender.borrow(), 2);
         let first = changes.try_recv().expect("first txn's changes");
         let second = changes.try_recv().expect("third txn's changes");

@@ -88,9 +88,9 @@ async fn check_snapshots_are_immutable(store: &StateStore) {
     apply_ok(store, vec![Op::UpsertJob(job("web"))]).await;
     let before = store.snapshot();
     apply_ok(store, vec![Op::UpsertJob(job("api")), Op::UpsertNode(node("n1"))]).await;
-    assert_eq!(before.jobs().len(), 1);
+    assert_eq!(before.resident_jobs().len(), 1);
     assert!(before.node("n1").is_none());
-    assert_eq!(store.snapshot().jobs().len(), 2);
+    assert_eq!(store.snapshot().resident_jobs().len(), 2);
     assert_eq!(store.snapshot().index(), before.index() + 1);
 }
 
@@ -153,11 +153,11 @@ async fn check_prefix_reads(store: &StateStore) {
     );
     assert_eq!(ids(snapshot.jobs_by_prefix("*", "")).len(), 6);
     assert!(snapshot.jobs_by_prefix("nowhere", "").is_empty());
-    assert_eq!(ids(snapshot.jobs()).first().map(String::as_str), Some("alpha/web-a"));
+    assert_eq!(ids(snapshot.resident_jobs()).first().map(String::as_str), Some("alpha/web-a"));
 
     let eval_ids: Vec<String> = snapshot.evals_by_prefix("aa").iter().map(|eval| eval.id.clone()).collect();
     assert_eq!(eval_ids, vec!["aa11", "aa22"]);
-    assert_eq!(snapshot.evals().len(), 3);
+    assert_eq!(snapshot.resident_evals().len(), 3);
     let alloc_ids: Vec<String> = snapshot.allocs_by_prefix("cc").iter().map(|alloc| alloc.id.clone()).collect();
     assert_eq!(alloc_ids, vec!["cc11"]);
     assert_eq!(snapshot.allocs_by_prefix("c").len(), 2);

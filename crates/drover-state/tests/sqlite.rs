@@ -20,7 +20,7 @@ async fn apply_ok(store: &StateStore, ops: Vec<Op>) -> u64 {
 fn contents(store: &StateStore) -> String {
     let snapshot = store.snapshot();
     let mut text = format!("index {}\n", snapshot.index());
-    for job in snapshot.jobs() {
+    for job in snapshot.resident_jobs() {
         text += &format!("job {job:?}\n");
         for version in snapshot.job_versions(&job.namespace, &job.id) {
             text += &format!("  version {version:?}\n");
@@ -41,13 +41,13 @@ fn contents(store: &StateStore) -> String {
             text += &format!("  alloc {}\n", alloc.id);
         }
     }
-    for eval in snapshot.evals() {
+    for eval in snapshot.resident_evals() {
         text += &format!("eval {eval:?}\n");
         for alloc in snapshot.allocs_by_eval(&eval.id) {
             text += &format!("  alloc {}\n", alloc.id);
         }
     }
-    for alloc in snapshot.allocs() {
+    for alloc in snapshot.resident_allocs() {
         text += &format!("alloc {alloc:?}\n");
     }
     for node_id in ["n1", "n2", "n3"] {
@@ -62,7 +62,7 @@ fn contents(store: &StateStore) -> String {
     for job in snapshot.system_jobs() {
         text += &format!("system job {}\n", job.id);
     }
-    for job in snapshot.jobs() {
+    for job in snapshot.resident_jobs() {
         for run in snapshot.runs_of_job(&job.namespace, &job.id) {
             text += &format!("run {run:?}\n");
         }
@@ -472,7 +472,7 @@ async fn group_commit_serves_many_concurrent_writers() {
     let reopened = StateStore::open(&path).expect("the store reopens");
     assert_eq!(reopened.index(), n_writes);
     let snapshot = reopened.snapshot();
-    assert_eq!(snapshot.evals().len() as u64, n_writes);
+    assert_eq!(snapshot.resident_evals().len() as u64, n_writes);
     assert_eq!(snapshot.evals_by_job("default", "web").len() as u64, n_writes);
     let eval = snapshot.eval("eval-007-013").expect("a write from the middle");
     assert_eq!(eval.create_index, eval.modify_index);
