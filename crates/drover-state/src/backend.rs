@@ -260,6 +260,12 @@ pub(crate) struct WriteBatch {
     pub(crate) histories_written: Vec<Arc<JobHistory>>,
     /// Job histories to delete.
     pub(crate) histories_deleted: Vec<JobKey>,
+    /// Families archived by this batch: their evaluation and allocation rows
+    /// are marked archived, after every row above is written.
+    pub(crate) families_archived: Vec<JobKey>,
+    /// Families restored to memory by this batch: their evaluation and
+    /// allocation rows are marked resident again.
+    pub(crate) families_restored: Vec<JobKey>,
 }
 
 impl WriteBatch {

@@ -24,15 +24,21 @@ use crate::maps::JobVersionKey;
 use crate::sqlite_archive::SqliteArchive;
 
 /// The schema version written to `meta`, for future migrations. 2 added
-/// `jobs.spec_version`; 3 added `jobs.archived` and the job (and node)
-/// columns of `evals` and `allocs` that archived rows are found by.
+/// `jobs.spec_version`; 3 added the `archived` columns, the job (and node)
+/// columns of `evals` and `allocs` that archived rows are found by, and the
+/// job columns a restart indexes archived children by without decoding them.
 const SCHEMA_VERSION: u64 = 3;
 
 /// Columns added after a table was first created: (table, column, type, the
 /// expression that fills it in existing rows).
-const ADDED_COLUMNS: [(&str, &str, &str, Option<&str>); 7] = [
+const ADDED_COLUMNS: [(&str, &str, &str, Option<&str>); 12] = [
     ("jobs", "spec_version", "INTEGER", None),
     ("jobs", "archived", "INTEGER", None),
+    ("jobs", "parent_id", "TEXT", Some("json_extract(data, '$.ParentID')")),
+    ("jobs", "submit_time", "INTEGER", Some("json_extract(data, '$.SubmitTime')")),
+    ("jobs", "token", "TEXT", Some("json_extract(data, '$.DispatchIdempotencyToken')")),
+    ("evals", "archived", "INTEGER", None),
+    ("allocs", "archived", "INTEGER", None),
     ("evals", "namespace", "TEXT", Some("json_extract(data, '$.Namespace')")),
     ("evals", "job_id", "TEXT", Some("json_extract(data, '$.JobID')")),
     ("allocs", "namespace", "TEXT", Some("json_extract(data, '$.Namespace')")),
@@ -40,15 +46,21 @@ const ADDED_COLUMNS: [(&str, &str, &str, Option<&str>); 7] = [
     ("allocs", "node_id", "TEXT", Some("json_extract(data, '$.NodeID')")),
 ];
 
-/// Indexes over the added columns (created once the columns exist).
+/// Indexes over the added columns (created once the columns exist). The
+/// partial ones let a restart read resident rows without scanning archived
+/// ones, and archived children from the index alone.
 const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS evals_by_job ON evals (namespace, job_id);
 CREATE INDEX IF NOT EXISTS allocs_by_job ON allocs (namespace, job_id);
+CREATE INDEX IF NOT EXISTS jobs_resident ON jobs (namespace, id) WHERE archived IS NULL;
+CREATE INDEX IF NOT EXISTS jobs_archived ON jobs (namespace, id, archived, parent_id, submit_time, token)
+    WHERE archived IS NOT NULL;
+CREATE INDEX IF NOT EXISTS evals_resident ON evals (id) WHERE archived IS NULL;
+CREATE INDEX IF NOT EXISTS allocs_resident ON allocs (id) WHERE archived IS NULL;
 ";
 
-/// Keeps the rows of `evals` / `allocs` (aliased `t`) whose job is not archived.
-const NOT_ARCHIVED: &str =
-    "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.namespace = t.namespace AND j.id = t.job_id AND j.archived IS NOT NULL)";
+/// Keeps the resident rows (those of families not archived).
+const NOT_ARCHIVED: &str = "archived IS NULL";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -57,6 +69,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     data TEXT NOT NULL,
     spec_version INTEGER,
     archived INTEGER,
+    parent_id TEXT,
+    submit_time INTEGER,
+    token TEXT,
     PRIMARY KEY (namespace, id)
 );
 CREATE TABLE IF NOT EXISTS job_versions (
@@ -70,14 +85,16 @@ CREATE TABLE IF NOT EXISTS evals (
     id TEXT PRIMARY KEY NOT NULL,
     data TEXT NOT NULL,
     namespace TEXT,
-    job_id TEXT
+    job_id TEXT,
+    archived INTEGER
 );
 CREATE TABLE IF NOT EXISTS allocs (
     id TEXT PRIMARY KEY NOT NULL,
     data TEXT NOT NULL,
     namespace TEXT,
     job_id TEXT,
-    node_id TEXT
+    node_id TEXT,
+    archived INTEGER
 );
 CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -349,15 +366,13 @@ impl Backend for SqliteBackend {
 
 impl SqliteBackend {
     /// What a restart keeps of each archived child: its key, parent, token,
-    /// submit time and class, read from columns and JSON paths without
-    /// decoding the row.
+    /// submit time and class, read from the `jobs_archived` index alone.
     fn load_archived_stubs(&self) -> Result<Vec<ArchivedStub>, StateError> {
         let context = "reading archived jobs";
         let mut statement = self
             .connection
             .prepare(
-                "SELECT namespace, id, archived, json_extract(data, '$.ParentID'), json_extract(data, '$.SubmitTime'),
-                        json_extract(data, '$.DispatchIdempotencyToken')
+                "SELECT namespace, id, archived, parent_id, submit_time, token
                  FROM jobs WHERE archived IS NOT NULL ORDER BY namespace, id",
             )
             .map_err(storage_error(context))?;
@@ -430,7 +445,8 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
     }
     let mut upsert_job = transaction
         .prepare_cached(
-            "INSERT OR REPLACE INTO jobs (namespace, id, data, spec_version, archived) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO jobs (namespace, id, data, spec_version, archived, parent_id, submit_time, token)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .map_err(write_error)?;
     for row in &batch.jobs_written {
@@ -440,7 +456,16 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
             None => encode_row(job)?,
         };
         upsert_job
-            .execute(params![job.namespace, job.id, data, row.parent_spec_version, row.archived])
+            .execute(params![
+                job.namespace,
+                job.id,
+                data,
+                row.parent_spec_version,
+                row.archived,
+                job.parent_id,
+                job.submit_time,
+                job.dispatch_idempotency_token
+            ])
             .map_err(write_error)?;
     }
 
@@ -529,9 +554,29 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
     for ((table, key), value) in &batch.kv_written {
         upsert_kv.execute(params![table, key, value.as_ref()]).map_err(write_error)?;
     }
+    mark_families(transaction, &batch.families_restored, None)?;
+    mark_families(transaction, &batch.families_archived, Some(1))?;
     transaction
         .execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_index', ?1)", params![batch.index.to_string()])
         .map_err(write_error)?;
+    Ok(())
+}
+
+/// Marks the evaluation and allocation rows of each family in `keys` archived
+/// (`Some(1)`) or resident (`None`); their job rows carry their own mark.
+fn mark_families(
+    transaction: &rusqlite::Transaction<'_>,
+    keys: &[crate::maps::JobKey],
+    archived: Option<i64>,
+) -> Result<(), StateError> {
+    for table in ["evals", "allocs"] {
+        let mut mark = transaction
+            .prepare_cached(&format!("UPDATE {table} SET archived = ?3 WHERE namespace = ?1 AND job_id = ?2"))
+            .map_err(write_error)?;
+        for (namespace, job_id) in keys {
+            mark.execute(params![namespace, job_id, archived]).map_err(write_error)?;
+        }
+    }
     Ok(())
 }
 

@@ -114,10 +114,12 @@ impl Writer {
 
         if next_index > self.index {
             let archiving = match self.archive {
-                Some(_) => archivable_after(&working, &mut rows, restored),
+                Some(_) => archivable_after(&working, &mut rows, restored.clone()),
                 None => HashMap::new(),
             };
-            let write_batch = WriteBatch::from_rows(&working, &rows, &archiving, next_index);
+            let mut write_batch = WriteBatch::from_rows(&working, &rows, &archiving, next_index);
+            write_batch.families_restored = restored.into_iter().collect();
+            write_batch.families_archived = archiving.keys().cloned().collect();
             if let Err(err) = self.backend.write(&write_batch) {
                 tracing::error!(error = %err, n_txns = batch.len(), "state commit failed");
                 let message = match err {

@@ -140,7 +140,8 @@ async fn a_child_with_work_left_stays_resident() {
 #[tokio::test]
 async fn a_transaction_naming_an_archived_family_restores_it_first() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let store = StateStore::open(&dir.path().join("state.db")).expect("the store opens");
+    let path = dir.path().join("state.db");
+    let store = StateStore::open(&path).expect("the store opens");
     finished_children(&store, 2, &[]).await;
     assert_eq!(store.snapshot().archived_count(), 2);
 
@@ -184,6 +185,14 @@ async fn a_transaction_naming_an_archived_family_restores_it_first() {
     assert_eq!(snapshot.archived_count(), 0);
     assert_eq!(snapshot.job("default", "p/dispatch-0").expect("resident again").status, job_status::PENDING);
     assert_eq!(ids(&snapshot.evals_by_job("default", "p/dispatch-0"), |eval| &eval.id), ["e-0", "e-again"]);
+
+    // Its rows are marked resident again: a restart loads them.
+    drop(snapshot);
+    drop(store);
+    let store = StateStore::open(&path).expect("the store reopens");
+    let snapshot = store.snapshot();
+    assert_eq!(ids(&snapshot.resident_evals(), |eval| &eval.id), ["e-0", "e-again"]);
+    assert_eq!(ids(&snapshot.resident_allocs(), |alloc| &alloc.id), ["a-0"]);
 }
 
 #[tokio::test]
