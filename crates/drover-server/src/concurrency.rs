@@ -156,7 +156,7 @@ impl ServerInner {
 
     /// Rebuilds the lines from state after a start.
     pub(crate) fn restore_held(&self, snapshot: &Snapshot) {
-        for eval in snapshot.resident_evals() {
+        for eval in snapshot.open_evals() {
             if eval.status != eval_status::BLOCKED || !eval.status_description.starts_with(HELD_DESCRIPTION) {
                 continue;
             }

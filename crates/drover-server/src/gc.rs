@@ -120,7 +120,7 @@ impl ServerInner {
         }
         // Archived children are dead with nothing left to run: only their age
         // is checked before reading them, a chunk at a time.
-        let archived = snapshot.archived_jobs_submitted_before(threshold.map(|threshold| now - threshold + 1));
+        let archived = snapshot.finished_archived_jobs_submitted_before(threshold.map(|threshold| now - threshold + 1));
         for keys in archived.chunks(GC_BATCH) {
             let chunk: Vec<Arc<Job>> = keys
                 .iter()

@@ -121,7 +121,7 @@ impl ServerInner {
     pub(crate) fn restore(&self) {
         let snapshot = self.state.snapshot();
         let now = now_nanos();
-        for eval in snapshot.resident_evals() {
+        for eval in snapshot.open_evals() {
             match eval.status.as_str() {
                 eval_status::PENDING => self.broker.enqueue(eval.clone(), now),
                 eval_status::BLOCKED if !eval.status_description.starts_with(crate::concurrency::HELD_DESCRIPTION) => {

@@ -1,12 +1,14 @@
-//! The archive: finished child jobs kept in storage only.
+//! The archive: finished and parked child jobs kept in storage only.
 //!
 //! A dispatched or periodic child that is dead, with every evaluation
 //! terminal and every allocation client-terminal, will not change again
 //! unless someone acts on it (a purge, a garbage collection, a late client
-//! report). Holding such a *family* (the child job, its evaluations and its
-//! allocations) in memory costs ~12 KB per child, so after the commit that
-//! leaves a family in that state the writer moves it out of the in-memory
-//! maps: its rows stay in the backend (the job row marked with its
+//! report). A child that is *parked* (pending, never placed, its only open
+//! evaluations blocked for lack of capacity or held by its parent's
+//! concurrency limit) will not change until capacity frees up. Holding such
+//! a *family* (the child job, its evaluations and its allocations) in memory
+//! costs ~12 KB per child, so after the commit that leaves a family in
+//! either state the writer moves it out of the in-memory maps: its rows stay in the backend (the job row marked with its
 //! [`ChildClass`] code), and memory keeps only an [`ArchivedJob`] under the
 //! job's key plus its entries in the children indexes and counts, which
 //! therefore never change on archiving.
@@ -36,6 +38,9 @@ pub(crate) struct ArchivedJob {
     /// When the child was submitted (Unix ns): garbage collection picks
     /// archived children by age without reading them.
     pub(crate) submit_time: i64,
+    /// Parked (pending, waiting for capacity) rather than finished: a
+    /// restart hands its blocked evaluations back to the broker.
+    pub(crate) parked: bool,
 }
 
 /// An archived child as a restart finds it: enough to index and count it.
@@ -129,26 +134,47 @@ pub(crate) fn read_family(state: &StateMaps, reader: &dyn ArchiveRead, key: &Job
 
 impl StateMaps {
     /// Whether the job under `key` may be archived, and if so how it counts
-    /// in its parent's summary: a child (not a template) that is dead, has
-    /// no superseded versions, and whose evaluations are all terminal and
-    /// allocations all client-terminal (its client has nothing left to do).
+    /// in its parent's summary: a child (not a template) with no superseded
+    /// versions that is either dead, with every evaluation terminal and
+    /// every allocation client-terminal (its client has nothing left to do),
+    /// or parked: pending and not stopped, with no allocation, and at least
+    /// one blocked evaluation and every other terminal.
     pub(crate) fn archivable(&self, key: &JobKey) -> Option<ChildClass> {
         let job = self.jobs.get(key)?;
-        if job.parent_id.is_empty() || job.is_template() || job.status != drover_types::job_status::DEAD {
+        if job.parent_id.is_empty() || job.is_template() {
             return None;
         }
         let (namespace, job_id) = key;
         if !self.job_version_keys(namespace, job_id).is_empty() {
             return None;
         }
-        if self.evals_by_job.ids(key).any(|id| self.evals.get(id).is_none_or(|eval| !eval.is_terminal())) {
-            return None;
-        }
-        if self.allocs_by_job.ids(key).any(|id| self.allocs.get(id).is_none_or(|alloc| !alloc.client_terminal())) {
-            return None;
+        let evals = || self.evals_by_job.ids(key).map(|id| self.evals.get(id));
+        match job.status.as_str() {
+            drover_types::job_status::DEAD => {
+                if evals().any(|eval| eval.is_none_or(|eval| !eval.is_terminal())) {
+                    return None;
+                }
+                let allocs = || self.allocs_by_job.ids(key).map(|id| self.allocs.get(id));
+                if allocs().any(|alloc| alloc.is_none_or(|alloc| !alloc.client_terminal())) {
+                    return None;
+                }
+            }
+            drover_types::job_status::PENDING => {
+                if job.stop || self.allocs_by_job.ids(key).next().is_some() {
+                    return None;
+                }
+                let blocked = |eval: &drover_types::Evaluation| eval.status == drover_types::eval_status::BLOCKED;
+                if evals().any(|eval| eval.is_none_or(|eval| !eval.is_terminal() && !blocked(eval))) {
+                    return None;
+                }
+                if !evals().any(|eval| eval.is_some_and(|eval| blocked(eval))) {
+                    return None;
+                }
+            }
+            _ => return None,
         }
         let (_, class) = self.child_class(key)?;
-        class.is_dead().then_some(class)
+        class.archive_code().map(|_| class)
     }
 
     /// Moves the family of the job under `key` out of memory (see the
@@ -166,7 +192,8 @@ impl StateMaps {
                 self.unindex_alloc(&alloc);
             }
         }
-        self.archived.insert(key.clone(), ArchivedJob { submit_time: job.submit_time });
+        let parked = job.status != drover_types::job_status::DEAD;
+        self.archived.insert(key.clone(), ArchivedJob { submit_time: job.submit_time, parked });
     }
 
     /// Puts an archived family back into memory, as it was before it was
@@ -196,7 +223,8 @@ impl StateMaps {
             self.children_by_token.add(token_key, &stub.job_id);
         }
         self.children_counts.entry(parent_key).or_default().add(stub.class);
-        self.archived.insert(job_key(&stub.namespace, &stub.job_id), ArchivedJob { submit_time: stub.submit_time });
+        let archived = ArchivedJob { submit_time: stub.submit_time, parked: !stub.class.is_dead() };
+        self.archived.insert(job_key(&stub.namespace, &stub.job_id), archived);
     }
 
     /// Whether the job under `key` is archived.

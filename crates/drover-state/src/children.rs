@@ -104,33 +104,34 @@ impl ChildClass {
         matches!(self.status, ChildStatus::Dead(_))
     }
 
-    /// The class of a dead child as a small number for its archived row
-    /// (`jobs.archived`), so a restart can count archived children without
-    /// decoding them; `None` for a child that is not dead.
+    /// The class of an archived child (dead, or pending) as a small number
+    /// for its row (`jobs.archived`), so a restart can count archived
+    /// children without decoding them; `None` for a running child.
     pub(crate) fn archive_code(self) -> Option<i64> {
-        let ChildStatus::Dead(ending) = self.status else { return None };
-        let ending = match ending {
-            JobEnding::Complete => 0,
-            JobEnding::Failed => 1,
-            JobEnding::Lost => 2,
-            JobEnding::Stopped => 3,
+        let status = match self.status {
+            ChildStatus::Dead(JobEnding::Complete) => 0,
+            ChildStatus::Dead(JobEnding::Failed) => 1,
+            ChildStatus::Dead(JobEnding::Lost) => 2,
+            ChildStatus::Dead(JobEnding::Stopped) => 3,
+            ChildStatus::Pending => 4,
+            ChildStatus::Running => return None,
         };
-        Some(ending * 2 + i64::from(self.stop))
+        Some(status * 2 + i64::from(self.stop))
     }
 
     /// The class an archived row's code stands for (see [`ChildClass::archive_code`]).
     pub(crate) fn from_archive_code(code: i64) -> Option<ChildClass> {
-        let ending = match code / 2 {
-            0 => JobEnding::Complete,
-            1 => JobEnding::Failed,
-            2 => JobEnding::Lost,
-            3 => JobEnding::Stopped,
-            _ => return None,
-        };
-        if !(0..8).contains(&code) {
+        if !(0..10).contains(&code) {
             return None;
         }
-        Some(ChildClass { status: ChildStatus::Dead(ending), stop: code % 2 == 1 })
+        let status = match code / 2 {
+            0 => ChildStatus::Dead(JobEnding::Complete),
+            1 => ChildStatus::Dead(JobEnding::Failed),
+            2 => ChildStatus::Dead(JobEnding::Lost),
+            3 => ChildStatus::Dead(JobEnding::Stopped),
+            _ => ChildStatus::Pending,
+        };
+        Some(ChildClass { status, stop: code % 2 == 1 })
     }
 }
 
@@ -173,16 +174,21 @@ mod tests {
     }
 
     #[test]
-    fn archive_codes_round_trip_for_dead_classes_only() {
+    fn archive_codes_round_trip_for_dead_and_pending_classes() {
         let lost = Allocation { client_status: client_status::LOST.to_string(), ..Allocation::default() };
         for stop in [false, true] {
-            for class in [ChildClass::of(&child("dead", stop), []), ChildClass::of(&child("dead", stop), [&lost])] {
-                let code = class.archive_code().expect("a dead class has a code");
+            let classes = [
+                ChildClass::of(&child("dead", stop), []),
+                ChildClass::of(&child("dead", stop), [&lost]),
+                ChildClass::of(&child("pending", stop), []),
+            ];
+            for class in classes {
+                let code = class.archive_code().expect("an archivable class has a code");
                 assert_eq!(ChildClass::from_archive_code(code), Some(class));
             }
         }
         assert_eq!(ChildClass::of(&child("running", false), []).archive_code(), None);
-        assert_eq!(ChildClass::from_archive_code(8), None);
+        assert_eq!(ChildClass::from_archive_code(10), None);
         assert_eq!(ChildClass::from_archive_code(-1), None);
     }
 

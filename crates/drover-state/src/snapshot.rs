@@ -69,15 +69,32 @@ impl Snapshot {
         self.maps.archived.len()
     }
 
-    /// Keys of archived child jobs submitted before `time` (Unix ns; `None`:
-    /// every one), ordered: garbage collection picks them without reading them.
-    pub fn archived_jobs_submitted_before(&self, time: Option<i64>) -> Vec<(String, String)> {
+    /// Keys of archived finished child jobs submitted before `time` (Unix
+    /// ns; `None`: every one), ordered: garbage collection picks them
+    /// without reading them.
+    pub fn finished_archived_jobs_submitted_before(&self, time: Option<i64>) -> Vec<(String, String)> {
         self.maps
             .archived
             .iter()
-            .filter(|(_, archived)| time.is_none_or(|time| archived.submit_time < time))
+            .filter(|(_, archived)| !archived.parked && time.is_none_or(|time| archived.submit_time < time))
             .map(|(key, _)| key.clone())
             .collect()
+    }
+
+    /// Every evaluation not yet terminal, ordered by ID: the resident ones
+    /// and those of parked archived children (read from storage, so this
+    /// costs O(parked children) reads; for refilling the broker on start).
+    pub fn open_evals(&self) -> Vec<Arc<Evaluation>> {
+        let resident = self.maps.evals.values().filter(|eval| !eval.is_terminal()).cloned().collect();
+        let parked: Vec<Evaluation> = self
+            .maps
+            .archived
+            .iter()
+            .filter(|(_, archived)| archived.parked)
+            .flat_map(|((namespace, job_id), _)| self.read_archive(|archive| archive.evals_of_job(namespace, job_id)))
+            .filter(|eval| !eval.is_terminal())
+            .collect();
+        merge_by_id(resident, parked, |eval| &eval.id)
     }
 
     /// The index of this snapshot.

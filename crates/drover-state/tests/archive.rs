@@ -278,3 +278,69 @@ async fn a_data_dir_from_before_the_archive_gets_its_new_columns_filled() {
         connection.query_row("SELECT job_id FROM evals WHERE id = 'e-0'", [], |row| row.get(0)).expect("the eval row");
     assert_eq!(job_id, "web");
 }
+
+#[tokio::test]
+async fn a_parked_child_is_archived_until_it_is_placed() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("state.db");
+    {
+        let store = StateStore::open(&path).expect("the store opens");
+        apply_ok(&store, vec![Op::UpsertNode(node("n1")), Op::UpsertJob(job_with_count("p", 1))]).await;
+        let parent = store.snapshot().job("default", "p").expect("parent");
+        for i in 0..2 {
+            let child_id = format!("p/dispatch-{i}");
+            apply_ok(
+                &store,
+                vec![
+                    Op::UpsertJob(child_of(&parent, &child_id)),
+                    Op::UpsertEvals(vec![eval(&format!("e-{i}"), &child_id, eval_status::BLOCKED)]),
+                ],
+            )
+            .await;
+        }
+        // A child whose evaluation is still pending is not parked.
+        apply_ok(
+            &store,
+            vec![
+                Op::UpsertJob(child_of(&parent, "p/dispatch-2")),
+                Op::UpsertEvals(vec![eval("e-2", "p/dispatch-2", eval_status::PENDING)]),
+            ],
+        )
+        .await;
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.archived_count(), 2);
+        assert_eq!(
+            snapshot.children_counts("default", "p"),
+            ChildCounts { pending: 3, active: 3, ..ChildCounts::default() }
+        );
+        assert_eq!(snapshot.job("default", "p/dispatch-0").expect("parked child").status, job_status::PENDING);
+        assert_eq!(ids(&snapshot.open_evals(), |eval| &eval.id), ["e-0", "e-1", "e-2"]);
+        assert!(snapshot.finished_archived_jobs_submitted_before(None).is_empty(), "parked is not finished");
+    }
+    let store = StateStore::open(&path).expect("the store reopens");
+    let snapshot = store.snapshot();
+    assert_eq!(snapshot.archived_count(), 2);
+    assert_eq!(ids(&snapshot.open_evals(), |eval| &eval.id), ["e-0", "e-1", "e-2"], "a restart finds parked work");
+    assert_eq!(
+        snapshot.children_counts("default", "p"),
+        ChildCounts { pending: 3, active: 3, ..ChildCounts::default() }
+    );
+
+    // Capacity came: the plan places it, which restores it first.
+    apply_ok(
+        &store,
+        vec![
+            Op::UpsertEvals(vec![eval("e-1", "p/dispatch-1", eval_status::COMPLETE)]),
+            Op::UpsertAllocs(vec![alloc("a-1", "p/dispatch-1", "n1", "e-1", 100, 64, 10)]),
+        ],
+    )
+    .await;
+    let snapshot = store.snapshot();
+    assert_eq!(snapshot.archived_count(), 1);
+    assert_eq!(snapshot.job("default", "p/dispatch-1").expect("placed child").status, job_status::RUNNING);
+    assert_eq!(snapshot.live_allocs_by_node("n1").len(), 1);
+    assert_eq!(
+        snapshot.children_counts("default", "p"),
+        ChildCounts { pending: 2, running: 1, active: 3, ..ChildCounts::default() }
+    );
+}

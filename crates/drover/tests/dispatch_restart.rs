@@ -67,11 +67,15 @@ fn a_restart_in_the_middle_of_a_backlog_loses_nothing() {
         let still_waiting = evals.as_array().into_iter().flatten().any(|e| e["Status"] == "blocked");
         assert!(still_waiting, "{child} still waits for capacity: {evals}");
     }
-    let queue = agent.cli(work, &["queue"]);
-    queue.expect_code(0);
-    for child in &blocked {
-        assert!(queue.stdout.contains(child.as_str()) || queue.stdout.contains(&child[..20]), "{}", queue.stdout);
-    }
+    // The restarted server re-checks capacity once its client registers, so a
+    // blocked child may be briefly in a scheduler's hands: wait for the queue
+    // to list every one.
+    wait_for("the queue lists the children waiting for capacity", DEADLINE, || {
+        let queue = agent.cli(work, &["queue"]);
+        queue.expect_code(0);
+        let listed = |child: &String| queue.stdout.contains(child.as_str()) || queue.stdout.contains(&child[..20]);
+        blocked.iter().all(listed).then_some(())
+    });
 
     // Open the gate: the held children run, one at a time, in dispatch order.
     std::fs::write(&gate, "go").expect("create gate file");
