@@ -475,6 +475,11 @@ fn child_eval(child: &Job, now: i64) -> Evaluation {
 
 /// The newest attempt of a run as the snapshot has it.
 fn attempt_of(snapshot: &Snapshot, namespace: &str, child_id: &str, now: i64) -> Attempt {
+    // A parked child (waiting for capacity, archived) is pending with no
+    // allocation: no need to read it back from storage.
+    if snapshot.is_parked_in_archive(namespace, child_id) {
+        return Attempt { state: ChildState::Pending, allocs: Vec::new(), exit_code: 0 };
+    }
     let Some(child) = snapshot.job(namespace, child_id) else {
         return Attempt { state: ChildState::Missing, allocs: Vec::new(), exit_code: 0 };
     };
@@ -658,7 +663,22 @@ pub(crate) async fn run_launcher(server: Arc<ServerInner>, mut shutdown: tokio::
                 }
             }
             received = changes.recv() => match received {
-                Ok(batch) => touched_jobs(&server.state.snapshot(), &batch, &mut dirty),
+                Ok(batch) => {
+                    touched_jobs(&server.state.snapshot(), &batch, &mut dirty);
+                    // Take every change already waiting too, so one pass (one
+                    // commit per parent) decides them all: deciding after each
+                    // message alone paces the launcher at one child per commit.
+                    loop {
+                        match changes.try_recv() {
+                            Ok(batch) => touched_jobs(&server.state.snapshot(), &batch, &mut dirty),
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                                dirty = all_jobs(&server.state.snapshot());
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => dirty = all_jobs(&server.state.snapshot()),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },

@@ -64,6 +64,13 @@ impl Snapshot {
         }
     }
 
+    /// Whether a child job is archived while parked: pending, with no
+    /// allocation and only blocked evaluations open (see `archive`). Answers
+    /// from memory, so a caller can skip reading such a child.
+    pub fn is_parked_in_archive(&self, namespace: &str, job_id: &str) -> bool {
+        self.maps.archived.get(&job_key(namespace, job_id)).is_some_and(|archived| archived.parked)
+    }
+
     /// Number of archived child jobs.
     pub fn archived_count(&self) -> usize {
         self.maps.archived.len()
