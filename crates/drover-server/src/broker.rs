@@ -3,18 +3,27 @@
 //!
 //! Invariants: at most one evaluation per job is handed out at a time (later
 //! ones for the same job wait behind it, so a job's plans never race each
-//! other); blocked evaluations wait apart until capacity changes; delayed
-//! evaluations (`WaitUntil`) wait until their time. The broker is in memory
-//! only: on start the server refills it from the state store.
+//! other); blocked evaluations wait apart until capacity changes, released in
+//! order (priority, then age); delayed evaluations (`WaitUntil`) wait until
+//! their time. The broker is in memory only: on start the server refills it
+//! from the state store.
+//!
+//! Parked evaluations: the broker keeps of a blocked evaluation only what
+//! orders it and finds it again ([`Parked`]: its ID and job, ~250 bytes),
+//! not the evaluation. When one is handed to a worker, the broker reads it
+//! from the state through its [`EvalSource`] and skips it if it is gone or
+//! no longer `blocked`; so a backlog of a million waiting dispatches costs
+//! the broker a few hundred megabytes at most, and the evaluation itself may
+//! live only on disk.
 //!
 //! Blocked classes: when an evaluation of a fresh dispatched or periodic child
 //! blocks, its [`BlockedClass`] (parent plus a fingerprint of the placement
-//! spec) is remembered with the placement failure. Later evaluations of the
-//! same class are parked in the blocked set without a scheduler pass until
-//! capacity changes ([`EvalBroker::unblock_all`] forgets every class). Each
-//! capacity change also advances a [`CapacityEpoch`]; a class found blocked
-//! against a snapshot older than the latest change is not remembered, so a
-//! class never outlives the capacity it was blocked on.
+//! spec) is remembered with the placement failure, once per class. Later
+//! evaluations of the same class are parked in the blocked set without a
+//! scheduler pass until capacity changes ([`EvalBroker::unblock_all`] forgets
+//! every class). Each capacity change also advances a [`CapacityEpoch`]; a
+//! class found blocked against a snapshot older than the latest change is not
+//! remembered, so a class never outlives the capacity it was blocked on.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -22,7 +31,87 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use drover_types::{AllocMetric, Evaluation};
+use drover_types::{AllocMetric, Evaluation, eval_status};
+
+use crate::class::ClassFingerprints;
+
+/// Reads an evaluation by ID from the newest state: how the broker finds a
+/// parked evaluation again when it releases it.
+pub type EvalSource = Arc<dyn Fn(&str) -> Option<Arc<Evaluation>> + Send + Sync>;
+
+/// A job, held once per parked evaluation and shared by the broker's indexes.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JobRef {
+    namespace: Box<str>,
+    job_id: Box<str>,
+}
+
+impl JobRef {
+    fn of(namespace: &str, job_id: &str) -> JobRef {
+        JobRef { namespace: namespace.into(), job_id: job_id.into() }
+    }
+
+    fn key(&self) -> JobKey {
+        (self.namespace.to_string(), self.job_id.to_string())
+    }
+}
+
+/// What the broker keeps of a parked (blocked) evaluation: its ID, job and
+/// priority. Its age is in its place in the line ([`BlockOrder`]).
+#[derive(Debug, Clone)]
+struct Parked {
+    eval_id: Box<str>,
+    job: Arc<JobRef>,
+    priority: i32,
+}
+
+impl Parked {
+    fn of(eval: &Evaluation) -> Parked {
+        Parked {
+            eval_id: eval.id.as_str().into(),
+            job: Arc::new(JobRef::of(&eval.namespace, &eval.job_id)),
+            priority: eval.priority,
+        }
+    }
+}
+
+/// An evaluation as a queue holds it: whole (pending work), or parked (a
+/// released blocked evaluation, read from the state when handed out).
+#[derive(Debug, Clone)]
+enum Held {
+    Whole(Arc<Evaluation>),
+    Parked(Parked),
+}
+
+impl Held {
+    fn id(&self) -> &str {
+        match self {
+            Held::Whole(eval) => &eval.id,
+            Held::Parked(parked) => &parked.eval_id,
+        }
+    }
+
+    fn priority(&self) -> i32 {
+        match self {
+            Held::Whole(eval) => eval.priority,
+            Held::Parked(parked) => parked.priority,
+        }
+    }
+
+    fn job_key(&self) -> JobKey {
+        match self {
+            Held::Whole(eval) => job_key(eval),
+            Held::Parked(parked) => parked.job.key(),
+        }
+    }
+
+    fn into_parked(self) -> Parked {
+        match self {
+            Held::Whole(eval) => Parked::of(&eval),
+            Held::Parked(parked) => parked,
+        }
+    }
+}
 
 /// A ready evaluation, ordered by priority (high first), then age (old
 /// first), then when it became ready.
@@ -31,7 +120,7 @@ struct Ready {
     priority: i32,
     age: u64,
     seq: u64,
-    eval: Arc<Evaluation>,
+    eval: Held,
 }
 
 impl PartialEq for Ready {
@@ -86,12 +175,13 @@ pub struct BlockedClass {
     /// The parameterized or periodic parent.
     pub parent_id: String,
     /// Hash of everything the scheduler reads from the child's spec
-    /// (`crate::pipeline::placement_fingerprint`).
+    /// (`crate::class::placement_fingerprint`).
     pub spec_fingerprint: u64,
 }
 
 /// Why a class is blocked: the placement failure of the evaluation that found
-/// it so, copied onto the evaluations parked behind it.
+/// it so, kept once per class and written onto the evaluations parked
+/// behind it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClassBlock {
     /// The evaluation whose scheduler pass found the class blocked.
@@ -128,13 +218,14 @@ struct BrokerState {
     /// Jobs with an evaluation handed out.
     in_flight: HashSet<JobKey>,
     /// Evaluations waiting for their job's in-flight one to finish.
-    waiting_on_job: HashMap<JobKey, VecDeque<(Arc<Evaluation>, u64)>>,
+    waiting_on_job: HashMap<JobKey, VecDeque<(Held, u64)>>,
     /// Every eval ID the broker holds in any queue (dedup).
     known: HashSet<String>,
     /// Blocked evaluations in release order: priority (high first), then age.
-    blocked: BTreeMap<BlockOrder, Arc<Evaluation>>,
-    /// Where each job's one blocked evaluation sits in `blocked`.
-    blocked_by_job: HashMap<JobKey, BlockOrder>,
+    blocked: BTreeMap<BlockOrder, Parked>,
+    /// Where each job's one blocked evaluation sits in `blocked` (the key
+    /// is shared with the entry there).
+    blocked_by_job: HashMap<Arc<JobRef>, BlockOrder>,
     /// Blocked evaluations released and not yet finished (they re-block or place).
     released: HashSet<String>,
     /// How many more blocked evaluations may be released in this wave.
@@ -166,10 +257,12 @@ pub struct BrokerStats {
 }
 
 /// The broker. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct EvalBroker {
     state: Arc<Mutex<BrokerState>>,
     notify: Arc<Notify>,
+    source: EvalSource,
+    fingerprints: ClassFingerprints,
 }
 
 fn job_key(eval: &Evaluation) -> JobKey {
@@ -177,15 +270,28 @@ fn job_key(eval: &Evaluation) -> JobKey {
 }
 
 impl EvalBroker {
-    /// An empty broker.
-    pub fn new() -> EvalBroker {
-        EvalBroker::default()
+    /// An empty broker that reads parked evaluations back through `source`
+    /// (the state store's newest snapshot).
+    pub(crate) fn new(source: EvalSource) -> EvalBroker {
+        EvalBroker {
+            state: Arc::new(Mutex::new(BrokerState::default())),
+            notify: Arc::new(Notify::new()),
+            source,
+            fingerprints: ClassFingerprints::default(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BrokerState> {
         // A poisoned lock means a panic mid-update elsewhere; the queues are
         // still structurally valid, so keep serving.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The class a child job's evaluations belong to (see
+    /// [`crate::class::class_of_child`]), its fingerprint computed once per
+    /// parent spec.
+    pub(crate) fn class_of_child(&self, job: &drover_types::Job) -> Option<BlockedClass> {
+        self.fingerprints.class_of_child(job)
     }
 
     /// Adds a pending evaluation. Duplicates (same ID already held) are ignored.
@@ -202,33 +308,39 @@ impl EvalBroker {
             return;
         }
         let age = age_of(&eval);
-        push_ready(&mut state, eval, age);
+        push_ready(&mut state, Held::Whole(eval), age);
         drop(state);
         self.notify.notify_one();
     }
 
-    /// Holds a blocked evaluation until [`EvalBroker::unblock_all`]. A newer
-    /// blocked evaluation of the same job replaces the older one, which is returned
+    /// Holds a blocked evaluation (as stored: status `blocked`) until
+    /// [`EvalBroker::unblock_all`]. A newer blocked evaluation of the same
+    /// job replaces the older one, which is returned (read from the state)
     /// so the caller can cancel it. It waits in line by [`blocked_age`].
-    pub fn block(&self, eval: Arc<Evaluation>) -> Option<Arc<Evaluation>> {
-        let mut state = self.lock();
+    pub fn block(&self, eval: &Evaluation) -> Option<Arc<Evaluation>> {
+        let replaced = self.block_locked(&mut self.lock(), eval)?;
+        (self.source)(&replaced)
+    }
+
+    /// [`EvalBroker::block`] under the lock; returns the replaced evaluation's ID.
+    fn block_locked(&self, state: &mut BrokerState, eval: &Evaluation) -> Option<Box<str>> {
         let was_released = state.released.remove(&eval.id);
-        let key = job_key(&eval);
-        let order = (std::cmp::Reverse(eval.priority), blocked_age(&eval), next_seq(&mut state));
-        let old = match state.blocked_by_job.insert(key, order) {
+        let parked = Parked::of(eval);
+        let order = (std::cmp::Reverse(eval.priority), blocked_age(eval), next_seq(state));
+        let old = match state.blocked_by_job.insert(parked.job.clone(), order) {
             Some(old_order) => state.blocked.remove(&old_order),
             None => None,
         };
-        state.blocked.insert(order, eval.clone());
+        state.blocked.insert(order, parked);
         if was_released {
             // It found no room: this wave has met a full cluster; stop
             // releasing, and put the wave's younger evaluations not taken yet
             // back in line, so the next capacity starts from the oldest again.
             state.release_budget = 0;
-            recall_released(&mut state);
+            recall_released(state);
         }
         match old {
-            Some(old) if old.id != eval.id => Some(old),
+            Some(old) if *old.eval_id != *eval.id => Some(old.eval_id),
             _ => None,
         }
     }
@@ -264,27 +376,32 @@ impl EvalBroker {
     /// scheduled again against the new capacity, in order, and a last
     /// capacity change can never leave the line stalled. Returns the job's
     /// older blocked evaluation it replaced, if any, for the caller to cancel.
-    pub fn block_since(&self, eval: Arc<Evaluation>, seen: CapacityEpoch) -> Option<Arc<Evaluation>> {
-        let replaced = self.block(eval);
+    pub fn block_since(&self, eval: &Evaluation, seen: CapacityEpoch) -> Option<Arc<Evaluation>> {
         let mut state = self.lock();
+        let replaced = self.block_locked(&mut state, eval);
+        let mut released = 0;
         if state.epoch != seen {
             // Capacity changed since the finding: release the head of the
             // line (this evaluation, or older ones), keeping the order.
             state.release_budget = state.release_budget.max(1);
-            let released = release(&mut state);
-            drop(state);
-            if released > 0 {
-                self.notify.notify_waiters();
-            }
+            released = release(&mut state);
         }
-        replaced
+        drop(state);
+        if released > 0 {
+            self.notify.notify_waiters();
+        }
+        (self.source)(&replaced?)
     }
 
-    /// Forgets the blocked evaluation of a job (job stopped or purged).
+    /// Forgets the blocked evaluation of a job (job stopped or purged) and
+    /// returns it, read from the state.
     pub fn unblock_job(&self, namespace: &str, job_id: &str) -> Option<Arc<Evaluation>> {
-        let mut state = self.lock();
-        let order = state.blocked_by_job.remove(&(namespace.to_string(), job_id.to_string()))?;
-        state.blocked.remove(&order)
+        let parked = {
+            let mut state = self.lock();
+            let order = state.blocked_by_job.remove(&JobRef::of(namespace, job_id))?;
+            state.blocked.remove(&order)?
+        };
+        (self.source)(&parked.eval_id)
     }
 
     /// Sets how many blocked evaluations one capacity change releases at once.
@@ -331,7 +448,7 @@ impl EvalBroker {
             }
             let Some((_, eval)) = state.delayed.pop_first() else { break };
             let age = age_of(&eval);
-            push_ready(&mut state, eval, age);
+            push_ready(&mut state, Held::Whole(eval), age);
             promoted = true;
         }
         let next = state.delayed.first_key_value().map(|((due, _), _)| *due);
@@ -347,29 +464,18 @@ impl EvalBroker {
     ///
     /// # Cancel safety
     /// Safe: an evaluation is only removed from the queue in the same
-    /// synchronous step that returns it.
+    /// synchronous step that returns it (a parked one is read from the state
+    /// without awaiting).
     pub async fn dequeue(&self) -> Option<Arc<Evaluation>> {
-        loop {
-            let notified = self.notify.notified();
-            {
-                let mut state = self.lock();
-                if state.closed {
-                    return None;
-                }
-                if let Some(ready) = state.ready.pop() {
-                    let key = job_key(&ready.eval);
-                    state.ready_jobs.remove(&key);
-                    state.in_flight.insert(key);
-                    return Some(ready.eval);
-                }
-            }
-            notified.await;
-        }
+        let batch = self.dequeue_batch(1).await?;
+        batch.evals.into_iter().next()
     }
 
     /// Takes up to `max` ready evaluations at once (waiting for the first),
-    /// in dequeue order, at most one per job. Returns `None` once the broker
-    /// is closed.
+    /// in dequeue order, at most one per job. A released parked evaluation
+    /// is read from the state; one that is gone or no longer blocked is
+    /// skipped (and finished as if acknowledged). Returns `None` once the
+    /// broker is closed.
     ///
     /// # Cancel safety
     /// Safe: evaluations are only removed from the queue in the same
@@ -377,53 +483,79 @@ impl EvalBroker {
     pub async fn dequeue_batch(&self, max: usize) -> Option<EvalBatch> {
         loop {
             let notified = self.notify.notified();
-            {
+            let (taken, epoch) = {
                 let mut state = self.lock();
                 if state.closed {
                     return None;
                 }
-                let mut evals = Vec::new();
-                while evals.len() < max.max(1) {
+                let mut taken = Vec::new();
+                while taken.len() < max.max(1) {
                     let Some(ready) = state.ready.pop() else { break };
-                    let key = job_key(&ready.eval);
+                    let key = ready.eval.job_key();
                     state.ready_jobs.remove(&key);
                     state.in_flight.insert(key);
-                    evals.push(ready.eval);
+                    taken.push(ready.eval);
                 }
-                if !evals.is_empty() {
-                    if !state.ready.is_empty() {
-                        // More work left: let another idle worker take it.
-                        self.notify.notify_one();
-                    }
-                    return Some(EvalBatch { evals, epoch: state.epoch });
+                if !taken.is_empty() && !state.ready.is_empty() {
+                    // More work left: let another idle worker take it.
+                    self.notify.notify_one();
                 }
+                (taken, state.epoch)
+            };
+            let evals: Vec<Arc<Evaluation>> = taken.into_iter().filter_map(|held| self.resolve(held)).collect();
+            if !evals.is_empty() {
+                return Some(EvalBatch { evals, epoch });
             }
-            notified.await;
+            if self.lock().ready.is_empty() {
+                notified.await;
+            }
         }
+    }
+
+    /// The evaluation a handed-out entry stands for. A parked one is read
+    /// from the state; if it is gone or no longer blocked there is nothing
+    /// to schedule, and it is finished here as its worker's ack would.
+    fn resolve(&self, held: Held) -> Option<Arc<Evaluation>> {
+        let parked = match held {
+            Held::Whole(eval) => return Some(eval),
+            Held::Parked(parked) => parked,
+        };
+        let stored = (self.source)(&parked.eval_id).filter(|eval| eval.status == eval_status::BLOCKED);
+        if stored.is_none() {
+            self.finish(&parked.eval_id, parked.job.key());
+        }
+        stored
     }
 
     /// The worker finished with an evaluation (whatever the outcome): the next
     /// evaluation of the same job, if any, becomes ready.
     pub fn ack(&self, eval: &Evaluation) {
+        self.finish(&eval.id, job_key(eval));
+    }
+
+    fn finish(&self, eval_id: &str, key: JobKey) {
         let mut state = self.lock();
-        let key = job_key(eval);
         // Blocked (or parked) by its worker and released again before this
         // ack: the new copy waits behind this one and stays known.
-        let requeued = state.waiting_on_job.get(&key).is_some_and(|queue| queue.iter().any(|(e, _)| e.id == eval.id));
+        let requeued = state.waiting_on_job.get(&key).is_some_and(|queue| queue.iter().any(|(e, _)| e.id() == eval_id));
+        let mut notify_all = false;
         if !requeued {
-            state.known.remove(&eval.id);
-            if EvalBroker::released_done(&mut state, &eval.id) > 0 {
-                self.notify.notify_waiters();
-            }
+            state.known.remove(eval_id);
+            notify_all = EvalBroker::released_done(&mut state, eval_id) > 0;
         }
         state.in_flight.remove(&key);
         let next = state.waiting_on_job.get_mut(&key).and_then(VecDeque::pop_front);
         if state.waiting_on_job.get(&key).is_some_and(VecDeque::is_empty) {
             state.waiting_on_job.remove(&key);
         }
+        let promoted = next.is_some();
         if let Some((next, age)) = next {
             push_ready(&mut state, next, age);
-            drop(state);
+        }
+        drop(state);
+        if notify_all {
+            self.notify.notify_waiters();
+        } else if promoted {
             self.notify.notify_one();
         }
     }
@@ -447,19 +579,28 @@ impl EvalBroker {
     }
 
     /// The evaluations waiting in any queue, ready ones first in dequeue order,
-    /// then those behind another of their job, then delayed, then blocked.
+    /// then those behind another of their job, then delayed, then blocked
+    /// (parked ones read from the state; any gone from it are left out).
     pub fn waiting(&self) -> Vec<(Arc<Evaluation>, &'static str)> {
-        let state = self.lock();
-        let mut ready: Vec<Ready> = state.ready.iter().cloned().collect();
-        ready.sort_by(|a, b| b.cmp(a));
-        let mut out: Vec<(Arc<Evaluation>, &'static str)> =
-            ready.into_iter().map(|r| (r.eval, "waiting for a scheduler worker")).collect();
-        for queue in state.waiting_on_job.values() {
-            out.extend(queue.iter().map(|(e, _)| (e.clone(), "waiting for an earlier evaluation of the same job")));
-        }
-        out.extend(state.delayed.values().map(|e| (e.clone(), "delayed until its reschedule time")));
-        out.extend(state.blocked.values().map(|e| (e.clone(), "waiting for capacity")));
-        out
+        let held: Vec<(Held, &'static str)> = {
+            let state = self.lock();
+            let mut ready: Vec<Ready> = state.ready.iter().cloned().collect();
+            ready.sort_by(|a, b| b.cmp(a));
+            let mut out: Vec<(Held, &'static str)> =
+                ready.into_iter().map(|r| (r.eval, "waiting for a scheduler worker")).collect();
+            for queue in state.waiting_on_job.values() {
+                out.extend(queue.iter().map(|(e, _)| (e.clone(), "waiting for an earlier evaluation of the same job")));
+            }
+            out.extend(state.delayed.values().map(|e| (Held::Whole(e.clone()), "delayed until its reschedule time")));
+            out.extend(state.blocked.values().map(|p| (Held::Parked(p.clone()), "waiting for capacity")));
+            out
+        };
+        held.into_iter()
+            .filter_map(|(held, why)| match held {
+                Held::Whole(eval) => Some((eval, why)),
+                Held::Parked(parked) => (self.source)(&parked.eval_id).map(|eval| (eval, why)),
+            })
+            .collect()
     }
 }
 
@@ -467,16 +608,16 @@ impl EvalBroker {
 fn release(state: &mut BrokerState) -> usize {
     let mut released = 0;
     while state.release_budget > 0 {
-        let Some(((_, age, _), eval)) = state.blocked.pop_first() else { break };
-        state.blocked_by_job.remove(&job_key(&eval));
+        let Some(((_, age, _), parked)) = state.blocked.pop_first() else { break };
+        state.blocked_by_job.remove(&parked.job);
         state.release_budget -= 1;
         // An evaluation its worker has blocked but not acknowledged yet is
         // still known: it is released all the same and waits behind that
         // worker's copy (dropping it here would lose it).
-        state.known.insert(eval.id.clone());
-        state.released.insert(eval.id.clone());
+        state.known.insert(parked.eval_id.to_string());
+        state.released.insert(parked.eval_id.to_string());
         // Released work keeps its age, so it goes ahead of younger ready work.
-        push_ready(state, eval, age);
+        push_ready(state, Held::Parked(parked), age);
         released += 1;
     }
     released
@@ -492,14 +633,15 @@ fn recall_released(state: &mut BrokerState) {
     let mut keep = Vec::with_capacity(state.ready.len());
     let mut promote = Vec::new();
     for ready in std::mem::take(&mut state.ready).into_vec() {
-        let key = job_key(&ready.eval);
-        let recallable = state.released.contains(&ready.eval.id) && !state.blocked_by_job.contains_key(&key);
+        let key = ready.eval.job_key();
+        let job = JobRef::of(&key.0, &key.1);
+        let recallable = state.released.contains(ready.eval.id()) && !state.blocked_by_job.contains_key(&job);
         if !recallable {
             keep.push(ready);
             continue;
         }
-        state.released.remove(&ready.eval.id);
-        state.known.remove(&ready.eval.id);
+        state.released.remove(ready.eval.id());
+        state.known.remove(ready.eval.id());
         state.ready_jobs.remove(&key);
         if let Some(next) = state.waiting_on_job.get_mut(&key).and_then(VecDeque::pop_front) {
             promote.push(next);
@@ -508,8 +650,9 @@ fn recall_released(state: &mut BrokerState) {
             state.waiting_on_job.remove(&key);
         }
         let order = (std::cmp::Reverse(ready.priority), ready.age, next_seq(state));
-        state.blocked_by_job.insert(key, order);
-        state.blocked.insert(order, ready.eval);
+        let parked = ready.eval.into_parked();
+        state.blocked_by_job.insert(parked.job.clone(), order);
+        state.blocked.insert(order, parked);
     }
     state.ready = keep.into();
     for (eval, age) in promote {
@@ -522,15 +665,77 @@ fn next_seq(state: &mut BrokerState) -> u64 {
     state.seq
 }
 
-fn push_ready(state: &mut BrokerState, eval: Arc<Evaluation>, age: u64) {
-    let key = job_key(&eval);
+fn push_ready(state: &mut BrokerState, eval: Held, age: u64) {
+    let key = eval.job_key();
     if state.in_flight.contains(&key) || state.ready_jobs.contains(&key) {
         state.waiting_on_job.entry(key).or_default().push_back((eval, age));
         return;
     }
     state.ready_jobs.insert(key);
     let seq = next_seq(state);
-    state.ready.push(Ready { priority: eval.priority, age, seq, eval });
+    state.ready.push(Ready { priority: eval.priority(), age, seq, eval });
+}
+/// A broker over a stand-in for the state store, for the tests here and in
+/// other modules.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// The stored evaluations the test broker reads back.
+    #[derive(Clone, Default)]
+    pub(crate) struct StoredEvals(Arc<Mutex<HashMap<String, Arc<Evaluation>>>>);
+
+    impl StoredEvals {
+        /// Stores (or replaces) an evaluation.
+        pub(crate) fn put(&self, eval: Evaluation) {
+            self.0.lock().expect("not poisoned").insert(eval.id.clone(), Arc::new(eval));
+        }
+
+        /// Removes an evaluation (as a purge would).
+        pub(crate) fn remove(&self, eval_id: &str) {
+            self.0.lock().expect("not poisoned").remove(eval_id);
+        }
+    }
+
+    /// An [`EvalBroker`] whose `block` and `block_since` first store the
+    /// evaluation as `blocked`, as the server writes it before blocking it.
+    pub(crate) struct TestBroker {
+        pub(crate) broker: EvalBroker,
+        pub(crate) stored: StoredEvals,
+    }
+
+    impl TestBroker {
+        pub(crate) fn new() -> TestBroker {
+            let stored = StoredEvals::default();
+            let source = stored.clone();
+            let broker =
+                EvalBroker::new(Arc::new(move |id: &str| source.0.lock().expect("not poisoned").get(id).cloned()));
+            TestBroker { broker, stored }
+        }
+
+        fn store_blocked(&self, eval: &Evaluation) {
+            let mut stored = eval.clone();
+            stored.status = eval_status::BLOCKED.to_string();
+            self.stored.put(stored);
+        }
+
+        pub(crate) fn block(&self, eval: Arc<Evaluation>) -> Option<Arc<Evaluation>> {
+            self.store_blocked(&eval);
+            self.broker.block(&eval)
+        }
+
+        pub(crate) fn block_since(&self, eval: Arc<Evaluation>, seen: CapacityEpoch) -> Option<Arc<Evaluation>> {
+            self.store_blocked(&eval);
+            self.broker.block_since(&eval, seen)
+        }
+    }
+
+    impl std::ops::Deref for TestBroker {
+        type Target = EvalBroker;
+        fn deref(&self) -> &EvalBroker {
+            &self.broker
+        }
+    }
 }
 
 #[cfg(test)]
@@ -549,7 +754,7 @@ mod tests {
 
     #[tokio::test]
     async fn dequeues_by_priority_then_age_one_per_job() {
-        let broker = EvalBroker::new();
+        let broker = test_support::TestBroker::new();
         broker.enqueue(eval("a", "j1", 50), 0);
         broker.enqueue(eval("b", "j2", 70), 0);
         broker.enqueue(eval("c", "j1", 90), 0);
@@ -568,7 +773,7 @@ mod tests {
 
     #[tokio::test]
     async fn blocked_and_delayed_wait_apart() {
-        let broker = EvalBroker::new();
+        let broker = test_support::TestBroker::new();
         assert!(broker.block(eval("x", "j", 50)).is_none());
         let replaced = broker.block(eval("y", "j", 50)).expect("older blocked eval handed back");
         assert_eq!(replaced.id, "x");
@@ -604,7 +809,7 @@ mod backlog_tests {
 
     #[tokio::test]
     async fn backlog_drains_in_order_a_wave_at_a_time() {
-        let broker = EvalBroker::new();
+        let broker = test_support::TestBroker::new();
         broker.set_wave_size(2);
         for (idx, priority) in [50, 50, 80, 50, 50].iter().enumerate() {
             broker.block(blocked(&format!("e{idx}"), *priority, idx as u64 + 1));
@@ -654,7 +859,7 @@ mod class_tests {
 
     #[tokio::test]
     async fn parked_evaluations_wait_with_the_blocked_and_leave_in_order() {
-        let broker = EvalBroker::new();
+        let broker = test_support::TestBroker::new();
         broker.set_wave_size(10);
         let epoch = broker.capacity_epoch();
         assert!(broker.class_block(&class()).is_none(), "no class is blocked at first");
@@ -687,7 +892,7 @@ mod class_tests {
 
     #[tokio::test]
     async fn a_finding_older_than_a_capacity_change_is_not_kept() {
-        let broker = EvalBroker::new();
+        let broker = test_support::TestBroker::new();
         let before = broker.capacity_epoch();
         broker.unblock_all();
         assert!(!broker.mark_class_blocked(class(), block(), before), "stale: capacity changed since");
@@ -701,7 +906,7 @@ mod class_tests {
 
     #[tokio::test]
     async fn a_parked_evaluation_is_cancelled_with_its_job() {
-        let broker = EvalBroker::new();
+        let broker = test_support::TestBroker::new();
         let epoch = broker.capacity_epoch();
         broker.mark_class_blocked(class(), block(), epoch);
         broker.block_since(child_eval("x", 50, 4), epoch);
@@ -714,7 +919,7 @@ mod class_tests {
 
     #[test]
     fn evaluations_of_one_age_both_wait() {
-        let broker = EvalBroker::new();
+        let broker = test_support::TestBroker::new();
         let epoch = broker.capacity_epoch();
         broker.mark_class_blocked(class(), block(), epoch);
         // A blocked evaluation made for queued allocations waits at its job
@@ -732,7 +937,7 @@ mod class_tests {
 
     #[tokio::test]
     async fn a_wave_that_meets_a_full_cluster_goes_back_in_line() {
-        let broker = EvalBroker::new();
+        let broker = test_support::TestBroker::new();
         broker.set_wave_size(4);
         for (id, create_index) in [("w1", 1), ("w2", 2), ("w3", 3), ("w4", 4)] {
             broker.block(child_eval(id, 50, create_index));
@@ -751,7 +956,7 @@ mod class_tests {
 
     #[tokio::test]
     async fn capacity_between_a_block_and_its_ack_loses_nothing() {
-        let broker = EvalBroker::new();
+        let broker = test_support::TestBroker::new();
         broker.enqueue(child_eval("p", 50, 3), 0);
         let taken = broker.dequeue_batch(64).await.expect("open");
         let epoch = taken.epoch;
@@ -768,7 +973,7 @@ mod class_tests {
 
     #[tokio::test]
     async fn a_batch_takes_ready_evaluations_in_order_one_per_job() {
-        let broker = EvalBroker::new();
+        let broker = test_support::TestBroker::new();
         for (id, job, priority) in [("a", "j1", 50), ("b", "j1", 90), ("c", "j2", 50), ("d", "j3", 70), ("e", "j4", 50)]
         {
             broker.enqueue(
@@ -793,5 +998,47 @@ mod class_tests {
         }
         let last = broker.dequeue_batch(64).await.expect("open");
         assert_eq!(last.evals[0].id, "b");
+    }
+
+    #[tokio::test]
+    async fn a_released_evaluation_is_read_from_the_state_and_skipped_if_gone_or_done() {
+        let broker = test_support::TestBroker::new();
+        broker.set_wave_size(2);
+        for (id, create_index) in [("gone", 1), ("done", 2), ("kept", 3), ("next", 4)] {
+            broker.block(child_eval(id, 50, create_index));
+        }
+        let mut kept = (*child_eval("kept", 50, 3)).clone();
+        kept.status = eval_status::BLOCKED.to_string();
+        kept.status_description = "as stored now".to_string();
+        broker.stored.put(kept);
+        broker.stored.remove("gone");
+        let mut done = (*child_eval("done", 50, 2)).clone();
+        done.status = eval_status::COMPLETE.to_string();
+        broker.stored.put(done);
+
+        // A wave of two: "gone" and "done" leave nothing to schedule, and
+        // each frees its place in the wave for the next in line.
+        assert_eq!(broker.unblock_all(), 2);
+        let batch = broker.dequeue_batch(64).await.expect("open");
+        let taken: Vec<(&str, &str)> =
+            batch.evals.iter().map(|e| (e.id.as_str(), e.status_description.as_str())).collect();
+        assert_eq!(taken, vec![("kept", "as stored now"), ("next", "")], "the stored copies, in order");
+        for eval in &batch.evals {
+            broker.ack(eval);
+        }
+        assert_eq!(broker.stats(), BrokerStats::default(), "nothing held for the skipped ones");
+    }
+
+    #[test]
+    fn cancelling_and_replacing_hand_back_the_stored_evaluation() {
+        let broker = test_support::TestBroker::new();
+        broker.block(child_eval("old", 50, 1));
+        let mut newer = (*child_eval("new", 50, 2)).clone();
+        newer.job_id = "parent/dispatch-old".to_string();
+        let replaced = broker.block(Arc::new(newer)).expect("the job's older blocked evaluation");
+        assert_eq!((replaced.id.as_str(), replaced.status.as_str()), ("old", eval_status::BLOCKED));
+        let canceled = broker.unblock_job("default", "parent/dispatch-old").expect("the job's blocked evaluation");
+        assert_eq!(canceled.id, "new");
+        assert_eq!(broker.stats(), BrokerStats::default());
     }
 }

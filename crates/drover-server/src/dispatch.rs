@@ -178,22 +178,15 @@ impl ServerInner {
         let child_id = dispatched_id(parent_id, &request.id_prefix_template, now / 1_000_000_000, suffix);
         let mut child = build_child(&parent, &request, child_id, now);
         child.canonicalize();
-        let mut ops = vec![Op::UpsertJob(child.clone())];
         // Every dispatch is a run too, so runs and history are the same for every trigger.
-        ops.push(Op::UpsertRuns(vec![crate::periodic::new_run(
-            &parent,
-            &child.id,
-            drover_types::run_trigger::DISPATCH,
-            now,
-            now,
-        )]));
-        let mut evals = Vec::new();
+        let run = crate::periodic::new_run(&parent, &child.id, drover_types::run_trigger::DISPATCH, now, now);
+        let mut eval = None;
         let mut parked_epoch = None;
         let held = limit > 0
             && (self.gate.held_count(namespace, parent_id) > 0
                 || crate::concurrency::active_children(self, &snapshot, &parent) >= limit);
         if !child.is_periodic() {
-            let mut eval = drover_types::Evaluation {
+            let mut fresh = drover_types::Evaluation {
                 id: new_id(),
                 namespace: child.namespace.clone(),
                 priority: child.priority,
@@ -206,32 +199,37 @@ impl ServerInner {
                 ..drover_types::Evaluation::default()
             };
             if held {
-                eval.status = eval_status::BLOCKED.to_string();
-                eval.status_description =
+                fresh.status = eval_status::BLOCKED.to_string();
+                fresh.status_description =
                     format!("{} ({limit} children of {parent_id} running)", crate::concurrency::HELD_DESCRIPTION);
-            } else if let Some(class) = crate::pipeline::class_of_child(&child)
+            } else if let Some(class) = self.broker.class_of_child(&child)
                 && let Some((block, epoch)) = self.broker.class_block(&class)
             {
-                eval = crate::pipeline::parked_eval(eval, &block, now);
+                fresh = crate::pipeline::parked_eval(fresh, &block, now);
                 parked_epoch = Some(epoch);
             }
-            ops.push(Op::UpsertEvals(vec![eval.clone()]));
-            evals.push(eval);
+            eval = Some(fresh);
+        }
+        let child_id = child.id.clone();
+        let mut ops = vec![Op::UpsertJob(child), Op::UpsertRuns(vec![run])];
+        let evals: Vec<drover_types::Evaluation> = eval.into_iter().collect();
+        if !evals.is_empty() {
+            ops.push(Op::UpsertEvals(evals.clone()));
         }
         let index = self.commit_with_evals(Txn { preconditions: vec![], ops }, &evals).await?;
-        if let Some(eval) = evals.first() {
-            let mut stored = eval.clone();
-            stored.create_index = index;
+        let mut evals = evals;
+        if let Some(eval) = evals.first_mut() {
+            eval.create_index = index;
             if held {
-                self.gate.hold(namespace, parent_id, Arc::new(stored));
+                self.gate.hold(namespace, parent_id, Arc::new(eval.clone()));
             } else if let Some(epoch) = parked_epoch {
                 // A fresh child has no older blocked evaluation to replace.
-                let _ = self.broker.block_since(Arc::new(stored), epoch);
+                let _ = self.broker.block_since(eval, epoch);
             }
         }
         self.metrics.dispatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(JobDispatchResponse {
-            dispatched_job_id: child.id,
+            dispatched_job_id: child_id,
             eval_id: evals.first().map(|e| e.id.clone()).unwrap_or_default(),
             eval_create_index: if evals.is_empty() { 0 } else { index },
             job_create_index: index,

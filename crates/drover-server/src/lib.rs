@@ -20,6 +20,7 @@
 
 mod acl;
 mod broker;
+mod class;
 mod concurrency;
 mod config;
 mod dispatch;

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use drover_scheduler::{Plan, SchedulerInput, StateView};
 use drover_state::{AllocDesiredUpdate, Op, Snapshot, Txn};
-use drover_types::{Allocation, Evaluation, Job, JobType, Node, eval_status, eval_trigger, new_id, now_nanos};
+use drover_types::{Allocation, Evaluation, Job, Node, eval_status, eval_trigger, new_id, now_nanos};
 
 use crate::broker::{BlockedClass, CapacityEpoch, ClassBlock, EvalBatch, EvalBroker};
 use crate::server::ServerInner;
@@ -75,51 +75,20 @@ pub(crate) fn plan_seed(eval_id: &str, index: u64, attempt: usize) -> u64 {
     hasher.finish()
 }
 
-/// A hash of everything the scheduler reads from a job's spec to place it:
-/// type, datacenters, node pool, constraints and task groups (resources,
-/// counts, constraints, affinities, spreads, tasks). Meta, payload, IDs and
-/// priority are left out: they do not change where a fresh job fits.
-pub(crate) fn placement_fingerprint(job: &Job) -> Option<u64> {
-    struct HashWriter<'a>(&'a mut std::collections::hash_map::DefaultHasher);
-    impl std::io::Write for HashWriter<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.write(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let spec = (job.job_type, job.all_at_once, &job.datacenters, &job.node_pool, &job.constraints, &job.task_groups);
-    // An error would leave a hash of a prefix only: no fingerprint then.
-    serde_json::to_writer(HashWriter(&mut hasher), &spec).ok()?;
-    Some(hasher.finish())
-}
-
-/// The class a child job's evaluations belong to, from its spec alone: its
-/// parent and its placement fingerprint. `None` for jobs that are not
-/// children or are not placed by the generic scheduler.
-pub(crate) fn class_of_child(job: &Job) -> Option<BlockedClass> {
-    if job.parent_id.is_empty() || job.stop || !matches!(job.job_type, JobType::Batch | JobType::Service) {
-        return None;
-    }
-    Some(BlockedClass {
-        namespace: job.namespace.clone(),
-        parent_id: job.parent_id.clone(),
-        spec_fingerprint: placement_fingerprint(job)?,
-    })
-}
-
 /// The class of an evaluation, if it may wait behind its class without a
 /// scheduler pass: a live, pending or blocked evaluation of a child job that
 /// has no allocations yet (so its plan depends only on the spec and the cluster).
-fn class_of_eval(snapshot: &Snapshot, eval: &Evaluation, job: Option<&Job>) -> Option<BlockedClass> {
+fn class_of_eval(
+    snapshot: &Snapshot,
+    broker: &EvalBroker,
+    eval: &Evaluation,
+    job: Option<&Job>,
+) -> Option<BlockedClass> {
     let job = job?;
     if eval.is_terminal() || eval.wait_until > 0 || !eval.node_id.is_empty() {
         return None;
     }
-    let class = class_of_child(job)?;
+    let class = broker.class_of_child(job)?;
     if !snapshot.allocs_by_job(&job.namespace, &job.id).is_empty() {
         return None;
     }
@@ -280,7 +249,7 @@ async fn commit_decisions(
             retry.push(idx);
             continue;
         }
-        if let Some(replaced) = server.broker.block_since(Arc::new(*eval), batch.epoch)
+        if let Some(replaced) = server.broker.block_since(&eval, batch.epoch)
             && replaced.id != batch.evals[idx].id
         {
             cancel_evals(server, vec![(*replaced).clone()]);
@@ -329,7 +298,7 @@ fn decide_batch(
             continue;
         }
         let job = snapshot.job(&current.namespace, &current.job_id);
-        let class = class_of_eval(snapshot, &current, job.as_deref());
+        let class = class_of_eval(snapshot, broker, &current, job.as_deref());
         if let Some(class) = &class {
             let in_batch = found_blocked.get(class).cloned();
             let known = in_batch.clone().or_else(|| {
@@ -426,9 +395,8 @@ async fn block_after_conflicts(
     failed.status = eval_status::BLOCKED.to_string();
     failed.status_description = "created due to placement conflicts".to_string();
     failed.triggered_by = eval_trigger::MAX_PLAN_ATTEMPTS.to_string();
-    let failed = Arc::new(failed);
-    server.state.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertEvals(vec![(*failed).clone()])] }).await?;
-    server.broker.block(failed);
+    server.state.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertEvals(vec![failed.clone()])] }).await?;
+    server.broker.block(&failed);
     Ok(())
 }
 
@@ -556,12 +524,12 @@ fn build_commit(eval: &Evaluation, job: Option<&Job>, plan: Plan, snapshot_index
 fn after_commit(server: &Arc<ServerInner>, outcome: &CommitOutcome, seen: CapacityEpoch) {
     let now = now_nanos();
     if let Some(blocked) = &outcome.blocked
-        && let Some(replaced) = server.broker.block_since(Arc::new(blocked.clone()), seen)
+        && let Some(replaced) = server.broker.block_since(blocked, seen)
     {
         cancel_evals(server, vec![(*replaced).clone()]);
     }
     if outcome.eval.status == eval_status::BLOCKED {
-        server.broker.block_since(Arc::new(outcome.eval.clone()), seen);
+        server.broker.block_since(&outcome.eval, seen);
     } else if outcome.blocked.is_none()
         && outcome.eval.failed_tg_allocs.is_empty()
         && let Some(stale) = server.broker.unblock_job(&outcome.eval.namespace, &outcome.eval.job_id)
@@ -817,6 +785,7 @@ mod tests {
     use drover_types::{Allocation, JobType, client_status, desired_status};
 
     use super::*;
+    use crate::class::{class_of_child, placement_fingerprint};
 
     /// Room for two children per node.
     const CHILD_MEMORY_MB: u64 = 4000;

@@ -74,6 +74,9 @@ impl ServerInner {
     pub(crate) fn new(config: ServerConfig, state: StateStore) -> Arc<ServerInner> {
         let metrics = Arc::new(Metrics::default());
         let applier = crate::pipeline::start_applier(state.clone(), metrics.clone());
+        let evals_state = state.clone();
+        let eval_source: crate::broker::EvalSource =
+            Arc::new(move |eval_id: &str| evals_state.snapshot().eval(eval_id));
         let proxy = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
@@ -81,7 +84,7 @@ impl ServerInner {
         Arc::new(ServerInner {
             config,
             state,
-            broker: EvalBroker::new(),
+            broker: EvalBroker::new(eval_source),
             metrics,
             applier,
             node_watch: NodeWatch::default(),
@@ -125,7 +128,7 @@ impl ServerInner {
             match eval.status.as_str() {
                 eval_status::PENDING => self.broker.enqueue(eval.clone(), now),
                 eval_status::BLOCKED if !eval.status_description.starts_with(crate::concurrency::HELD_DESCRIPTION) => {
-                    self.broker.block(eval.clone());
+                    self.broker.block(&eval);
                 }
                 _ => {}
             }
