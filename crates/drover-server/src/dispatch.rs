@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use axum::response::Response;
 use rand::Rng;
 
-use drover_state::{Op, Txn};
+use drover_state::{Op, Precondition, Snapshot, Txn};
 use drover_types::api::{JobDispatchRequest, JobDispatchResponse};
 use drover_types::{Job, MAX_PRIORITY, eval_status, eval_trigger, new_id, now_nanos, payload_requirement};
 
@@ -31,6 +31,24 @@ pub fn dispatched_id(parent_id: &str, prefix_template: &str, unix_seconds: i64, 
         format!("{parent_id}/dispatch-{unix_seconds}-{suffix:08x}")
     } else {
         format!("{parent_id}/dispatch-{prefix_template}-{unix_seconds}-{suffix:08x}")
+    }
+}
+
+/// A child ID (see [`dispatched_id`]) no job in `snapshot` has, drawing
+/// suffixes from `draw` until one is free.
+fn free_child_id(
+    snapshot: &Snapshot,
+    namespace: &str,
+    parent_id: &str,
+    prefix_template: &str,
+    now: i64,
+    mut draw: impl FnMut() -> u32,
+) -> String {
+    loop {
+        let candidate = dispatched_id(parent_id, prefix_template, now / 1_000_000_000, draw());
+        if snapshot.job(namespace, &candidate).is_none() {
+            return candidate;
+        }
     }
 }
 
@@ -174,8 +192,12 @@ impl ServerInner {
             });
         }
         let now = now_nanos();
-        let suffix: u32 = rand::rng().random();
-        let child_id = dispatched_id(parent_id, &request.id_prefix_template, now / 1_000_000_000, suffix);
+        // The random suffix is 32 bits: among thousands of dispatches a second
+        // two can draw the same one, so draw again until the ID is free (the
+        // precondition below turns a race between two in flight into an error,
+        // never into one child overwriting another).
+        let child_id =
+            free_child_id(&snapshot, namespace, parent_id, &request.id_prefix_template, now, || rand::rng().random());
         let mut child = build_child(&parent, &request, child_id, now);
         child.canonicalize();
         // Every dispatch is a run too, so runs and history are the same for every trigger.
@@ -216,7 +238,9 @@ impl ServerInner {
         if !evals.is_empty() {
             ops.push(Op::UpsertEvals(evals.clone()));
         }
-        let index = self.commit_with_evals(Txn { preconditions: vec![], ops }, &evals).await?;
+        let must_be_new =
+            Precondition::JobModifyIndex { namespace: namespace.to_string(), job_id: child_id.clone(), index: 0 };
+        let index = self.commit_with_evals(Txn { preconditions: vec![must_be_new], ops }, &evals).await?;
         let mut evals = evals;
         if let Some(eval) = evals.first_mut() {
             eval.create_index = index;
@@ -290,6 +314,21 @@ mod tests {
 
     fn check(job: &Job, req: &JobDispatchRequest, expected: Result<(), &str>) {
         assert_eq!(validate_dispatch(job, req, 16384), expected.map_err(str::to_string));
+    }
+
+    #[tokio::test]
+    async fn a_drawn_child_id_that_is_taken_is_drawn_again() {
+        let store = drover_state::StateStore::in_memory();
+        let now = 1_795_308_516_000_000_000;
+        let taken = Job {
+            id: dispatched_id("video-encode", "", now / 1_000_000_000, 7),
+            namespace: "default".to_string(),
+            ..Job::default()
+        };
+        store.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertJob(taken)] }).await.expect("applied");
+        let mut draws = [7u32, 7, 8].into_iter();
+        let id = free_child_id(&store.snapshot(), "default", "video-encode", "", now, || draws.next().unwrap_or(9));
+        assert_eq!(id, dispatched_id("video-encode", "", now / 1_000_000_000, 8));
     }
 
     #[test]
