@@ -716,12 +716,44 @@ async fn evaluate(server: &ServerInner, key: &JobKey, scope: &Scope) -> Option<i
     let no_slots = BTreeMap::new();
     let slots = history.as_ref().map_or(&no_slots, |history| &history.schedule_slots);
     let decision = decide(&JobInput { job: &job, slots, active_runs, runs_only, attempts: &attempts, now });
-    for action in decision.actions {
+    // Run updates (most actions under load: children finishing) go out in
+    // one transaction per chunk, not one commit each, so the launcher keeps
+    // up with thousands of children a second; the other actions follow, in order.
+    let (updates, others): (Vec<Action>, Vec<Action>) =
+        decision.actions.into_iter().partition(|action| matches!(action, Action::Update(_)));
+    let updates: Vec<Run> = updates
+        .into_iter()
+        .filter_map(|action| match action {
+            Action::Update(run) => Some(run),
+            _ => None,
+        })
+        .collect();
+    for chunk in updates.chunks(RUN_UPDATES_PER_COMMIT) {
+        if let Err(err) = write_run_updates(server, &job, chunk.to_vec()).await {
+            tracing::error!(job_id = %job.id, error = %err, "launcher could not write");
+        }
+    }
+    for action in others {
         if let Err(err) = execute(server, &job, action, now).await {
             tracing::error!(job_id = %job.id, error = %err, "launcher could not write");
         }
     }
     decision.next_wake
+}
+
+/// Most run updates the launcher writes in one transaction.
+const RUN_UPDATES_PER_COMMIT: usize = 1000;
+
+/// Writes updated runs of `job` in one transaction, trimming its history
+/// when any of them finished.
+async fn write_run_updates(server: &ServerInner, job: &Job, runs: Vec<Run>) -> Result<(), ServerError> {
+    let any_finished = runs.iter().any(Run::is_terminal);
+    let mut ops = vec![Op::UpsertRuns(runs)];
+    if any_finished {
+        ops.push(trim_op(server, job));
+    }
+    server.commit_with_evals(Txn { preconditions: Vec::new(), ops }, &[]).await?;
+    Ok(())
 }
 
 /// The ops that stop a child job (like `job stop`): the stopped job and its evaluation.
@@ -811,13 +843,7 @@ async fn execute(server: &ServerInner, job: &Job, action: Action, now: i64) -> R
             ops.push(slot_op(job, &schedule_id, slot));
             ops.push(trim_op(server, job));
         }
-        Action::Update(run) => {
-            let terminal = run.is_terminal();
-            ops.push(Op::UpsertRuns(vec![run]));
-            if terminal {
-                ops.push(trim_op(server, job));
-            }
-        }
+        Action::Update(run) => return write_run_updates(server, job, vec![run]).await,
         Action::Retry(mut run) => {
             let child_id = free_child_id(&snapshot, job, now);
             let child = build_periodic_child(job, &child_id, now);
