@@ -39,16 +39,8 @@ pub(crate) fn scheduler_path(job_type: JobType) -> SchedulerPath {
     }
 }
 
-/// Where fresh placements go before the plan is done (see [`crate::schedule_in_chunks`]).
-pub(crate) struct Chunking<'a> {
-    /// Placements per chunk (at least 1).
-    pub(crate) chunk_size: usize,
-    /// Receives each full chunk.
-    pub(crate) sink: crate::PlacementSink<'a>,
-}
-
 /// Decides the plan for one eval (see [`crate::schedule`]).
-pub(crate) fn schedule(state: &dyn StateView, input: &SchedulerInput, chunking: Option<Chunking<'_>>) -> Plan {
+pub(crate) fn schedule(state: &dyn StateView, input: &SchedulerInput) -> Plan {
     let mut plan = Plan { eval_id: input.eval.id.clone(), ..Plan::default() };
     let live_job = input.job.as_deref().filter(|job| !job.stop);
     let Some(job) = live_job else {
@@ -65,7 +57,7 @@ pub(crate) fn schedule(state: &dyn StateView, input: &SchedulerInput, chunking: 
     let allocs = sorted_allocs(state.allocs_by_job(job_namespace(job, input), &job.id));
     stop_removed_groups(state, job, &allocs, &mut plan);
     match scheduler_path(job.job_type) {
-        SchedulerPath::Generic => schedule_generic(state, input, job, &allocs, &mut plan, chunking),
+        SchedulerPath::Generic => schedule_generic(state, input, job, &allocs, &mut plan),
         SchedulerPath::System => system::schedule_system(state, input, job, &allocs, &mut plan),
     }
     plan
@@ -137,7 +129,6 @@ fn schedule_generic(
     job: &Job,
     allocs: &[Arc<Allocation>],
     plan: &mut Plan,
-    chunking: Option<Chunking<'_>>,
 ) {
     let mut placer = Placer::new(state, job, input.seed);
     let n_candidates = placer.n_candidates();
@@ -156,22 +147,9 @@ fn schedule_generic(
         }
     }
     let mut followups: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-    // Chunks only for a plan of fresh placements and nothing else.
-    let only_fresh = plan.stops.is_empty()
-        && decisions.iter().all(|(_, _, decision)| {
-            decision.stops.is_empty()
-                && decision.in_place.is_empty()
-                && decision.followups.is_empty()
-                && decision
-                    .places
-                    .iter()
-                    .all(|request| request.previous.is_none() && request.link == ReplaceLink::Fresh)
-        });
-    let mut chunking = chunking.filter(|_| only_fresh);
     // One reservation instead of doubling through a large count (each growth
     // copies every allocation placed so far).
-    let n_places: usize = decisions.iter().map(|(_, _, decision)| decision.places.len()).sum();
-    plan.placements.reserve(chunking.as_ref().map_or(n_places, |chunking| chunking.chunk_size.min(n_places)));
+    plan.placements.reserve(decisions.iter().map(|(_, _, decision)| decision.places.len()).sum());
     for (group, mut placement, decision) in decisions {
         let stop_offset = plan.stops.len();
         plan.stops.extend(decision.stops);
@@ -190,12 +168,6 @@ fn schedule_generic(
         };
         for request in &decision.places {
             place_one(&context, &mut placer, &mut placement, request, stop_offset, plan);
-            if let Some(chunking) = &mut chunking
-                && plan.placements.len() >= chunking.chunk_size
-            {
-                let chunk = std::mem::replace(&mut plan.placements, Vec::with_capacity(chunking.chunk_size));
-                (chunking.sink)(chunk);
-            }
         }
     }
     plan.followups = followups.into_iter().map(|(wait_until, alloc_ids)| Followup { wait_until, alloc_ids }).collect();

@@ -130,28 +130,7 @@ pub struct Followup {
 
 /// Decides placements for one evaluation. Pure: no I/O, no clock, no global RNG.
 pub fn schedule(state: &dyn StateView, input: &SchedulerInput) -> Plan {
-    generic::schedule(state, input, None)
-}
-
-/// Where [`schedule_in_chunks`] hands placements before the plan is done.
-pub type PlacementSink<'a> = &'a mut dyn FnMut(Vec<Allocation>);
-
-/// [`schedule`], handing the placements to `sink` in chunks of `chunk_size`
-/// as they are made, so the caller can commit a large plan while the rest is
-/// still being decided. The returned plan holds only the placements not yet
-/// handed over (and everything else: failures, counts, the blocked flag).
-///
-/// Only a plan of fresh placements is chunked: when the evaluation also
-/// stops, updates in place, reschedules or replaces allocations, every
-/// placement stays in the returned plan, so what frees capacity is committed
-/// with what uses it. Same input, same placements as [`schedule`].
-pub fn schedule_in_chunks(
-    state: &dyn StateView,
-    input: &SchedulerInput,
-    chunk_size: usize,
-    sink: PlacementSink<'_>,
-) -> Plan {
-    generic::schedule(state, input, Some(generic::Chunking { chunk_size: chunk_size.max(1), sink }))
+    generic::schedule(state, input)
 }
 
 /// The spec difference between the registered job (`old`, `None` if new) and

@@ -12,13 +12,6 @@
 //! evaluations whose placements were rejected are scheduled again. A backlog
 //! of small jobs thus costs one durable commit per batch, not per job.
 //!
-//! Chunks: a plan of many fresh placements is committed in chunks of
-//! [`PLACEMENT_CHUNK`] while the scheduler is still deciding the rest
-//! ([`drover_scheduler::schedule_in_chunks`]), so scheduling overlaps the
-//! durable writes; the evaluation's own update goes with the last part, once
-//! every chunk is committed, and a chunk with rejected placements makes the
-//! evaluation retry from fresh state like any partly rejected plan.
-//!
 //! Blocked classes: an evaluation of a fresh child whose class the broker
 //! knows to be blocked (or that an earlier evaluation of the same batch found
 //! blocked) gets no scheduler pass: it is written `blocked` with its class's
@@ -72,10 +65,6 @@ const MAX_PLAN_ATTEMPTS: usize = 5;
 /// Most evaluations one worker schedules against one snapshot and commits in
 /// one transaction.
 pub(crate) const MAX_BATCH: usize = 64;
-
-/// Placements per chunk of a large plan, committed while the scheduler
-/// decides the rest (see the module doc).
-pub(crate) const PLACEMENT_CHUNK: usize = 4096;
 
 /// The shuffle seed for an evaluation at a state index (same inputs, same plan).
 pub(crate) fn plan_seed(eval_id: &str, index: u64, attempt: usize) -> u64 {
@@ -184,9 +173,8 @@ enum Decision {
     /// Already terminal: nothing to do.
     Done,
     /// Scheduled: commit this plan. `class` is set when the evaluation may
-    /// reveal its class to be blocked. `chunks` are the replies of the
-    /// chunks of its placements already submitted.
-    Plan { part: Box<EvalCommit>, class: Option<BlockedClass>, chunks: Vec<ChunkReply> },
+    /// reveal its class to be blocked.
+    Plan { part: Box<EvalCommit>, class: Option<BlockedClass> },
     /// Its class is blocked: wait behind it without a scheduler pass.
     /// `write` when the state does not say `blocked` yet; `in_batch` when the
     /// class was found blocked by an earlier evaluation of this batch.
@@ -198,15 +186,6 @@ enum Decision {
 /// evaluations whose placements were rejected are scheduled again from fresh
 /// state (bounded attempts). Returns one result per evaluation of the batch.
 async fn process_batch(server: &Arc<ServerInner>, batch: &EvalBatch) -> Vec<Result<(), crate::error::ServerError>> {
-    process_batch_in_chunks(server, batch, PLACEMENT_CHUNK).await
-}
-
-/// [`process_batch`], committing plans in chunks of `chunk_size` placements.
-async fn process_batch_in_chunks(
-    server: &Arc<ServerInner>,
-    batch: &EvalBatch,
-    chunk_size: usize,
-) -> Vec<Result<(), crate::error::ServerError>> {
     let mut results: Vec<Result<(), crate::error::ServerError>> = batch.evals.iter().map(|_| Ok(())).collect();
     let mut todo: Vec<usize> = (0..batch.evals.len()).collect();
     for attempt in 0..MAX_PLAN_ATTEMPTS {
@@ -216,12 +195,10 @@ async fn process_batch_in_chunks(
         let snapshot = server.state.snapshot();
         let evals: Vec<Arc<Evaluation>> = todo.iter().map(|idx| batch.evals[*idx].clone()).collect();
         let broker = server.broker.clone();
-        let applier = ChunkApplier { applier: server.applier.clone(), chunk_size };
         let epoch = batch.epoch;
-        let decided =
-            tokio::task::spawn_blocking(move || decide_batch(&snapshot, &broker, &applier, &evals, epoch, attempt))
-                .await
-                .map_err(|e| crate::error::ServerError::Internal(format!("scheduler panicked: {e}")));
+        let decided = tokio::task::spawn_blocking(move || decide_batch(&snapshot, &broker, &evals, epoch, attempt))
+            .await
+            .map_err(|e| crate::error::ServerError::Internal(format!("scheduler panicked: {e}")));
         let decisions = match decided {
             Ok(decisions) => decisions,
             Err(err) => {
@@ -256,20 +233,7 @@ async fn commit_decisions(
     for (idx, decision) in todo.iter().copied().zip(decisions) {
         match decision {
             Decision::Done => {}
-            Decision::Plan { mut part, class, chunks } => {
-                // The last part goes only after every chunk is committed.
-                for chunk in chunks {
-                    match chunk.reply.await {
-                        Ok(Ok(outcomes)) => {
-                            for outcome in outcomes {
-                                part.placed_in_chunks += outcome.placed;
-                                part.rejected_in_chunks += outcome.rejected;
-                            }
-                        }
-                        // Not committed: scheduled again from fresh state.
-                        Ok(Err(_)) | Err(_) => part.rejected_in_chunks += chunk.n_placements,
-                    }
-                }
+            Decision::Plan { part, class } => {
                 planned.push((idx, class));
                 parts.push(*part);
             }
@@ -350,7 +314,6 @@ fn class_block_of(outcome: &CommitOutcome) -> Option<ClassBlock> {
 fn decide_batch(
     snapshot: &Snapshot,
     broker: &EvalBroker,
-    applier: &ChunkApplier,
     evals: &[Arc<Evaluation>],
     epoch: CapacityEpoch,
     attempt: usize,
@@ -385,13 +348,7 @@ fn decide_batch(
             now,
             seed: plan_seed(&current.id, snapshot.index(), attempt),
         };
-        let mut chunks = Vec::new();
-        let plan = drover_scheduler::schedule_in_chunks(&view, &input, applier.chunk_size, &mut |placements| {
-            chunks.push(applier.submit_chunk(&current.id, placements));
-        });
-        for chunk in &chunks {
-            view.add_usage(&chunk.usage);
-        }
+        let plan = drover_scheduler::schedule(&view, &input);
         view.add_placements(&plan.placements);
         if let Some(class) = &class
             && plan.placements.is_empty()
@@ -409,8 +366,7 @@ fn decide_batch(
             );
         }
         let part = build_commit(&current, job.as_deref(), plan, snapshot.index());
-        let chunks = chunks.into_iter().map(|chunk| chunk.reply).collect();
-        decisions.push(Decision::Plan { part: Box::new(part), class, chunks });
+        decisions.push(Decision::Plan { part: Box::new(part), class });
     }
     decisions
 }
@@ -424,16 +380,6 @@ struct BatchView<'a> {
 }
 
 impl BatchView<'_> {
-    /// Counts resources already placed (by committed chunks of this batch).
-    fn add_usage(&mut self, usage: &NodeUsage) {
-        for (node_id, (cpu, mem, disk)) in usage {
-            let entry = self.added.entry(node_id.clone()).or_default();
-            entry.0 += cpu;
-            entry.1 += mem;
-            entry.2 += disk;
-        }
-    }
-
     fn add_placements(&mut self, placements: &[Allocation]) {
         for alloc in placements {
             let entry = self.added.entry(alloc.node_id.clone()).or_default();
@@ -498,14 +444,6 @@ pub(crate) struct EvalCommit {
     followups: Vec<Evaluation>,
     /// Alloc updates that point failed allocations at their follow-ups.
     followup_links: Vec<AllocDesiredUpdate>,
-    /// Only placements: a chunk of a larger plan, committed ahead of its
-    /// evaluation's update (which goes with the plan's last part).
-    chunk: bool,
-    /// Placements of this plan committed by its earlier chunks.
-    placed_in_chunks: usize,
-    /// Placements of this plan its earlier chunks could not commit: any
-    /// makes the evaluation retry, as a rejection in this part would.
-    rejected_in_chunks: usize,
 }
 
 impl EvalCommit {
@@ -517,61 +455,7 @@ impl EvalCommit {
             blocked: None,
             followups: Vec::new(),
             followup_links: Vec::new(),
-            chunk: false,
-            placed_in_chunks: 0,
-            rejected_in_chunks: 0,
         }
-    }
-
-    /// A chunk of placements of `eval_id`'s plan.
-    fn chunk(eval_id: &str, placements: Vec<Allocation>) -> EvalCommit {
-        EvalCommit {
-            plan: Plan { eval_id: eval_id.to_string(), placements, ..Plan::default() },
-            eval_update: Evaluation { id: eval_id.to_string(), ..Evaluation::default() },
-            blocked: None,
-            followups: Vec::new(),
-            followup_links: Vec::new(),
-            chunk: true,
-            placed_in_chunks: 0,
-            rejected_in_chunks: 0,
-        }
-    }
-}
-
-/// Submits the chunks of large plans from the scheduler's (blocking) thread.
-struct ChunkApplier {
-    applier: PlanApplier,
-    /// Placements per chunk.
-    chunk_size: usize,
-}
-
-/// A submitted chunk: its reply to wait for, and what it asked for.
-struct SubmittedChunk {
-    reply: ChunkReply,
-    /// (cpu, memory, disk) its placements take per node.
-    usage: NodeUsage,
-}
-
-/// The reply of one submitted chunk and how many placements it carried.
-pub(crate) struct ChunkReply {
-    reply: oneshot::Receiver<CommitReply>,
-    n_placements: usize,
-}
-
-impl ChunkApplier {
-    /// Hands a chunk of `eval_id`'s placements to the applier without waiting.
-    fn submit_chunk(&self, eval_id: &str, placements: Vec<Allocation>) -> SubmittedChunk {
-        let mut usage: NodeUsage = HashMap::new();
-        for alloc in &placements {
-            let entry = usage.entry(alloc.node_id.clone()).or_default();
-            entry.0 += alloc.allocated_resources.cpu();
-            entry.1 += alloc.allocated_resources.memory_mb();
-            entry.2 += alloc.allocated_resources.disk_mb();
-        }
-        let n_placements = placements.len();
-        let request = CommitRequest { parts: vec![EvalCommit::chunk(eval_id, placements)] };
-        let reply = self.applier.submit_blocking(request);
-        SubmittedChunk { reply: ChunkReply { reply, n_placements }, usage }
     }
 }
 
@@ -595,8 +479,6 @@ pub(crate) struct CommitOutcome {
     pub followups: Vec<Evaluation>,
     /// Whether the plan stopped allocations (capacity freed).
     pub freed_capacity: bool,
-    /// Whether this was a chunk of placements only (see [`EvalCommit`]).
-    pub chunk: bool,
 }
 
 fn build_commit(eval: &Evaluation, job: Option<&Job>, plan: Plan, snapshot_index: u64) -> EvalCommit {
@@ -665,16 +547,7 @@ fn build_commit(eval: &Evaluation, job: Option<&Job>, plan: Plan, snapshot_index
         }
         followups.push(followup_eval);
     }
-    EvalCommit {
-        plan,
-        eval_update,
-        blocked,
-        followups,
-        followup_links,
-        chunk: false,
-        placed_in_chunks: 0,
-        rejected_in_chunks: 0,
-    }
+    EvalCommit { plan, eval_update, blocked, followups, followup_links }
 }
 
 /// Acts on a committed plan: blocked evaluations wait (found blocked from a
@@ -748,16 +621,6 @@ impl PlanApplier {
             .map_err(|_| crate::error::ServerError::Internal("plan applier stopped".to_string()))?;
         reply_rx.await.map_err(|_| crate::error::ServerError::Internal("plan applier stopped".to_string()))?
     }
-
-    /// Submits a request from a thread outside the async runtime (a
-    /// scheduler pass) without waiting; the receiver yields the reply, or
-    /// an error when the applier has stopped.
-    fn submit_blocking(&self, request: CommitRequest) -> oneshot::Receiver<CommitReply> {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        // A closed applier drops the sender, which the receiver sees.
-        let _ = self.tx.blocking_send((request, reply_tx));
-        reply_rx
-    }
 }
 
 /// Placements verified but not yet visible in snapshots: (cpu, mem, disk) per node.
@@ -811,9 +674,7 @@ pub(crate) fn start_applier(
                 let reply_value = match result {
                     Ok(_) => {
                         for outcome in &outcomes {
-                            if !outcome.chunk {
-                                metrics.plans_applied.fetch_add(1, Ordering::Relaxed);
-                            }
+                            metrics.plans_applied.fetch_add(1, Ordering::Relaxed);
                             metrics.placements.fetch_add(outcome.placed as u64, Ordering::Relaxed);
                             metrics.plan_rejections.fetch_add(outcome.rejected as u64, Ordering::Relaxed);
                         }
@@ -865,8 +726,6 @@ fn verify(
     let in_flight = in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut added: NodeUsage = HashMap::new();
     let mut ops = TxnOps::default();
-    // One reservation instead of doubling through a large plan.
-    ops.allocs.reserve(request.parts.iter().map(|part| part.plan.placements.len()).sum());
     let outcomes =
         request.parts.into_iter().map(|part| verify_part(snapshot, part, &in_flight, &mut added, &mut ops)).collect();
     (ops.into_txn(), outcomes, added)
@@ -880,71 +739,44 @@ fn verify_part(
     added: &mut NodeUsage,
     ops: &mut TxnOps,
 ) -> CommitOutcome {
-    let EvalCommit {
-        plan,
-        eval_update,
-        blocked,
-        followups,
-        followup_links,
-        chunk,
-        placed_in_chunks,
-        rejected_in_chunks,
-    } = part;
-    let mut rejected = rejected_in_chunks;
+    let EvalCommit { plan, eval_update, blocked, followups, followup_links } = part;
+    let mut rejected = 0;
     let mut placed = 0;
     let stopping: std::collections::HashSet<&str> = plan.stops.iter().map(|s| s.alloc_id.as_str()).collect();
-    // A node's room before this batch, looked up once per node of the plan
-    // (a large plan places several allocations on each node).
-    let mut room_by_node: HashMap<String, Option<NodeRoom>> = HashMap::new();
     for alloc in plan.placements {
-        let room = match room_by_node.get(&alloc.node_id) {
-            Some(room) => *room,
-            None => {
-                let room = node_room(snapshot, &alloc.node_id, &stopping, in_flight);
-                room_by_node.insert(alloc.node_id.clone(), room);
-                room
+        let fits = snapshot.node(&alloc.node_id).is_some_and(|node| {
+            if !node.ready_for_work() {
+                return false;
             }
-        };
-        let ask = (
-            alloc.allocated_resources.cpu(),
-            alloc.allocated_resources.memory_mb(),
-            alloc.allocated_resources.disk_mb(),
-        );
-        let this_batch = added.get(&alloc.node_id).copied().unwrap_or_default();
-        let fits = room.is_some_and(|room| {
-            room.used.0 + this_batch.0 + ask.0 <= room.capacity.0
-                && room.used.1 + this_batch.1 + ask.1 <= room.capacity.1
-                && room.used.2 + this_batch.2 + ask.2 <= room.capacity.2
+            let (cap_cpu, cap_mem, cap_disk) = node.allocatable();
+            let (mut used_cpu, mut used_mem, mut used_disk) = snapshot.node_used(&node.id);
+            // Allocations this plan stops on the node free their resources.
+            let stops_here = if stopping.is_empty() { Vec::new() } else { snapshot.live_allocs_by_node(&node.id) };
+            for existing in stops_here {
+                if stopping.contains(existing.id.as_str()) && !existing.terminal() {
+                    used_cpu = used_cpu.saturating_sub(existing.allocated_resources.cpu());
+                    used_mem = used_mem.saturating_sub(existing.allocated_resources.memory_mb());
+                    used_disk = used_disk.saturating_sub(existing.allocated_resources.disk_mb());
+                }
+            }
+            let pending = in_flight.get(&node.id).copied().unwrap_or_default();
+            let this_batch = added.get(&node.id).copied().unwrap_or_default();
+            let res = &alloc.allocated_resources;
+            used_cpu + pending.0 + this_batch.0 + res.cpu() <= cap_cpu
+                && used_mem + pending.1 + this_batch.1 + res.memory_mb() <= cap_mem
+                && used_disk + pending.2 + this_batch.2 + res.disk_mb() <= cap_disk
         });
         if fits {
-            match added.get_mut(&alloc.node_id) {
-                Some(entry) => {
-                    entry.0 += ask.0;
-                    entry.1 += ask.1;
-                    entry.2 += ask.2;
-                }
-                None => {
-                    added.insert(alloc.node_id.clone(), ask);
-                }
-            }
+            let entry = added.entry(alloc.node_id.clone()).or_default();
+            entry.0 += alloc.allocated_resources.cpu();
+            entry.1 += alloc.allocated_resources.memory_mb();
+            entry.2 += alloc.allocated_resources.disk_mb();
             ops.allocs.push(alloc);
             placed += 1;
         } else {
             rejected += 1;
         }
     }
-    if chunk {
-        return CommitOutcome {
-            rejected,
-            placed,
-            eval: eval_update,
-            blocked: None,
-            followups: Vec::new(),
-            freed_capacity: false,
-            chunk,
-        };
-    }
-    let placed = placed + placed_in_chunks;
     let freed_capacity = !plan.stops.is_empty();
     ops.desired.extend(
         plan.stops
@@ -976,46 +808,7 @@ fn verify_part(
     } else {
         (None, Vec::new())
     };
-    CommitOutcome { rejected, placed, eval: eval_update, blocked, followups, freed_capacity, chunk }
-}
-
-/// What a node can hold and what it holds before a batch's placements:
-/// (cpu MHz, memory MB, disk MB) each.
-#[derive(Debug, Clone, Copy)]
-struct NodeRoom {
-    capacity: (u64, u64, u64),
-    /// Used in the snapshot, minus what the plan stops there, plus the
-    /// placements of plans still being written.
-    used: (u64, u64, u64),
-}
-
-/// The room of a node for one plan's placements; `None` when the node is
-/// gone or takes no work.
-fn node_room(
-    snapshot: &Snapshot,
-    node_id: &str,
-    stopping: &std::collections::HashSet<&str>,
-    in_flight: &NodeUsage,
-) -> Option<NodeRoom> {
-    let node = snapshot.node(node_id)?;
-    if !node.ready_for_work() {
-        return None;
-    }
-    let (mut used_cpu, mut used_mem, mut used_disk) = snapshot.node_used(&node.id);
-    // Allocations this plan stops on the node free their resources.
-    let stops_here = if stopping.is_empty() { Vec::new() } else { snapshot.live_allocs_by_node(&node.id) };
-    for existing in stops_here {
-        if stopping.contains(existing.id.as_str()) && !existing.terminal() {
-            used_cpu = used_cpu.saturating_sub(existing.allocated_resources.cpu());
-            used_mem = used_mem.saturating_sub(existing.allocated_resources.memory_mb());
-            used_disk = used_disk.saturating_sub(existing.allocated_resources.disk_mb());
-        }
-    }
-    let pending = in_flight.get(&node.id).copied().unwrap_or_default();
-    Some(NodeRoom {
-        capacity: node.allocatable(),
-        used: (used_cpu + pending.0, used_mem + pending.1, used_disk + pending.2),
-    })
+    CommitOutcome { rejected, placed, eval: eval_update, blocked, followups, freed_capacity }
 }
 
 #[cfg(test)]
@@ -1187,11 +980,7 @@ mod tests {
                 let job = snapshot.job("default", &eval.job_id).expect("child stored");
                 let plan =
                     Plan { eval_id: eval.id.clone(), placements: vec![placement(&job, "node-0")], ..Plan::default() };
-                Decision::Plan {
-                    part: Box::new(build_commit(eval, Some(&job), plan, snapshot.index())),
-                    class: None,
-                    chunks: Vec::new(),
-                }
+                Decision::Plan { part: Box::new(build_commit(eval, Some(&job), plan, snapshot.index())), class: None }
             })
             .collect();
         let batch = batch_of(server, &evals);
@@ -1209,40 +998,6 @@ mod tests {
         let z = stored(server, &evals[2]);
         assert_eq!(z.status, eval_status::COMPLETE);
         assert!(!z.blocked_eval.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_large_plan_is_committed_in_chunks_before_its_evaluation() {
-        let fixture = fixture(3).await;
-        let server = &fixture.server;
-        let mut many = job("many", JobType::Batch, 7);
-        many.task_groups[0].tasks[0].resources.memory_mb = 1000;
-        let eval = pending_eval(&many);
-        let ops = vec![Op::UpsertJob(many), Op::UpsertEvals(vec![eval.clone()])];
-        server.state.apply(Txn { preconditions: vec![], ops }).await.expect("job written");
-        let eval = stored(server, &eval);
-        let applied_before = server.metrics.plans_applied.load(Ordering::Relaxed);
-
-        let results = process_batch_in_chunks(server, &batch_of(server, std::slice::from_ref(&eval)), 3).await;
-        assert!(results.iter().all(Result::is_ok));
-        let done = stored(server, &eval);
-        assert_eq!(done.status, eval_status::COMPLETE);
-        let allocs = server.state.snapshot().allocs_by_job("default", "many");
-        assert_eq!(allocs.len(), 7);
-        // Two chunks of three, then the last placement with the evaluation.
-        let mut by_index: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
-        for alloc in &allocs {
-            *by_index.entry(alloc.create_index).or_default() += 1;
-        }
-        assert_eq!(by_index.values().copied().collect::<Vec<_>>(), vec![3, 3, 1], "{by_index:?}");
-        assert_eq!(by_index.keys().last().copied(), Some(done.modify_index), "the evaluation goes with the last part");
-        assert_eq!(server.metrics.plans_applied.load(Ordering::Relaxed), applied_before + 1, "one plan");
-        assert_eq!(server.metrics.placements.load(Ordering::Relaxed), 7);
-        // No node holds more than it can: 8192 MB each, 1000 MB per placement.
-        let snapshot = server.state.snapshot();
-        for idx in 0..3 {
-            assert!(snapshot.node_used(&format!("node-{idx}")).1 <= 8192);
-        }
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Table tests over the in-memory [`MemoryState`]: one `check`-style helper
 //! per area, minimal fixtures.
 
-mod chunks;
 mod diff;
 mod feasible;
 mod reconcile;
