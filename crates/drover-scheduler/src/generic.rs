@@ -147,6 +147,9 @@ fn schedule_generic(
         }
     }
     let mut followups: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    // One reservation instead of doubling through a large count (each growth
+    // copies every allocation placed so far).
+    plan.placements.reserve(decisions.iter().map(|(_, _, decision)| decision.places.len()).sum());
     for (group, mut placement, decision) in decisions {
         let stop_offset = plan.stops.len();
         plan.stops.extend(decision.stops);

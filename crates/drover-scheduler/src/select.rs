@@ -315,8 +315,13 @@ impl<'a> Placer<'a> {
     }
 
     fn record(&mut self, node_id: &str, group_name: &str, node: Option<&Node>) {
-        *self.job_counts.entry(node_id.to_string()).or_insert(0) += 1;
-        *self.group_counts.entry(group_name.to_string()).or_default().entry(node_id.to_string()).or_insert(0) += 1;
+        count_in(&mut self.job_counts, node_id);
+        match self.group_counts.get_mut(group_name) {
+            Some(by_node) => count_in(by_node, node_id),
+            None => {
+                self.group_counts.insert(group_name.to_string(), HashMap::from([(node_id.to_string(), 1)]));
+            }
+        }
         let Some(node) = node else { return };
         let job = self.job;
         for constraint in job.constraints.iter().filter(|c| constraint_kind(c) == ConstraintKind::DistinctProperty) {
@@ -485,6 +490,16 @@ impl<'a> Placer<'a> {
             .map(|(scored_pos, score)| score_meta(&self.nodes[*scored_pos].id, score))
             .collect();
         Ok(Selected { node_pos, metric })
+    }
+}
+
+/// Adds one to `key`'s count; the key is copied only the first time it is counted.
+fn count_in(counts: &mut HashMap<String, u32>, key: &str) {
+    match counts.get_mut(key) {
+        Some(count) => *count += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
+        }
     }
 }
 

@@ -193,14 +193,19 @@ impl StateMaps {
             .get(&alloc.id)
             .map(|old| job_key(&old.namespace, &old.job_id))
             .filter(|previous| *previous != job);
-        let class_before = self.child_class(&job);
+        // Most allocations belong to jobs that are not children: their
+        // classification (before and after) is skipped.
+        let job_is_child = self.is_child(&job);
+        let class_before = if job_is_child { self.child_class(&job) } else { None };
         let previous_class_before = previous_job.as_ref().and_then(|previous| self.child_class(previous));
         let old = self.allocs.insert(alloc.id.clone(), Arc::clone(&alloc));
         if let Some(old) = &old {
             self.unindex_alloc(old);
         }
         self.index_alloc(&alloc);
-        self.recount_child(&job, class_before);
+        if job_is_child {
+            self.recount_child(&job, class_before);
+        }
         if let Some(previous) = previous_job {
             self.recount_child(&previous, previous_class_before);
         }
@@ -353,6 +358,13 @@ impl StateMaps {
         if let Some(token_key) = token_key(job) {
             self.children_by_token.remove(&token_key, &job.id);
         }
+    }
+
+    /// Whether the job under `key` is a child (dispatched or periodic): only
+    /// children are counted in [`StateMaps::children_counts`]. A write of an
+    /// allocation never changes this, so one look serves before and after.
+    fn is_child(&self, key: &JobKey) -> bool {
+        self.jobs.get(key).is_some_and(|job| !job.parent_id.is_empty())
     }
 
     /// The parent and class of the job under `key`, if it is a child.
