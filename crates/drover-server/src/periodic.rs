@@ -693,12 +693,21 @@ async fn evaluate(server: &ServerInner, key: &JobKey, scope: &Scope) -> Option<i
     let snapshot = server.state.snapshot();
     let job = snapshot.job(&key.0, &key.1)?;
     let now = now_nanos();
+    // The run of a parked child (waiting for capacity, archived) has nothing
+    // to decide unless a deadline or a schedule's concurrency policy reads
+    // it; a full pass skips it rather than copy a million of them.
+    let skip_parked = !job.is_periodic() && job.run_policy.active_deadline_seconds == 0;
+    let parked = |run: &Run| {
+        skip_parked
+            && run.status == run_status::STARTING
+            && run.current_child().is_some_and(|child| snapshot.is_parked_in_archive(&key.0, child))
+    };
     let active_runs: Vec<Run> = match scope {
         Scope::Job => snapshot
             .runs_of_job(&key.0, &key.1)
             .iter()
             .rev()
-            .filter(|run| !run.is_terminal())
+            .filter(|run| !run.is_terminal() && !parked(run))
             .map(|run| (**run).clone())
             .collect(),
         Scope::Children(children) => runs_of_children(&snapshot, key, children),
