@@ -154,9 +154,10 @@ impl ServerInner {
         }
     }
 
-    /// Rebuilds the lines from state after a start.
-    pub(crate) fn restore_held(&self, snapshot: &Snapshot) {
-        for eval in snapshot.open_evals() {
+    /// Rebuilds the lines from state after a start, from the evaluations
+    /// not yet terminal (`Snapshot::open_evals`).
+    pub(crate) fn restore_held(&self, snapshot: &Snapshot, open_evals: &[Arc<Evaluation>]) {
+        for eval in open_evals {
             if eval.status != eval_status::BLOCKED || !eval.status_description.starts_with(HELD_DESCRIPTION) {
                 continue;
             }

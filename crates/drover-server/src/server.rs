@@ -124,16 +124,18 @@ impl ServerInner {
     pub(crate) fn restore(&self) {
         let snapshot = self.state.snapshot();
         let now = now_nanos();
-        for eval in snapshot.open_evals() {
+        // Read once: with parked children archived this reads storage.
+        let open_evals = snapshot.open_evals();
+        for eval in &open_evals {
             match eval.status.as_str() {
                 eval_status::PENDING => self.broker.enqueue(eval.clone(), now),
                 eval_status::BLOCKED if !eval.status_description.starts_with(crate::concurrency::HELD_DESCRIPTION) => {
-                    self.broker.block(&eval);
+                    self.broker.block(eval);
                 }
                 _ => {}
             }
         }
-        self.restore_held(&snapshot);
+        self.restore_held(&snapshot, &open_evals);
         let deadline = Instant::now() + self.config.heartbeat_ttl + self.config.heartbeat_grace;
         let mut heartbeats = self.heartbeats.lock().unwrap_or_else(|p| p.into_inner());
         for node in snapshot.nodes() {
