@@ -71,6 +71,56 @@ impl Snapshot {
         self.maps.archived.get(&job_key(namespace, job_id)).is_some_and(|archived| archived.parked)
     }
 
+    /// The resident object, else the archived one `read` finds if its job
+    /// (`job_of`) is archived in this snapshot.
+    fn resident_or_archived<T>(
+        &self,
+        resident: Option<&Arc<T>>,
+        read: impl FnOnce(&dyn ArchiveRead) -> Result<Option<T>, StateError>,
+        job_of: impl Fn(&T) -> JobKey,
+    ) -> Option<Arc<T>> {
+        if let Some(object) = resident {
+            return Some(Arc::clone(object));
+        }
+        if self.maps.archived.is_empty() {
+            return None;
+        }
+        let object = self.read_archive(read)?;
+        self.archived_job(&job_of(&object)).then(|| Arc::new(object))
+    }
+
+    /// `resident` (ordered by ID) with the rows `read` finds of jobs archived
+    /// in this snapshot (it is given the filter), in one list ordered by ID.
+    fn with_archived<T>(
+        &self,
+        resident: Vec<Arc<T>>,
+        read: impl FnOnce(&dyn ArchiveRead, &dyn Fn(&JobKey) -> bool) -> Result<Vec<T>, StateError>,
+        id_of: impl Fn(&T) -> &str,
+    ) -> Vec<Arc<T>> {
+        if self.maps.archived.is_empty() {
+            return resident;
+        }
+        let archived = self.read_archive(|archive| read(archive, &|key| self.archived_job(key)));
+        merge_by_id(resident, archived, id_of)
+    }
+
+    /// The objects of one job: from storage when the job is archived, else
+    /// through the resident index.
+    fn of_job<T>(
+        &self,
+        namespace: &str,
+        job_id: &str,
+        map: &OrdMap<String, Arc<T>>,
+        index: &IdIndex<JobKey>,
+        read: impl FnOnce(&dyn ArchiveRead) -> Result<Vec<T>, StateError>,
+    ) -> Vec<Arc<T>> {
+        let key = job_key(namespace, job_id);
+        if self.archived_job(&key) {
+            return self.read_archive(read).into_iter().map(Arc::new).collect();
+        }
+        lookup_all(map, index, &key)
+    }
+
     /// Number of archived child jobs.
     pub fn archived_count(&self) -> usize {
         self.maps.archived.len()
@@ -197,14 +247,11 @@ impl Snapshot {
 
     /// One evaluation.
     pub fn eval(&self, eval_id: &str) -> Option<Arc<Evaluation>> {
-        if let Some(eval) = self.maps.evals.get(eval_id) {
-            return Some(Arc::clone(eval));
-        }
-        if self.maps.archived.is_empty() {
-            return None;
-        }
-        let eval = self.read_archive(|archive| archive.eval(eval_id))?;
-        self.archived_job(&job_key(&eval.namespace, &eval.job_id)).then(|| Arc::new(eval))
+        self.resident_or_archived(
+            self.maps.evals.get(eval_id),
+            |archive| archive.eval(eval_id),
+            |eval| job_key(&eval.namespace, &eval.job_id),
+        )
     }
 
     /// Every evaluation in memory, ordered by ID: those of archived jobs
@@ -215,37 +262,27 @@ impl Snapshot {
 
     /// Evaluations whose ID starts with `prefix`, ordered.
     pub fn evals_by_prefix(&self, prefix: &str) -> Vec<Arc<Evaluation>> {
-        let resident = by_prefix(&self.maps.evals, prefix);
-        if self.maps.archived.is_empty() {
-            return resident;
-        }
-        let archived = self.read_archive(|archive| archive.evals_by_prefix(prefix, &|key| self.archived_job(key)));
-        merge_by_id(resident, archived, |eval| &eval.id)
+        self.with_archived(
+            by_prefix(&self.maps.evals, prefix),
+            |archive, keep| archive.evals_by_prefix(prefix, keep),
+            |eval| &eval.id,
+        )
     }
 
     /// Evaluations of a job, ordered by ID.
     pub fn evals_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Evaluation>> {
-        let key = job_key(namespace, job_id);
-        if self.archived_job(&key) {
-            return self
-                .read_archive(|archive| archive.evals_of_job(namespace, job_id))
-                .into_iter()
-                .map(Arc::new)
-                .collect();
-        }
-        lookup_all(&self.maps.evals, &self.maps.evals_by_job, &key)
+        self.of_job(namespace, job_id, &self.maps.evals, &self.maps.evals_by_job, |archive| {
+            archive.evals_of_job(namespace, job_id)
+        })
     }
 
     /// One allocation.
     pub fn alloc(&self, alloc_id: &str) -> Option<Arc<Allocation>> {
-        if let Some(alloc) = self.maps.allocs.get(alloc_id) {
-            return Some(Arc::clone(alloc));
-        }
-        if self.maps.archived.is_empty() {
-            return None;
-        }
-        let alloc = self.read_archive(|archive| archive.alloc(alloc_id))?;
-        self.archived_job(&job_key(&alloc.namespace, &alloc.job_id)).then(|| Arc::new(alloc))
+        self.resident_or_archived(
+            self.maps.allocs.get(alloc_id),
+            |archive| archive.alloc(alloc_id),
+            |alloc| job_key(&alloc.namespace, &alloc.job_id),
+        )
     }
 
     /// Every allocation in memory, ordered by ID: those of archived jobs
@@ -256,25 +293,18 @@ impl Snapshot {
 
     /// Allocations whose ID starts with `prefix`, ordered.
     pub fn allocs_by_prefix(&self, prefix: &str) -> Vec<Arc<Allocation>> {
-        let resident = by_prefix(&self.maps.allocs, prefix);
-        if self.maps.archived.is_empty() {
-            return resident;
-        }
-        let archived = self.read_archive(|archive| archive.allocs_by_prefix(prefix, &|key| self.archived_job(key)));
-        merge_by_id(resident, archived, |alloc| &alloc.id)
+        self.with_archived(
+            by_prefix(&self.maps.allocs, prefix),
+            |archive, keep| archive.allocs_by_prefix(prefix, keep),
+            |alloc| &alloc.id,
+        )
     }
 
     /// Allocations of a job, ordered by ID.
     pub fn allocs_by_job(&self, namespace: &str, job_id: &str) -> Vec<Arc<Allocation>> {
-        let key = job_key(namespace, job_id);
-        if self.archived_job(&key) {
-            return self
-                .read_archive(|archive| archive.allocs_of_job(namespace, job_id))
-                .into_iter()
-                .map(Arc::new)
-                .collect();
-        }
-        lookup_all(&self.maps.allocs, &self.maps.allocs_by_job, &key)
+        self.of_job(namespace, job_id, &self.maps.allocs, &self.maps.allocs_by_job, |archive| {
+            archive.allocs_of_job(namespace, job_id)
+        })
     }
 
     /// Allocations on a node, ordered by ID: every one ever placed there and
@@ -283,11 +313,7 @@ impl Snapshot {
     /// are not wanted.
     pub fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
         let resident = lookup_all(&self.maps.allocs, &self.maps.allocs_by_node, &node_id.to_string());
-        if self.maps.archived.is_empty() {
-            return resident;
-        }
-        let archived = self.read_archive(|archive| archive.allocs_on_node(node_id, &|key| self.archived_job(key)));
-        merge_by_id(resident, archived, |alloc| &alloc.id)
+        self.with_archived(resident, |archive, keep| archive.allocs_on_node(node_id, keep), |alloc| &alloc.id)
     }
 
     /// Allocations on a node that are not client-terminal (see
