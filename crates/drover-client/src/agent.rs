@@ -98,6 +98,7 @@ pub async fn start(config: ClientConfig) -> Result<ClientHandle, ClientError> {
     let reporter = Reporter::default();
     let env = Arc::new(RunnerEnv {
         alloc_dir: config.alloc_dir.clone(),
+        dirs: Arc::new(crate::dir_pool::DirPool::start(&config.alloc_dir)),
         store: store.clone(),
         drivers: Drivers::new(config.executor_path.clone(), &config.options),
         node: NodeVars {

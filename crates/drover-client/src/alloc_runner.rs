@@ -15,6 +15,7 @@ use drover_types::{
     AllocClientUpdate, Allocation, LogConfig, RestartPolicy, TaskState, client_status, task_event, task_state,
 };
 
+use crate::dir_pool::{DirPool, Layout};
 use crate::driver::{Drivers, TaskContext};
 use crate::env::{TaskEnvInput, build_task_env};
 use crate::interpolate::{Interpolator, NodeVars};
@@ -26,6 +27,8 @@ use crate::task_runner::{self, LEADER_DEAD, TaskCommand, TaskRunnerArgs, TaskUpd
 pub(crate) struct RunnerEnv {
     /// `<alloc_dir>`: one dir per allocation under it.
     pub alloc_dir: PathBuf,
+    /// Makes the allocation and task directory trees.
+    pub dirs: Arc<DirPool>,
     pub store: StateStore,
     pub drivers: Drivers,
     pub node: NodeVars,
@@ -171,14 +174,8 @@ impl AllocRunner {
             return;
         }
         let alloc_root = self.env.alloc_dir.join(&alloc.id);
-        let mut setup_error = None;
-        for sub in ["logs", "data", "tmp"] {
-            let dir = alloc_root.join("alloc").join(sub);
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                setup_error = Some(format!("failed to create {}: {e}", dir.display()));
-            }
-        }
-        if let Some(error) = setup_error {
+        if let Err(e) = self.env.dirs.place(Layout::Alloc, &alloc_root) {
+            let error = format!("failed to create {}: {e}", alloc_root.display());
             for task in &group.tasks {
                 let mut state = TaskState { state: task_state::DEAD.to_string(), failed: true, ..TaskState::default() };
                 let mut event = new_event(task_event::SETUP_FAILURE, error.clone());
@@ -229,6 +226,7 @@ impl AllocRunner {
                 restart_policy: restart_policy.clone(),
                 driver: self.env.drivers.get(&task.driver),
                 ctx,
+                dirs: self.env.dirs.clone(),
                 payload: payload.clone(),
                 restore,
                 updates: updates_tx.clone(),

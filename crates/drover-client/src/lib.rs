@@ -33,6 +33,7 @@
 
 mod agent;
 mod alloc_runner;
+mod dir_pool;
 pub mod driver;
 pub mod env;
 mod error;

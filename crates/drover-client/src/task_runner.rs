@@ -16,6 +16,7 @@ use drover_types::{
     task_event, task_state,
 };
 
+use crate::dir_pool::{DirPool, Layout};
 use crate::driver::{Driver, DriverError, ExitResult, HandleState, TaskContext, TaskHandle, parse_signal};
 use crate::restart::{RestartDecision, RestartInput, RunOutcome, decide};
 use crate::state::PersistedTask;
@@ -56,6 +57,8 @@ pub(crate) struct TaskRunnerArgs {
     /// `None` when the driver is unknown on this client.
     pub driver: Option<Arc<dyn Driver>>,
     pub ctx: TaskContext,
+    /// Makes the task dir.
+    pub dirs: Arc<DirPool>,
     /// The dispatch payload (empty if none).
     pub payload: Arc<Vec<u8>>,
     /// State from before a client restart.
@@ -104,6 +107,7 @@ pub(crate) async fn run(args: TaskRunnerArgs) {
         restart_policy: args.restart_policy,
         driver: args.driver,
         ctx: args.ctx,
+        dirs: args.dirs,
         payload: args.payload,
         updates: args.updates,
         commands: args.commands,
@@ -125,6 +129,7 @@ struct TaskRunner {
     restart_policy: RestartPolicy,
     driver: Option<Arc<dyn Driver>>,
     ctx: TaskContext,
+    dirs: Arc<DirPool>,
     payload: Arc<Vec<u8>>,
     updates: mpsc::UnboundedSender<TaskUpdate>,
     commands: mpsc::UnboundedReceiver<TaskCommand>,
@@ -225,10 +230,9 @@ impl TaskRunner {
     }
 
     fn setup(&self) -> Result<(), String> {
-        for sub in ["local", "secrets", "tmp"] {
-            let dir = self.ctx.task_dir.join(sub);
-            std::fs::create_dir_all(&dir).map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
-        }
+        self.dirs
+            .place(Layout::Task, &self.ctx.task_dir)
+            .map_err(|e| format!("failed to create {}: {e}", self.ctx.task_dir.display()))?;
         let file = self.task.dispatch_payload.as_ref().map(|p| p.file.as_str()).unwrap_or("");
         if self.payload.is_empty() || file.is_empty() {
             return Ok(());

@@ -157,3 +157,32 @@ async fn recover_fails_when_the_executor_is_gone() {
     let err = driver().recover(&state).err().expect("recover fails");
     assert!(matches!(err, drover_client::driver::DriverError::Recover(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn later_starts_use_a_spare_executor_started_ahead() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let driver = driver();
+    // Each task notes its executor's working dir: the task dir for an
+    // executor started on demand, `/` for a spare started ahead.
+    let script = "readlink /proc/$PPID/cwd; echo \"$RUN\"";
+    let mut spare_used = false;
+    for run in 0..20 {
+        let root = tmp.path().join(format!("run{run}"));
+        let mut ctx = context(&root, script);
+        ctx.env.insert("RUN".to_string(), run.to_string());
+        let mut handle = driver.start(&ctx).await.expect("start");
+        assert_eq!(wait(&mut handle).await, ExitResult { exit_code: 0, signal: 0 });
+        let stdout = std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).expect("stdout log");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.get(1).copied(), Some(run.to_string().as_str()), "this run's own task: {stdout:?}");
+        let executor_cwd = lines.first().copied().unwrap_or_default();
+        if run == 0 {
+            assert_eq!(Path::new(executor_cwd), ctx.task_dir.canonicalize().expect("task dir"), "first start");
+        } else if executor_cwd == "/" {
+            spare_used = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(spare_used, "no start used a spare executor");
+}

@@ -2,9 +2,16 @@
 //! executor process (see [`crate::executor`]), so the task survives a client
 //! restart. Exit is learned from the executor's exit file; stopping signals
 //! the task's process group directly.
+//!
+//! Starting an executor (fork, exec, loading) is about a millisecond on the
+//! path from a placement to the task's first instruction, so the driver keeps
+//! one spare executor started ahead, waiting for its spec on stdin, and
+//! starts the next spare in the background when it hands one out. A spare
+//! that is not used exits when the driver is dropped (its stdin closes).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -22,13 +29,84 @@ const POLL_INTERVAL: Duration = Duration::from_millis(25);
 #[derive(Debug, Clone)]
 pub struct RawExecDriver {
     executor_path: PathBuf,
+    spare: Arc<Mutex<SpareSlot>>,
+}
+
+/// An executor started ahead of need, waiting for its spec.
+#[derive(Debug)]
+struct Executor {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+}
+
+/// The driver's spare executor, and whether one is being started.
+#[derive(Debug, Default)]
+struct SpareSlot {
+    ready: Option<Executor>,
+    starting: bool,
 }
 
 impl RawExecDriver {
     /// A driver spawning `<executor_path> executor -` (the spec on stdin).
     pub fn new(executor_path: PathBuf) -> RawExecDriver {
-        RawExecDriver { executor_path }
+        RawExecDriver { executor_path, spare: Arc::default() }
     }
+
+    /// Starts an executor in `cwd`; it waits for its spec on stdin.
+    fn spawn_executor(executor_path: &Path, cwd: &Path) -> Result<Executor, DriverError> {
+        // The spec goes through a pipe rather than a file: one file less to
+        // create per task start. The executor notes later failures in
+        // executor.log itself, so its stderr is not needed.
+        let mut child = tokio::process::Command::new(executor_path)
+            .arg("executor")
+            .arg("-")
+            .env_clear()
+            .current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                DriverError::Recoverable(format!("error starting executor {}: {e}", executor_path.display()))
+            })?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(DriverError::Recoverable("executor stdin or stdout not captured".to_string()));
+        };
+        Ok(Executor { child, stdin, stdout })
+    }
+
+    /// The spare executor if one is ready and alive; starts the next one in
+    /// the background either way.
+    fn take_spare(&self) -> Option<Executor> {
+        let taken = {
+            let mut slot = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+            let taken = slot.ready.take();
+            if slot.starting {
+                return taken.and_then(alive);
+            }
+            slot.starting = true;
+            taken
+        };
+        let slot = self.spare.clone();
+        let executor_path = self.executor_path.clone();
+        tokio::task::spawn_blocking(move || {
+            // A spare pins no allocation's dir: its task's paths are absolute.
+            let started = Self::spawn_executor(&executor_path, Path::new("/"));
+            let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.starting = false;
+            match started {
+                Ok(executor) => slot.ready = Some(executor),
+                Err(e) => tracing::debug!(error = %e, "could not start a spare executor"),
+            }
+        });
+        taken.and_then(alive)
+    }
+}
+
+/// The executor, unless it already exited (killed from outside).
+fn alive(mut executor: Executor) -> Option<Executor> {
+    matches!(executor.child.try_wait(), Ok(None)).then_some(executor)
 }
 
 /// What raw_exec persists per running task.
@@ -116,23 +194,12 @@ impl RawExecDriver {
             exit_file: exit_file.clone(),
         };
         let bytes = serde_json::to_vec(&spec).map_err(|e| DriverError::Recoverable(e.to_string()))?;
-        // The spec goes through a pipe rather than a file: one file less to
-        // create per task start. The executor notes later failures in
-        // executor.log itself, so its stderr is not needed.
-        let mut child = tokio::process::Command::new(&self.executor_path)
-            .arg("executor")
-            .arg("-")
-            .env_clear()
-            .current_dir(&ctx.task_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                DriverError::Recoverable(format!("error starting executor {}: {e}", self.executor_path.display()))
-            })?;
-        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(DriverError::Recoverable("executor stdin or stdout not captured".to_string()));
+        // A spare runs in `/`, so it can serve only a task whose paths do not
+        // depend on the executor's working dir.
+        let spare = if spec_paths_absolute(&spec) { self.take_spare() } else { None };
+        let Executor { mut child, mut stdin, stdout } = match spare {
+            Some(executor) => executor,
+            None => Self::spawn_executor(&self.executor_path, &ctx.task_dir)?,
         };
         // A failed write means the executor died; reading its report says how.
         let _ = stdin.write_all(&bytes).await;
@@ -157,6 +224,11 @@ impl RawExecDriver {
         }
         Ok(RawExecHandle { state: RawExecState { report, exit_file }, child: Some(child) })
     }
+}
+
+/// Whether every path of `spec` is absolute.
+fn spec_paths_absolute(spec: &ExecutorSpec) -> bool {
+    [&spec.cwd, &spec.logs_dir, &spec.pid_file, &spec.exit_file].iter().all(|path| path.is_absolute())
 }
 
 /// A task run by an executor: our child (freshly started) or not (re-attached).
