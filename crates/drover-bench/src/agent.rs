@@ -53,13 +53,15 @@ fn build_drover(cargo: &std::ffi::OsStr, exe: &Path) -> anyhow::Result<()> {
         .args(["-p", "drover", "--bin", "drover"])
         // The small executor the client runs per task (it falls back to
         // `drover executor`, the big binary, when this is missing).
-        .args(["-p", "drover-client", "--bin", "drover-executor"]);
+        .args(["-p", "drover-client", "--bin", "drover-executor"])
+        // The task dispatch_latency runs.
+        .args(["-p", "drover-bench", "--bin", crate::stamp::PROGRAM]);
     if release {
         command.arg("--release");
     }
-    let status = command.status().context("running cargo build -p drover -p drover-client")?;
+    let status = command.status().context("running cargo build -p drover -p drover-client -p drover-bench")?;
     if !status.success() {
-        bail!("cargo build -p drover -p drover-client failed ({status})");
+        bail!("cargo build -p drover -p drover-client -p drover-bench failed ({status})");
     }
     Ok(())
 }

@@ -30,7 +30,6 @@ pub mod scenarios;
 pub mod stamp;
 
 use std::io::Write;
-use std::path::PathBuf;
 
 pub use args::Options;
 pub use report::{Figure, Report};
@@ -38,9 +37,6 @@ pub use report::{Figure, Report};
 /// Runs the command line `args` (without the program name), writing JSON
 /// lines and the table to `out`.
 pub fn run(args: &[String], out: &mut dyn Write) -> anyhow::Result<()> {
-    if args.first().map(String::as_str) == Some(stamp::SUBCOMMAND) {
-        return stamp::run(&args[1..]);
-    }
     let options = args::parse(args)?;
     if options.help {
         writeln!(out, "{}", args::HELP)?;
@@ -55,9 +51,4 @@ pub fn run(args: &[String], out: &mut dyn Write) -> anyhow::Result<()> {
     let result = runtime.block_on(scenarios::run(&options, &drover, &mut report));
     report.table()?;
     result
-}
-
-/// Where this process's executable is (the `stamp` helper tasks run).
-pub fn self_exe() -> anyhow::Result<PathBuf> {
-    Ok(std::env::current_exe()?)
 }

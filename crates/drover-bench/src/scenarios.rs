@@ -406,12 +406,9 @@ async fn dispatch_latency(options: &Options, drover: &Path, report: &mut Report<
         (None, None) => bail!("no agent"),
     };
     let stamps = tempfile::Builder::new().prefix("drover-bench-stamps-").tempdir()?;
-    let exe = crate::self_exe()?;
+    let stamp = crate::stamp::program()?;
     let parent = format!("bench-latency-{}", unix_nanos() % 1_000_000);
-    let task = raw_exec_task(
-        &exe.display().to_string(),
-        &[crate::stamp::SUBCOMMAND.to_string(), stamps.path().display().to_string()],
-    );
+    let task = raw_exec_task(&stamp.display().to_string(), &[stamps.path().display().to_string()]);
     api.register_job(&batch_job(&parent, 1, task, true)).await?;
     let mut latencies = Vec::new();
     let mut acks = Vec::new();
