@@ -289,6 +289,12 @@ fn decide_batch(
 ) -> Vec<Decision> {
     let mut view = BatchView { snapshot, added: HashMap::new() };
     let mut found_blocked: HashMap<BlockedClass, ClassBlock> = HashMap::new();
+    // The broker's answer for each class, read once per batch: capacity may
+    // change (and the broker forget its blocked classes) while the batch is
+    // decided, and an evaluation must never get a pass its older siblings
+    // earlier in the batch were parked without (it would be placed ahead of
+    // them). The parked ones are released again in order (`block_since`).
+    let mut broker_blocks: HashMap<BlockedClass, Option<ClassBlock>> = HashMap::new();
     let now = now_nanos();
     let mut decisions = Vec::with_capacity(evals.len());
     for eval in evals {
@@ -302,7 +308,12 @@ fn decide_batch(
         if let Some(class) = &class {
             let in_batch = found_blocked.get(class).cloned();
             let known = in_batch.clone().or_else(|| {
-                broker.class_block(class).filter(|(_, seen)| *seen == epoch).map(|(block, _)| (*block).clone())
+                broker_blocks
+                    .entry(class.clone())
+                    .or_insert_with(|| {
+                        broker.class_block(class).filter(|(_, seen)| *seen == epoch).map(|(block, _)| (*block).clone())
+                    })
+                    .clone()
             });
             if let Some(block) = known {
                 let write = current.status != eval_status::BLOCKED;
