@@ -175,7 +175,7 @@ impl AllocRunner {
         }
         let alloc_root = self.env.alloc_dir.join(&alloc.id);
         if let Err(e) = self.env.dirs.place(Layout::Alloc, &alloc_root) {
-            let error = format!("failed to create {}: {e}", alloc_root.display());
+            let error = e.to_string();
             for task in &group.tasks {
                 let mut state = TaskState { state: task_state::DEAD.to_string(), failed: true, ..TaskState::default() };
                 let mut event = new_event(task_event::SETUP_FAILURE, error.clone());

@@ -55,15 +55,15 @@ impl Layout {
 }
 
 /// Makes `layout`'s subdirectories under `dest` (and `dest` itself), keeping
-/// any that exist.
+/// any that exist. The error names the directory that could not be made.
 pub(crate) fn make_in_place(layout: Layout, dest: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(dest)?;
+    let failed =
+        |dir: &Path, e: io::Error| io::Error::new(e.kind(), format!("failed to create {}: {e}", dir.display()));
+    std::fs::create_dir_all(dest).map_err(|e| failed(dest, e))?;
     for sub in layout.subdirs() {
         let dir = dest.join(sub);
         match std::fs::create_dir(&dir) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                return Err(io::Error::new(e.kind(), format!("failed to create {}: {e}", dir.display())));
-            }
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(failed(&dir, e)),
             _ => {}
         }
     }
@@ -117,7 +117,8 @@ impl DirPool {
     }
 
     /// Puts a `layout` tree at `dest` (which must not exist yet to use a
-    /// spare): a spare renamed into place, or one made in place.
+    /// spare): a spare renamed into place, or one made in place (see
+    /// [`make_in_place`] for the error).
     pub fn place(&self, layout: Layout, dest: &Path) -> io::Result<()> {
         if std::fs::symlink_metadata(dest).is_err()
             && let Some(spare) = self.shared.take(layout)
@@ -241,6 +242,13 @@ mod tests {
         std::fs::create_dir_all(task.parent().expect("parent")).expect("mkdir");
         pool.place(Layout::Task, &task).expect("made in place");
         assert_eq!(subdirs_of(&task), ["local", "secrets", "tmp"]);
+
+        // A tree that cannot be made says which directory, once.
+        let blocked = no_spares.path().join("a3");
+        std::fs::write(&blocked, b"a file where the alloc dir goes").expect("write");
+        let err = pool.place(Layout::Alloc, &blocked).expect_err("a file is in the way").to_string();
+        assert!(err.starts_with(&format!("failed to create {}", blocked.display())), "{err}");
+        assert_eq!(err.matches("failed to create").count(), 1, "{err}");
     }
 
     #[test]

@@ -230,9 +230,7 @@ impl TaskRunner {
     }
 
     fn setup(&self) -> Result<(), String> {
-        self.dirs
-            .place(Layout::Task, &self.ctx.task_dir)
-            .map_err(|e| format!("failed to create {}: {e}", self.ctx.task_dir.display()))?;
+        self.dirs.place(Layout::Task, &self.ctx.task_dir).map_err(|e| e.to_string())?;
         let file = self.task.dispatch_payload.as_ref().map(|p| p.file.as_str()).unwrap_or("");
         if self.payload.is_empty() || file.is_empty() {
             return Ok(());
