@@ -728,15 +728,14 @@ async fn evaluate(server: &ServerInner, key: &JobKey, scope: &Scope) -> Option<i
     // Run updates (most actions under load: children finishing) go out in
     // one transaction per chunk, not one commit each, so the launcher keeps
     // up with thousands of children a second; the other actions follow, in order.
-    let (updates, others): (Vec<Action>, Vec<Action>) =
-        decision.actions.into_iter().partition(|action| matches!(action, Action::Update(_)));
-    let updates: Vec<Run> = updates
-        .into_iter()
-        .filter_map(|action| match action {
-            Action::Update(run) => Some(run),
-            _ => None,
-        })
-        .collect();
+    let mut updates: Vec<Run> = Vec::new();
+    let mut others: Vec<Action> = Vec::new();
+    for action in decision.actions {
+        match action {
+            Action::Update(run) => updates.push(run),
+            other => others.push(other),
+        }
+    }
     for chunk in updates.chunks(RUN_UPDATES_PER_COMMIT) {
         if let Err(err) = write_run_updates(server, &job, chunk.to_vec()).await {
             tracing::error!(job_id = %job.id, error = %err, "launcher could not write");
