@@ -202,7 +202,7 @@ impl ServerInner {
         child.canonicalize();
         // Every dispatch is a run too, so runs and history are the same for every trigger.
         let run = crate::periodic::new_run(&parent, &child.id, drover_types::run_trigger::DISPATCH, now, now);
-        let mut eval = None;
+        let mut evals = Vec::new();
         let mut parked_epoch = None;
         let held = limit > 0
             && (self.gate.held_count(namespace, parent_id) > 0
@@ -230,18 +230,16 @@ impl ServerInner {
                 fresh = crate::pipeline::parked_eval(fresh, &block, now);
                 parked_epoch = Some(epoch);
             }
-            eval = Some(fresh);
+            evals.push(fresh);
         }
         let child_id = child.id.clone();
         let mut ops = vec![Op::UpsertJob(child), Op::UpsertRuns(vec![run])];
-        let evals: Vec<drover_types::Evaluation> = eval.into_iter().collect();
         if !evals.is_empty() {
             ops.push(Op::UpsertEvals(evals.clone()));
         }
         let must_be_new =
             Precondition::JobModifyIndex { namespace: namespace.to_string(), job_id: child_id.clone(), index: 0 };
         let index = self.commit_with_evals(Txn { preconditions: vec![must_be_new], ops }, &evals).await?;
-        let mut evals = evals;
         if let Some(eval) = evals.first_mut() {
             eval.create_index = index;
             if held {
