@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use drover_types::{Allocation, Job, JobHistory, Node, Run, eligibility, job_status, run_status};
 
-use crate::maps::{JobKey, JobVersionKey, RunKey, StateMaps, job_key, run_key};
+use crate::maps::{JobKey, JobVersionKey, Key, RunKey, StateMaps, job_key, run_key};
 use crate::{AllocDesiredUpdate, Change, ChangedObject, Op, Precondition, StateError, Txn};
 
 /// What one successful transaction produced.
@@ -180,17 +180,17 @@ impl Tracker {
             let object = match touched {
                 Touched::Job(key) => match state.jobs.get(key) {
                     Some(job) => ChangedObject::Job(Arc::clone(job)),
-                    None => ChangedObject::JobDeleted { namespace: key.0.clone(), job_id: key.1.clone() },
+                    None => ChangedObject::JobDeleted { namespace: key.0.to_string(), job_id: key.1.to_string() },
                 },
-                Touched::Eval(eval_id) => match state.evals.get(eval_id) {
+                Touched::Eval(eval_id) => match state.evals.get(eval_id.as_str()) {
                     Some(eval) => ChangedObject::Eval(Arc::clone(eval)),
                     None => continue,
                 },
-                Touched::Alloc(alloc_id) => match state.allocs.get(alloc_id) {
+                Touched::Alloc(alloc_id) => match state.allocs.get(alloc_id.as_str()) {
                     Some(alloc) => ChangedObject::Alloc(Arc::clone(alloc)),
                     None => continue,
                 },
-                Touched::Node(node_id) => match state.nodes.get(node_id) {
+                Touched::Node(node_id) => match state.nodes.get(node_id.as_str()) {
                     Some(node) => ChangedObject::Node(Arc::clone(node)),
                     None => ChangedObject::NodeDeleted(node_id.clone()),
                 },
@@ -238,7 +238,7 @@ fn apply_op(state: &mut StateMaps, op: &Op, index: u64, now: i64, tracker: &mut 
         Op::UpsertEvals(evals) => {
             for eval in evals {
                 let mut stored = eval.clone();
-                stored.create_index = state.evals.get(&eval.id).map_or(index, |old| old.create_index);
+                stored.create_index = state.evals.get(eval.id.as_str()).map_or(index, |old| old.create_index);
                 stored.modify_index = index;
                 let old = state.put_eval(Arc::new(stored));
                 if let Some(old) = old {
@@ -261,7 +261,7 @@ fn apply_op(state: &mut StateMaps, op: &Op, index: u64, now: i64, tracker: &mut 
             for alloc in allocs {
                 let mut stored = alloc.clone();
                 stored.job = None;
-                stored.create_index = state.allocs.get(&alloc.id).map_or(index, |old| old.create_index);
+                stored.create_index = state.allocs.get(alloc.id.as_str()).map_or(index, |old| old.create_index);
                 stored.modify_index = index;
                 stored.alloc_modify_index = index;
                 put_alloc_tracked(state, stored, tracker);
@@ -270,7 +270,7 @@ fn apply_op(state: &mut StateMaps, op: &Op, index: u64, now: i64, tracker: &mut 
         }
         Op::UpdateAllocsDesired(updates) => {
             for update in updates {
-                let Some(existing) = state.allocs.get(&update.alloc_id) else {
+                let Some(existing) = state.allocs.get(update.alloc_id.as_str()) else {
                     return Err(StateError::NotFound(format!("alloc {} not found", update.alloc_id)));
                 };
                 let mut stored = Allocation::clone(existing);
@@ -285,7 +285,7 @@ fn apply_op(state: &mut StateMaps, op: &Op, index: u64, now: i64, tracker: &mut 
         Op::UpdateAllocsFromClient(updates) => {
             for update in updates {
                 // A client may report an allocation that was garbage collected.
-                let Some(existing) = state.allocs.get(&update.id) else { continue };
+                let Some(existing) = state.allocs.get(update.id.as_str()) else { continue };
                 let mut stored = Allocation::clone(existing);
                 if !update.client_status.is_empty() {
                     stored.client_status = update.client_status.clone();
@@ -480,7 +480,7 @@ fn upsert_job(state: &mut StateMaps, job: &Job, index: u64, now: i64, tracker: &
 /// Moves the version a new one replaces from `jobs` to `job_versions` (the
 /// latest version lives in `jobs` only), and has its row written.
 fn keep_superseded_version(state: &mut StateMaps, superseded: Arc<Job>, tracker: &mut Tracker) {
-    let version_key = (superseded.namespace.clone(), superseded.id.clone(), superseded.version);
+    let version_key = (Key::namespace(&superseded.namespace), Key::from(&superseded.id), superseded.version);
     state.put_job_version(superseded);
     tracker.rows.job_versions.insert(version_key);
 }
@@ -539,7 +539,7 @@ fn apply_desired_update(alloc: &mut Allocation, update: &AllocDesiredUpdate) {
 
 fn upsert_node(state: &mut StateMaps, node: &Node, index: u64, tracker: &mut Tracker) {
     let mut stored = node.clone();
-    match state.nodes.get(&node.id) {
+    match state.nodes.get(node.id.as_str()) {
         Some(existing) => {
             stored.create_index = existing.create_index;
             if existing.drain || existing.drain_strategy.is_some() {
@@ -881,12 +881,12 @@ mod tests {
         apply_ok(&mut state, 4, vec![Op::UpsertAllocs(vec![alloc("a2", "web", "n2", 200, 512, 20)])]);
         assert_eq!(used(&state, "n1"), (0, 0, 0));
         assert_eq!(used(&state, "n2"), (200, 512, 20));
-        assert_eq!(state.allocs_by_node.count(&"n2".to_string()), 2);
+        assert_eq!(state.allocs_by_node.count(&Key::from("n2")), 2);
 
         // Deleting a terminal alloc changes nothing; a live one frees its resources.
         apply_ok(&mut state, 5, vec![Op::DeleteAllocs(vec!["a1".to_string(), "a2".to_string()])]);
         assert_eq!(used(&state, "n2"), (0, 0, 0));
-        assert!(!state.allocs_by_node.has_key(&"n1".to_string()));
+        assert!(!state.allocs_by_node.has_key(&Key::from("n1")));
     }
 
     #[test]
@@ -1101,7 +1101,7 @@ mod tests {
         assert_eq!(applied.rows.jobs.len(), 1);
         assert_eq!(
             applied.rows.job_versions.iter().cloned().collect::<Vec<_>>(),
-            vec![("default".to_string(), "web".to_string(), 0)],
+            vec![(Key::from("default"), Key::from("web"), 0)],
             "the superseded version gets its row; the new latest is the jobs row"
         );
         assert!(applied.rows.evals.contains("e1"));

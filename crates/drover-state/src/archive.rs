@@ -30,7 +30,7 @@ use drover_types::{Allocation, Evaluation, Job, TaskGroups};
 
 use crate::StateError;
 use crate::children::ChildClass;
-use crate::maps::{JobKey, StateMaps, job_key};
+use crate::maps::{JobKey, Key, StateMaps, job_key};
 
 /// What stays in memory of an archived child job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +116,7 @@ fn parent_task_groups(state: &StateMaps, child: &Job, version: u64) -> Option<Ta
     {
         return Some(parent.task_groups.clone());
     }
-    let version_key = (child.namespace.clone(), child.parent_id.clone(), version);
+    let version_key = (parent_key.0, parent_key.1, version);
     state.job_versions.get(&version_key).map(|parent| parent.task_groups.clone())
 }
 
@@ -188,7 +188,7 @@ impl StateMaps {
         }
         let alloc_ids: Vec<String> = self.allocs_by_job.ids(key).map(str::to_string).collect();
         for alloc_id in alloc_ids {
-            if let Some(alloc) = self.allocs.remove(&alloc_id) {
+            if let Some(alloc) = self.allocs.remove(alloc_id.as_str()) {
                 self.unindex_alloc(&alloc);
             }
         }
@@ -209,22 +209,24 @@ impl StateMaps {
         }
         for alloc in family.allocs {
             let alloc = Arc::new(alloc);
-            self.allocs.insert(alloc.id.clone(), Arc::clone(&alloc));
-            self.index_alloc(&alloc);
+            let id = Key::from(&alloc.id);
+            self.allocs.insert(id.clone(), Arc::clone(&alloc));
+            self.index_alloc(&alloc, id);
         }
     }
 
     /// Indexes and counts an archived child found by a restart.
     pub(crate) fn put_archived_stub(&mut self, stub: ArchivedStub) {
         let parent_key = job_key(&stub.namespace, &stub.parent_id);
-        self.children_by_parent.add(parent_key.clone(), &stub.job_id);
+        let child_key = job_key(&stub.namespace, &stub.job_id);
+        self.children_by_parent.add(parent_key.clone(), child_key.1.clone());
         if !stub.idempotency_token.is_empty() {
-            let token_key = (stub.namespace.clone(), stub.parent_id.clone(), stub.idempotency_token.clone());
-            self.children_by_token.add(token_key, &stub.job_id);
+            let token_key = (parent_key.0.clone(), parent_key.1.clone(), Key::from(&stub.idempotency_token));
+            self.children_by_token.add(token_key, child_key.1.clone());
         }
         self.children_counts.entry(parent_key).or_default().add(stub.class);
         let archived = ArchivedJob { submit_time: stub.submit_time, parked: !stub.class.is_dead() };
-        self.archived.insert(job_key(&stub.namespace, &stub.job_id), archived);
+        self.archived.insert(child_key, archived);
     }
 
     /// Whether the job under `key` is archived.

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::StateError;
 use crate::apply::ChangedRows;
 use crate::archive::{ArchiveRead, ArchivedStub};
-use crate::maps::{JobKey, JobVersionKey, RunKey, StateMaps};
+use crate::maps::{JobKey, JobVersionKey, Key, RunKey, StateMaps};
 
 /// Where committed state is kept.
 pub(crate) trait Backend: Send {
@@ -81,7 +81,7 @@ impl Loaded {
             maps.put_run(Arc::new(run));
         }
         for history in self.histories {
-            let key = (history.namespace.clone(), history.job_id.clone());
+            let key = crate::maps::job_key(&history.namespace, &history.job_id);
             maps.histories.insert(key, Arc::new(history));
         }
         for stub in self.archived {
@@ -134,7 +134,7 @@ pub(crate) fn split_latest_versions(jobs: &[Job], versions: Vec<Job>) -> (Vec<Jo
     let mut duplicates = Vec::new();
     for version in versions {
         if latest.get(&(version.namespace.as_str(), version.id.as_str())) == Some(&version.version) {
-            duplicates.push((version.namespace, version.id, version.version));
+            duplicates.push((Key::namespace(&version.namespace), Key::from(version.id), version.version));
         } else {
             kept.push(version);
         }
@@ -168,15 +168,16 @@ pub(crate) fn parent_spec_version(state: &StateMaps, job: &Job) -> Option<u64> {
     if job.parent_id.is_empty() {
         return None;
     }
-    let parent = state.jobs.get(&(job.namespace.clone(), job.parent_id.clone()))?;
+    let (namespace, parent_id) = crate::maps::job_key(&job.namespace, &job.parent_id);
+    let parent = state.jobs.get(&(namespace.clone(), parent_id.clone()))?;
     if !parent.parent_id.is_empty() {
         return None;
     }
     if job.task_groups.is_shared_with(&parent.task_groups) {
         return Some(parent.version);
     }
-    let first = (job.namespace.clone(), job.parent_id.clone(), 0);
-    let last = (job.namespace.clone(), job.parent_id.clone(), u64::MAX);
+    let first = (namespace.clone(), parent_id.clone(), 0);
+    let last = (namespace, parent_id, u64::MAX);
     state
         .job_versions
         .range(first..=last)
@@ -193,7 +194,7 @@ pub(crate) fn attach_parent_specs(jobs: Vec<(Job, Option<u64>)>, versions: &[Job
     let mut specs: HashMap<JobVersionKey, Option<TaskGroups>> = HashMap::new();
     for (job, spec_version) in &jobs {
         if let Some(version) = spec_version {
-            specs.insert((job.namespace.clone(), job.parent_id.clone(), *version), None);
+            specs.insert((Key::namespace(&job.namespace), Key::from(&job.parent_id), *version), None);
         }
     }
     if specs.is_empty() {
@@ -201,14 +202,14 @@ pub(crate) fn attach_parent_specs(jobs: Vec<(Job, Option<u64>)>, versions: &[Job
     }
     let full_jobs = jobs.iter().filter(|(_, spec_version)| spec_version.is_none()).map(|(job, _)| job);
     for job in full_jobs.chain(versions) {
-        if let Some(spec) = specs.get_mut(&(job.namespace.clone(), job.id.clone(), job.version)) {
+        if let Some(spec) = specs.get_mut(&(Key::namespace(&job.namespace), Key::from(&job.id), job.version)) {
             *spec = Some(job.task_groups.clone());
         }
     }
     jobs.into_iter()
         .map(|(mut job, spec_version)| {
             let Some(version) = spec_version else { return Ok(job) };
-            let key = (job.namespace.clone(), job.parent_id.clone(), version);
+            let key = (Key::namespace(&job.namespace), Key::from(&job.parent_id), version);
             let Some(Some(spec)) = specs.get(&key) else {
                 return Err(StateError::Storage(format!(
                     "corrupt row \"{}/{}\" in table jobs: its task groups are version {version} of job {:?}, which is not stored",
@@ -296,19 +297,19 @@ impl WriteBatch {
             }
         }
         for eval_id in &rows.evals {
-            match state.evals.get(eval_id) {
+            match state.evals.get(eval_id.as_str()) {
                 Some(eval) => batch.evals_written.push(Arc::clone(eval)),
                 None => batch.evals_deleted.push(eval_id.clone()),
             }
         }
         for alloc_id in &rows.allocs {
-            match state.allocs.get(alloc_id) {
+            match state.allocs.get(alloc_id.as_str()) {
                 Some(alloc) => batch.allocs_written.push(Arc::clone(alloc)),
                 None => batch.allocs_deleted.push(alloc_id.clone()),
             }
         }
         for node_id in &rows.nodes {
-            match state.nodes.get(node_id) {
+            match state.nodes.get(node_id.as_str()) {
                 Some(node) => batch.nodes_written.push(Arc::clone(node)),
                 None => batch.nodes_deleted.push(node_id.clone()),
             }

@@ -10,10 +10,12 @@
 
 use imbl::OrdSet;
 
+use crate::key::Key;
+
 /// IDs filed under keys; a key with no IDs is simply absent.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct IdIndex<K: Ord + Clone> {
-    pairs: OrdSet<(K, String)>,
+    pairs: OrdSet<(K, Key)>,
 }
 
 impl<K: Ord + Clone> Default for IdIndex<K> {
@@ -23,20 +25,21 @@ impl<K: Ord + Clone> Default for IdIndex<K> {
 }
 
 impl<K: Ord + Clone> IdIndex<K> {
-    /// Files `id` under `key` (idempotent).
-    pub(crate) fn add(&mut self, key: K, id: &str) {
-        self.pairs.insert((key, id.to_string()));
+    /// Files `id` under `key` (idempotent). Taking a [`Key`] lets the
+    /// caller share one string between the maps that file the same ID.
+    pub(crate) fn add(&mut self, key: K, id: Key) {
+        self.pairs.insert((key, id));
     }
 
     /// Removes `id` from under `key`, if it is there.
     pub(crate) fn remove(&mut self, key: &K, id: &str) {
-        self.pairs.remove(&(key.clone(), id.to_string()));
+        self.pairs.remove(&(key.clone(), Key::from(id)));
     }
 
     /// The IDs filed under `key`, in ID order.
     pub(crate) fn ids<'a>(&'a self, key: &'a K) -> impl Iterator<Item = &'a str> + 'a {
         self.pairs
-            .range((key.clone(), String::new())..)
+            .range((key.clone(), Key::empty())..)
             .take_while(move |(filed_under, _)| filed_under == key)
             .map(|(_, id)| id.as_str())
     }
@@ -69,15 +72,16 @@ impl<K: Ord + Clone> IdIndex<K> {
 #[cfg(test)]
 mod tests {
     use super::IdIndex;
+    use crate::key::Key;
 
     #[test]
     fn ids_are_kept_per_key_in_order_and_removed_exactly() {
         let mut index: IdIndex<String> = IdIndex::default();
-        index.add("b".to_string(), "2");
-        index.add("a".to_string(), "9");
-        index.add("b".to_string(), "1");
-        index.add("c".to_string(), "0");
-        index.add("b".to_string(), "1");
+        index.add("b".to_string(), Key::from("2"));
+        index.add("a".to_string(), Key::from("9"));
+        index.add("b".to_string(), Key::from("1"));
+        index.add("c".to_string(), Key::from("0"));
+        index.add("b".to_string(), Key::from("1"));
         let b = "b".to_string();
         assert_eq!(index.ids(&b).collect::<Vec<_>>(), vec!["1", "2"]);
         assert_eq!(index.count(&b), 2);
@@ -94,9 +98,9 @@ mod tests {
     #[test]
     fn a_key_that_prefixes_another_does_not_see_its_ids() {
         let mut index: IdIndex<(String, String)> = IdIndex::default();
-        index.add(("default".to_string(), "job".to_string()), "x");
-        index.add(("default".to_string(), "job-2".to_string()), "y");
-        index.add(("default".to_string(), "jo".to_string()), "z");
+        index.add(("default".to_string(), "job".to_string()), Key::from("x"));
+        index.add(("default".to_string(), "job-2".to_string()), Key::from("y"));
+        index.add(("default".to_string(), "jo".to_string()), Key::from("z"));
         let key = ("default".to_string(), "job".to_string());
         assert_eq!(index.ids(&key).collect::<Vec<_>>(), vec!["x"]);
     }

@@ -15,7 +15,7 @@ use imbl::{OrdMap, OrdSet};
 use crate::apply::apply_txn;
 use crate::children::{ChildClass, ChildCounts};
 use crate::id_index::IdIndex;
-use crate::maps::{JobKey, StateMaps, TokenKey, job_key};
+use crate::maps::{JobKey, Key, StateMaps, TokenKey, job_key};
 use crate::{AllocDesiredUpdate, Op, Txn};
 
 const NOW: i64 = 1_700_000_000_000_000_000;
@@ -90,9 +90,9 @@ fn apply_checked(state: &mut StateMaps, index: u64, ops: Vec<Op>) {
 
 /// Recomputes each derived index from the primary maps and compares.
 fn assert_in_step(state: &StateMaps) {
-    let mut live: IdIndex<String> = IdIndex::default();
+    let mut live: IdIndex<Key> = IdIndex::default();
     for alloc in state.allocs.values().filter(|alloc| !alloc.client_terminal()) {
-        live.add(alloc.node_id.clone(), &alloc.id);
+        live.add(Key::from(&alloc.node_id), Key::from(&alloc.id));
     }
     assert_eq!(state.live_allocs_by_node, live, "live allocs by node");
 
@@ -106,14 +106,15 @@ fn assert_in_step(state: &StateMaps) {
         if job.parent_id.is_empty() {
             continue;
         }
-        let allocs = state.allocs.values().filter(|alloc| alloc.namespace == key.0 && alloc.job_id == key.1);
+        let allocs = state.allocs.values().filter(|alloc| key.0 == alloc.namespace && key.1 == alloc.job_id);
         counts
             .entry(job_key(&job.namespace, &job.parent_id))
             .or_default()
             .add(ChildClass::of(job, allocs.map(|a| &**a)));
         if !job.dispatch_idempotency_token.is_empty() {
-            let token_key = (job.namespace.clone(), job.parent_id.clone(), job.dispatch_idempotency_token.clone());
-            tokens.add(token_key, &job.id);
+            let token_key =
+                (Key::from(&job.namespace), Key::from(&job.parent_id), Key::from(&job.dispatch_idempotency_token));
+            tokens.add(token_key, Key::from(&job.id));
         }
     }
     assert_eq!(state.children_counts, counts, "children counts");
@@ -126,7 +127,7 @@ fn counts(state: &StateMaps, parent_id: &str) -> ChildCounts {
 }
 
 fn live_on(state: &StateMaps, node_id: &str) -> Vec<String> {
-    state.live_allocs_by_node.ids(&node_id.to_string()).map(str::to_string).collect()
+    state.live_allocs_by_node.ids(&Key::from(node_id)).map(str::to_string).collect()
 }
 
 #[test]
@@ -257,8 +258,8 @@ fn live_allocs_by_node_keep_what_the_client_still_has() {
     apply_checked(&mut state, 3, vec![client_update("a1", client_status::COMPLETE)]);
     apply_checked(&mut state, 4, vec![client_update("a2", client_status::FAILED)]);
     assert_eq!(live_on(&state, "n1"), Vec::<String>::new());
-    assert!(!state.live_allocs_by_node.has_key(&"n1".to_string()), "nothing live is left on n1");
-    assert_eq!(state.allocs_by_node.count(&"n1".to_string()), 2, "history is kept");
+    assert!(!state.live_allocs_by_node.has_key(&Key::from("n1")), "nothing live is left on n1");
+    assert_eq!(state.allocs_by_node.count(&Key::from("n1")), 2, "history is kept");
 
     // Moved to another node, and deleted.
     apply_checked(&mut state, 5, vec![Op::UpsertAllocs(vec![alloc("a3", "web", "n1", client_status::RUNNING)])]);
@@ -285,7 +286,7 @@ fn token_and_system_job_indexes_follow_job_writes() {
     );
     let system_ids: Vec<&str> = state.system_jobs.iter().map(|key| key.1.as_str()).collect();
     assert_eq!(system_ids, vec!["sweep", "sys"]);
-    let token = ("default".to_string(), "batch".to_string(), "tok".to_string());
+    let token = (Key::from("default"), Key::from("batch"), Key::from("tok"));
     assert_eq!(state.children_by_token.count(&token), 1);
     assert_eq!(state.children_by_token.pair_count(), 1, "children without a token are not indexed");
 
@@ -319,7 +320,7 @@ fn finished_runs_are_indexed_once_in_trimming_order() {
     let ids = |keys: Vec<crate::maps::RunKey>| keys.into_iter().map(|key| key.2).collect::<Vec<_>>();
     assert_eq!(ids(state.finished_run_keys(&job, true)), vec!["r2", "r1"], "oldest finish first, once each");
     assert_eq!(ids(state.finished_run_keys(&job, false)), vec!["r3"]);
-    state.remove_run(&("default".to_string(), "batch".to_string(), "r2".to_string()));
+    state.remove_run(&(Key::from("default"), Key::from("batch"), Key::from("r2")));
     assert_eq!(ids(state.finished_run_keys(&job, true)), vec!["r1"]);
     assert_eq!(state.finished_runs.len(), 2);
 }

@@ -59,6 +59,7 @@ mod children;
 mod id_index;
 #[cfg(test)]
 mod index_tests;
+mod key;
 mod maps;
 mod snapshot;
 mod sqlite;

@@ -15,18 +15,19 @@ use imbl::{OrdMap, OrdSet};
 use crate::archive::ArchivedJob;
 use crate::children::{ChildClass, ChildCounts};
 use crate::id_index::IdIndex;
+pub(crate) use crate::key::Key;
 
 /// `(namespace, job_id)`: how jobs are keyed.
-pub(crate) type JobKey = (String, String);
+pub(crate) type JobKey = (Key, Key);
 
 /// `(namespace, job_id, run_id)`: how runs are keyed (run IDs sort by time).
-pub(crate) type RunKey = (String, String, String);
+pub(crate) type RunKey = (Key, Key, Key);
 
 /// `(namespace, job_id, version)`: how job versions are keyed.
-pub(crate) type JobVersionKey = (String, String, u64);
+pub(crate) type JobVersionKey = (Key, Key, u64);
 
 /// `(namespace, parent_id, idempotency token)`: how children are found by dispatch token.
-pub(crate) type TokenKey = (String, String, String);
+pub(crate) type TokenKey = (Key, Key, Key);
 
 /// Resources held on one node by its non-terminal allocations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,20 +60,20 @@ pub(crate) struct StateMaps {
     /// `jobs` only, so a job's spec is held once).
     pub(crate) job_versions: OrdMap<JobVersionKey, Arc<Job>>,
     /// Evaluations by ID.
-    pub(crate) evals: OrdMap<String, Arc<Evaluation>>,
+    pub(crate) evals: OrdMap<Key, Arc<Evaluation>>,
     /// Allocations by ID.
-    pub(crate) allocs: OrdMap<String, Arc<Allocation>>,
+    pub(crate) allocs: OrdMap<Key, Arc<Allocation>>,
     /// Nodes by ID.
-    pub(crate) nodes: OrdMap<String, Arc<Node>>,
+    pub(crate) nodes: OrdMap<Key, Arc<Node>>,
     /// Allocation IDs per job.
     pub(crate) allocs_by_job: IdIndex<JobKey>,
     /// Allocation IDs per node.
-    pub(crate) allocs_by_node: IdIndex<String>,
+    pub(crate) allocs_by_node: IdIndex<Key>,
     /// Allocation IDs per node, of the allocations not client-terminal: what
     /// the node's client still has to run or report.
-    pub(crate) live_allocs_by_node: IdIndex<String>,
+    pub(crate) live_allocs_by_node: IdIndex<Key>,
     /// Allocation IDs per placing evaluation.
-    pub(crate) allocs_by_eval: IdIndex<String>,
+    pub(crate) allocs_by_eval: IdIndex<Key>,
     /// Evaluation IDs per job.
     pub(crate) evals_by_job: IdIndex<JobKey>,
     /// Child job IDs per `(namespace, parent_id)`.
@@ -84,7 +85,7 @@ pub(crate) struct StateMaps {
     /// Keys of every system and sysbatch job.
     pub(crate) system_jobs: OrdSet<JobKey>,
     /// Resources held per node by non-terminal allocations (absent = nothing held).
-    pub(crate) node_used: OrdMap<String, UsedResources>,
+    pub(crate) node_used: OrdMap<Key, UsedResources>,
     /// Small durable records by `(table, key)` (see `Op::PutKv`).
     pub(crate) kv: OrdMap<KvKey, Arc<str>>,
     /// Runs by (namespace, job, run ID).
@@ -115,7 +116,7 @@ fn finished_run_key(run: &Run) -> Option<FinishedRunKey> {
 
 /// The key of a run.
 pub(crate) fn run_key(run: &Run) -> RunKey {
-    (run.namespace.clone(), run.job_id.clone(), run.id.clone())
+    (Key::namespace(&run.namespace), Key::from(&run.job_id), Key::from(&run.id))
 }
 
 /// The key of a key/value record: `(table, key)`.
@@ -123,7 +124,7 @@ pub(crate) type KvKey = (String, String);
 
 /// The key of a job.
 pub(crate) fn job_key(namespace: &str, job_id: &str) -> JobKey {
-    (namespace.to_string(), job_id.to_string())
+    (Key::namespace(namespace), Key::from(job_id))
 }
 
 impl StateMaps {
@@ -155,24 +156,26 @@ impl StateMaps {
 
     /// Keys of every kept version of a job, oldest first.
     pub(crate) fn job_version_keys(&self, namespace: &str, job_id: &str) -> Vec<JobVersionKey> {
-        let first = (namespace.to_string(), job_id.to_string(), 0);
-        let last = (namespace.to_string(), job_id.to_string(), u64::MAX);
+        let (namespace, job_id) = job_key(namespace, job_id);
+        let first = (namespace.clone(), job_id.clone(), 0);
+        let last = (namespace, job_id, u64::MAX);
         self.job_versions.range(first..=last).map(|(key, _)| key.clone()).collect()
     }
 
     /// Stores one version of a job.
     pub(crate) fn put_job_version(&mut self, job: Arc<Job>) {
-        let key = (job.namespace.clone(), job.id.clone(), job.version);
+        let key = (Key::namespace(&job.namespace), Key::from(&job.id), job.version);
         self.job_versions.insert(key, job);
     }
 
     /// Stores an evaluation; returns the one it replaced.
     pub(crate) fn put_eval(&mut self, eval: Arc<Evaluation>) -> Option<Arc<Evaluation>> {
-        let old = self.evals.insert(eval.id.clone(), Arc::clone(&eval));
+        let id = Key::from(&eval.id);
+        let old = self.evals.insert(id.clone(), Arc::clone(&eval));
         if let Some(old) = &old {
             self.evals_by_job.remove(&job_key(&old.namespace, &old.job_id), &old.id);
         }
-        self.evals_by_job.add(job_key(&eval.namespace, &eval.job_id), &eval.id);
+        self.evals_by_job.add(job_key(&eval.namespace, &eval.job_id), id);
         old
     }
 
@@ -190,7 +193,7 @@ impl StateMaps {
         // The job the allocation belonged to before, when it was another one.
         let previous_job = self
             .allocs
-            .get(&alloc.id)
+            .get(alloc.id.as_str())
             .map(|old| job_key(&old.namespace, &old.job_id))
             .filter(|previous| *previous != job);
         // Most allocations belong to jobs that are not children: their
@@ -198,11 +201,12 @@ impl StateMaps {
         let job_is_child = self.is_child(&job);
         let class_before = if job_is_child { self.child_class(&job) } else { None };
         let previous_class_before = previous_job.as_ref().and_then(|previous| self.child_class(previous));
-        let old = self.allocs.insert(alloc.id.clone(), Arc::clone(&alloc));
+        let id = Key::from(&alloc.id);
+        let old = self.allocs.insert(id.clone(), Arc::clone(&alloc));
         if let Some(old) = &old {
             self.unindex_alloc(old);
         }
-        self.index_alloc(&alloc);
+        self.index_alloc(&alloc, id);
         if job_is_child {
             self.recount_child(&job, class_before);
         }
@@ -224,7 +228,7 @@ impl StateMaps {
 
     /// Stores a node; returns the one it replaced.
     pub(crate) fn put_node(&mut self, node: Arc<Node>) -> Option<Arc<Node>> {
-        self.nodes.insert(node.id.clone(), node)
+        self.nodes.insert(Key::from(&node.id), node)
     }
 
     /// Removes a node; returns it. Its allocations (and their used
@@ -271,7 +275,7 @@ impl StateMaps {
     /// Keys of a job's finished runs that succeeded (or, with `succeeded`
     /// false, that did not), the one to trim first first.
     pub(crate) fn finished_run_keys(&self, key: &JobKey, succeeded: bool) -> Vec<RunKey> {
-        let first = (key.clone(), succeeded, i64::MIN, 0, (String::new(), String::new(), String::new()));
+        let first = (key.clone(), succeeded, i64::MIN, 0, (Key::empty(), Key::empty(), Key::empty()));
         self.finished_runs
             .range(first..)
             .take_while(|(job, ok, ..)| job == key && *ok == succeeded)
@@ -281,10 +285,10 @@ impl StateMaps {
 
     /// Keys of every run of a job, oldest ID first.
     pub(crate) fn run_keys_of_job(&self, namespace: &str, job_id: &str) -> Vec<RunKey> {
-        let first = (namespace.to_string(), job_id.to_string(), String::new());
+        let (namespace, job_id) = job_key(namespace, job_id);
         self.runs
-            .range(first..)
-            .take_while(|((run_namespace, run_job, _), _)| run_namespace == namespace && run_job == job_id)
+            .range((namespace.clone(), job_id.clone(), Key::empty())..)
+            .take_while(|((run_namespace, run_job, _), _)| *run_namespace == namespace && *run_job == job_id)
             .map(|(key, _)| key.clone())
             .collect()
     }
@@ -294,16 +298,19 @@ impl StateMaps {
         self.node_used.get(node_id).copied().unwrap_or_default()
     }
 
-    pub(crate) fn index_alloc(&mut self, alloc: &Allocation) {
-        self.allocs_by_job.add(job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
-        self.allocs_by_node.add(alloc.node_id.clone(), &alloc.id);
+    /// Files an allocation (whose ID is `id`) in the allocation indexes and
+    /// adds what it holds to its node's used resources.
+    pub(crate) fn index_alloc(&mut self, alloc: &Allocation, id: Key) {
+        let node = Key::from(&alloc.node_id);
+        self.allocs_by_job.add(job_key(&alloc.namespace, &alloc.job_id), id.clone());
+        self.allocs_by_node.add(node.clone(), id.clone());
         if !alloc.client_terminal() {
-            self.live_allocs_by_node.add(alloc.node_id.clone(), &alloc.id);
+            self.live_allocs_by_node.add(node, id.clone());
         }
-        self.allocs_by_eval.add(alloc.eval_id.clone(), &alloc.id);
+        self.allocs_by_eval.add(Key::from(&alloc.eval_id), id);
         if !alloc.terminal() {
             let used = UsedResources::of_alloc(alloc);
-            let entry = self.node_used.get(&alloc.node_id).copied().unwrap_or_default();
+            let entry = self.node_used.get(alloc.node_id.as_str()).copied().unwrap_or_default();
             let sum = UsedResources {
                 cpu: entry.cpu.saturating_add(used.cpu),
                 memory_mb: entry.memory_mb.saturating_add(used.memory_mb),
@@ -315,14 +322,15 @@ impl StateMaps {
 
     pub(crate) fn unindex_alloc(&mut self, alloc: &Allocation) {
         self.allocs_by_job.remove(&job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
-        self.allocs_by_node.remove(&alloc.node_id, &alloc.id);
+        let node = Key::from(&alloc.node_id);
+        self.allocs_by_node.remove(&node, &alloc.id);
         if !alloc.client_terminal() {
-            self.live_allocs_by_node.remove(&alloc.node_id, &alloc.id);
+            self.live_allocs_by_node.remove(&node, &alloc.id);
         }
-        self.allocs_by_eval.remove(&alloc.eval_id, &alloc.id);
+        self.allocs_by_eval.remove(&Key::from(&alloc.eval_id), &alloc.id);
         if !alloc.terminal() {
             let used = UsedResources::of_alloc(alloc);
-            let entry = self.node_used.get(&alloc.node_id).copied().unwrap_or_default();
+            let entry = self.node_used.get(alloc.node_id.as_str()).copied().unwrap_or_default();
             let rest = UsedResources {
                 cpu: entry.cpu.saturating_sub(used.cpu),
                 memory_mb: entry.memory_mb.saturating_sub(used.memory_mb),
@@ -340,10 +348,11 @@ impl StateMaps {
         if job.parent_id.is_empty() {
             return;
         }
-        self.children_by_parent.add(job_key(&job.namespace, &job.parent_id), &job.id);
+        let id = Key::from(&job.id);
         if let Some(token_key) = token_key(job) {
-            self.children_by_token.add(token_key, &job.id);
+            self.children_by_token.add(token_key, id.clone());
         }
+        self.children_by_parent.add(job_key(&job.namespace, &job.parent_id), id);
     }
 
     /// Removes a job from the job indexes.
@@ -404,7 +413,7 @@ impl StateMaps {
         if used.is_zero() {
             self.node_used.remove(node_id);
         } else {
-            self.node_used.insert(node_id.to_string(), used);
+            self.node_used.insert(Key::from(node_id), used);
         }
     }
 }
@@ -419,5 +428,5 @@ fn token_key(job: &Job) -> Option<TokenKey> {
     if job.parent_id.is_empty() || job.dispatch_idempotency_token.is_empty() {
         return None;
     }
-    Some((job.namespace.clone(), job.parent_id.clone(), job.dispatch_idempotency_token.clone()))
+    Some((Key::namespace(&job.namespace), Key::from(&job.parent_id), Key::from(&job.dispatch_idempotency_token)))
 }

@@ -16,7 +16,7 @@ use crate::StateError;
 use crate::archive::{ArchiveRead, attach_spec};
 use crate::children::ChildCounts;
 use crate::id_index::IdIndex;
-use crate::maps::{JobKey, StateMaps, job_key};
+use crate::maps::{JobKey, Key, StateMaps, job_key};
 
 /// An immutable view of the whole state at one index.
 ///
@@ -110,7 +110,7 @@ impl Snapshot {
         &self,
         namespace: &str,
         job_id: &str,
-        map: &OrdMap<String, Arc<T>>,
+        map: &OrdMap<Key, Arc<T>>,
         index: &IdIndex<JobKey>,
         read: impl FnOnce(&dyn ArchiveRead) -> Result<Vec<T>, StateError>,
     ) -> Vec<Arc<T>> {
@@ -134,7 +134,7 @@ impl Snapshot {
             .archived
             .iter()
             .filter(|(_, archived)| !archived.parked && time.is_none_or(|time| archived.submit_time < time))
-            .map(|(key, _)| key.clone())
+            .map(|((namespace, job_id), _)| (namespace.to_string(), job_id.to_string()))
             .collect()
     }
 
@@ -201,14 +201,16 @@ impl Snapshot {
         {
             return Some(latest);
         }
-        self.maps.job_versions.get(&(namespace.to_string(), job_id.to_string(), version)).cloned()
+        let (namespace, job_id) = job_key(namespace, job_id);
+        self.maps.job_versions.get(&(namespace, job_id, version)).cloned()
     }
 
     /// Every kept version of a job, newest first (the latest is the job itself).
     pub fn job_versions(&self, namespace: &str, job_id: &str) -> Vec<Arc<Job>> {
         let latest = self.job(namespace, job_id);
-        let first = (namespace.to_string(), job_id.to_string(), 0);
-        let last = (namespace.to_string(), job_id.to_string(), u64::MAX);
+        let (namespace, job_id) = job_key(namespace, job_id);
+        let first = (namespace.clone(), job_id.clone(), 0);
+        let last = (namespace, job_id, u64::MAX);
         let older = self
             .maps
             .job_versions
@@ -235,7 +237,7 @@ impl Snapshot {
     /// ID if several carry it), found through an index rather than by
     /// walking the children.
     pub fn child_by_idempotency_token(&self, namespace: &str, parent_id: &str, token: &str) -> Option<Arc<Job>> {
-        let key = (namespace.to_string(), parent_id.to_string(), token.to_string());
+        let key = (Key::namespace(namespace), Key::from(parent_id), Key::from(token));
         self.maps.children_by_token.ids(&key).find_map(|child_id| self.job(namespace, child_id))
     }
 
@@ -312,7 +314,7 @@ impl Snapshot {
     /// archived; prefer [`Snapshot::live_allocs_by_node`] when terminal ones
     /// are not wanted.
     pub fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
-        let resident = lookup_all(&self.maps.allocs, &self.maps.allocs_by_node, &node_id.to_string());
+        let resident = lookup_all(&self.maps.allocs, &self.maps.allocs_by_node, &Key::from(node_id));
         self.with_archived(resident, |archive, keep| archive.allocs_on_node(node_id, keep), |alloc| &alloc.id)
     }
 
@@ -321,13 +323,13 @@ impl Snapshot {
     /// still runs or has to report, including allocations the server told to
     /// stop. Costs O(live allocations on the node).
     pub fn live_allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>> {
-        lookup_all(&self.maps.allocs, &self.maps.live_allocs_by_node, &node_id.to_string())
+        lookup_all(&self.maps.allocs, &self.maps.live_allocs_by_node, &Key::from(node_id))
     }
 
     /// Allocations placed by an evaluation, ordered by ID.
     pub fn allocs_by_eval(&self, eval_id: &str) -> Vec<Arc<Allocation>> {
         if self.maps.evals.contains_key(eval_id) || self.maps.archived.is_empty() {
-            return lookup_all(&self.maps.allocs, &self.maps.allocs_by_eval, &eval_id.to_string());
+            return lookup_all(&self.maps.allocs, &self.maps.allocs_by_eval, &Key::from(eval_id));
         }
         // An archived evaluation's allocations are among its job's.
         let Some(eval) = self.eval(eval_id) else { return Vec::new() };
@@ -351,7 +353,7 @@ impl Snapshot {
 
     /// One run of a job.
     pub fn run(&self, namespace: &str, job_id: &str, run_id: &str) -> Option<Arc<Run>> {
-        self.maps.runs.get(&(namespace.to_string(), job_id.to_string(), run_id.to_string())).cloned()
+        self.maps.runs.get(&(Key::namespace(namespace), Key::from(job_id), Key::from(run_id))).cloned()
     }
 
     /// Every kept run of a job, newest first (by creation index, then ID).
@@ -406,7 +408,7 @@ impl Snapshot {
 }
 
 /// Values whose key starts with `prefix`, by one range scan.
-fn by_prefix<T>(map: &OrdMap<String, Arc<T>>, prefix: &str) -> Vec<Arc<T>> {
+fn by_prefix<T>(map: &OrdMap<Key, Arc<T>>, prefix: &str) -> Vec<Arc<T>> {
     map.range::<_, str>((Bound::Included(prefix), Bound::Unbounded))
         .take_while(|(id, _)| id.starts_with(prefix))
         .map(|(_, value)| Arc::clone(value))
@@ -423,14 +425,14 @@ fn merge_by_id<T>(resident: Vec<Arc<T>>, archived: Vec<T>, id_of: impl Fn(&T) ->
 /// Every namespace with a key in `map`: one range scan per namespace.
 fn namespaces_of<V: Clone>(map: &OrdMap<JobKey, V>) -> std::collections::BTreeSet<String> {
     let mut namespaces = std::collections::BTreeSet::new();
-    let mut next_namespace = map.get_min().map(|((namespace, _), _)| namespace.clone());
+    let mut next_namespace = map.get_min().map(|((namespace, _), _)| namespace.to_string());
     while let Some(namespace) = next_namespace {
         // Every key of `namespace` sorts before `(namespace + "\0", "")`.
-        let past_namespace = (format!("{namespace}\0"), String::new());
+        let past_namespace = (Key::from(format!("{namespace}\0")), Key::empty());
         next_namespace = map
             .range((Bound::Included(past_namespace), Bound::Unbounded))
             .next()
-            .map(|((namespace, _), _)| namespace.clone());
+            .map(|((namespace, _), _)| namespace.to_string());
         namespaces.insert(namespace);
     }
     namespaces
@@ -448,6 +450,6 @@ fn keys_in_namespace_by_prefix<'a, V: Clone>(
 }
 
 /// The values of `ids` (an index entry), skipping any not in `map`.
-fn lookup_all<T, K: Ord + Clone>(map: &OrdMap<String, Arc<T>>, index: &IdIndex<K>, key: &K) -> Vec<Arc<T>> {
+fn lookup_all<T, K: Ord + Clone>(map: &OrdMap<Key, Arc<T>>, index: &IdIndex<K>, key: &K) -> Vec<Arc<T>> {
     index.ids(key).filter_map(|id| map.get(id).cloned()).collect()
 }

@@ -20,7 +20,7 @@ use crate::StateError;
 use crate::archive::{ArchiveRead, ArchivedStub};
 use crate::backend::{Backend, Loaded, WriteBatch, attach_parent_specs, decode_row, encode_row, split_latest_versions};
 use crate::children::ChildClass;
-use crate::maps::JobVersionKey;
+use crate::maps::{JobVersionKey, Key};
 use crate::sqlite_archive::SqliteArchive;
 
 /// The schema version written to `meta`, for future migrations. 2 added
@@ -592,4 +592,11 @@ fn delete_ids(transaction: &rusqlite::Transaction<'_>, table: &str, deleted: &[S
         delete.execute(params![id]).map_err(write_error)?;
     }
     Ok(())
+}
+
+/// Keys bind as the text they hold.
+impl rusqlite::ToSql for Key {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+    }
 }

@@ -74,7 +74,7 @@ impl SqliteArchive {
                 }
                 let namespace: Option<String> = row.get(1).map_err(storage)?;
                 let job_id: Option<String> = row.get(2).map_err(storage)?;
-                if !keep(&(namespace.unwrap_or_default(), job_id.unwrap_or_default())) {
+                if !keep(&crate::maps::job_key(&namespace.unwrap_or_default(), &job_id.unwrap_or_default())) {
                     continue;
                 }
                 let data: String = row.get(3).map_err(storage)?;

@@ -192,7 +192,7 @@ fn restore_named_families(
             }
             Op::UpsertEvals(evals) => keys.extend(evals.iter().map(|eval| job_key(&eval.namespace, &eval.job_id))),
             Op::DeleteEvals(eval_ids) => {
-                for eval_id in eval_ids.iter().filter(|eval_id| !working.evals.contains_key(*eval_id)) {
+                for eval_id in eval_ids.iter().filter(|eval_id| !working.evals.contains_key(eval_id.as_str())) {
                     keys.extend(archive.eval(eval_id)?.map(|eval| job_key(&eval.namespace, &eval.job_id)));
                 }
             }
@@ -235,10 +235,10 @@ fn restore_named_families(
 fn archivable_after(working: &StateMaps, rows: &mut ChangedRows, restored: BTreeSet<JobKey>) -> HashMap<JobKey, i64> {
     let mut candidates = restored;
     candidates.extend(rows.jobs.iter().cloned());
-    for alloc in rows.allocs.iter().filter_map(|alloc_id| working.allocs.get(alloc_id)) {
+    for alloc in rows.allocs.iter().filter_map(|alloc_id| working.allocs.get(alloc_id.as_str())) {
         candidates.insert(job_key(&alloc.namespace, &alloc.job_id));
     }
-    for eval in rows.evals.iter().filter_map(|eval_id| working.evals.get(eval_id)) {
+    for eval in rows.evals.iter().filter_map(|eval_id| working.evals.get(eval_id.as_str())) {
         candidates.insert(job_key(&eval.namespace, &eval.job_id));
     }
     let archiving: HashMap<JobKey, i64> = candidates
