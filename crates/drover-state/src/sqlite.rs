@@ -29,6 +29,9 @@ use crate::sqlite_archive::SqliteArchive;
 /// job columns a restart indexes archived children by without decoding them.
 const SCHEMA_VERSION: u64 = 3;
 
+/// WAL pages between automatic checkpoints (see [`SqliteBackend::open`]).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
 /// Columns added after a table was first created: (table, column, type, the
 /// expression that fills it in existing rows).
 const ADDED_COLUMNS: [(&str, &str, &str, Option<&str>); 12] = [
@@ -143,6 +146,14 @@ impl SqliteBackend {
             return Err(StateError::Storage(format!("journal_mode is {journal_mode}, WAL is required")));
         }
         connection.pragma_update(None, "synchronous", "FULL").map_err(storage_error("setting synchronous"))?;
+        // Checkpoint every ~40 MB of WAL rather than SQLite's default ~4 MB:
+        // a page rewritten by many commits (the last leaf of each table and
+        // index) is copied into the database once per checkpoint, so fewer
+        // checkpoints write fewer bytes (20% fewer, 13% more dispatches per
+        // second in the dispatch benchmark). The WAL file stays within ~40 MB.
+        connection
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+            .map_err(storage_error("setting wal_autocheckpoint"))?;
         connection.execute_batch(SCHEMA).map_err(storage_error("creating tables"))?;
         add_missing_columns(&connection)?;
         connection.execute_batch(INDEXES).map_err(storage_error("creating indexes"))?;
