@@ -45,8 +45,8 @@ pub trait StateView {
     fn index(&self) -> u64;
     /// One version of a job, for deciding in-place vs destructive updates.
     fn job_version(&self, namespace: &str, job_id: &str, version: u64) -> Option<Arc<Job>>;
-    /// Every node, in any order.
-    fn nodes(&self) -> Vec<Arc<Node>>;
+    /// Every node, ordered by ID (shared: the list is read for every evaluation).
+    fn nodes(&self) -> Arc<[Arc<Node>]>;
     /// One node.
     fn node(&self, node_id: &str) -> Option<Arc<Node>>;
     /// Every allocation of a job (all versions, terminal ones included).

@@ -1,8 +1,9 @@
 //! The placement stack: picks a node for one instance of a task group.
 //!
-//! [`Placer`] is built once per eval: every node sorted by ID, shuffled with
-//! the eval's seeded RNG, and narrowed to the nodes that are ready, in the
-//! job's pool and in one of its datacenters. Each placement walks that list
+//! [`Placer`] is built once per eval: the snapshot's node list (ordered by
+//! ID, shared by every eval of a batch) narrowed to the nodes that are ready,
+//! in the job's pool and in one of its datacenters, then shuffled with the
+//! eval's seeded RNG. Each placement walks that list
 //! from a cursor that continues where the previous placement stopped
 //! (wrapping), runs the checkers on each node (class-level results cached per
 //! computed class), keeps the first `limit` nodes that are feasible and fit,
@@ -27,9 +28,6 @@ use crate::rank::{Usage, anti_affinity_penalty, binpack_score, exhausted_dimensi
 
 /// How many scored nodes are kept in `AllocMetric::score_meta_data`.
 const MAX_SCORE_META: usize = 5;
-
-/// Sentinel for "computed class not looked up yet".
-const CLASS_UNKNOWN: u32 = u32::MAX;
 
 /// Why a node cannot take an instance, or its score if it can.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,13 +179,16 @@ pub(crate) struct Selected {
 pub(crate) struct Placer<'a> {
     state: &'a dyn StateView,
     job: &'a Job,
-    nodes: Vec<Arc<Node>>,
-    position_by_id: HashMap<String, usize>,
+    /// Every node ordered by ID (shared with the snapshot); positions index it.
+    nodes: Arc<[Arc<Node>]>,
     candidates: Vec<usize>,
     cursor: usize,
-    class_of: Vec<u32>,
+    /// Class index per node position, for the nodes looked at so far (most
+    /// evaluations look at a handful of nodes, so no per-node table is made).
+    class_of: HashMap<usize, u32>,
     classes: HashMap<String, u32>,
-    usage: Vec<Option<Usage>>,
+    /// Resources used per node position, for the nodes looked at so far.
+    usage: HashMap<usize, Usage>,
     base_metric: AllocMetric,
     dc_filtered: u64,
     checker: ConstraintChecker,
@@ -202,12 +203,10 @@ pub(crate) struct Placer<'a> {
 }
 
 impl<'a> Placer<'a> {
-    /// Reads and shuffles the nodes once for this eval.
+    /// Narrows the nodes to the candidates and shuffles them, once for this eval.
     pub(crate) fn new(state: &'a dyn StateView, job: &'a Job, seed: u64) -> Placer<'a> {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut nodes = state.nodes();
-        nodes.sort_by(|left, right| left.id.cmp(&right.id));
-        nodes.shuffle(&mut rng);
+        let nodes = state.nodes();
         let n_nodes = nodes.len();
         let mut base_metric =
             AllocMetric { node_pool: effective_pool(&job.node_pool).to_string(), ..Default::default() };
@@ -237,15 +236,15 @@ impl<'a> Placer<'a> {
             *base_metric.nodes_available.entry(node.datacenter.clone()).or_insert(0) += 1;
             candidates.push(node_pos);
         }
+        candidates.shuffle(&mut rng);
         Placer {
             state,
             job,
-            position_by_id: HashMap::new(),
             candidates,
             cursor: 0,
-            class_of: vec![CLASS_UNKNOWN; n_nodes],
+            class_of: HashMap::new(),
             classes: HashMap::new(),
-            usage: vec![None; n_nodes],
+            usage: HashMap::new(),
             nodes,
             base_metric,
             dc_filtered,
@@ -272,13 +271,9 @@ impl<'a> Placer<'a> {
         &self.nodes[node_pos]
     }
 
-    /// The position of a node by ID (builds the index on first use).
+    /// The position of a node by ID (the nodes are ordered by ID).
     pub(crate) fn position_of(&mut self, node_id: &str) -> Option<usize> {
-        if self.position_by_id.is_empty() && !self.nodes.is_empty() {
-            self.position_by_id =
-                self.nodes.iter().enumerate().map(|(node_pos, node)| (node.id.clone(), node_pos)).collect();
-        }
-        self.position_by_id.get(node_id).copied()
+        self.nodes.binary_search_by(|node| node.id.as_str().cmp(node_id)).ok()
     }
 
     /// The metric every placement of this eval starts from.
@@ -310,7 +305,7 @@ impl<'a> Placer<'a> {
         let node = Arc::clone(&self.nodes[node_pos]);
         let mut used = self.node_usage(node_pos);
         used.add(group.ask);
-        self.usage[node_pos] = Some(used);
+        self.usage.insert(node_pos, used);
         self.record(&node.id, &group.name, Some(&node));
     }
 
@@ -343,23 +338,20 @@ impl<'a> Placer<'a> {
     }
 
     fn node_usage(&mut self, node_pos: usize) -> Usage {
-        if let Some(used) = self.usage[node_pos] {
-            return used;
-        }
-        let used = Usage::from_triple(self.state.node_used(&self.nodes[node_pos].id));
-        self.usage[node_pos] = Some(used);
-        used
+        *self
+            .usage
+            .entry(node_pos)
+            .or_insert_with(|| Usage::from_triple(self.state.node_used(&self.nodes[node_pos].id)))
     }
 
     fn class_index(&mut self, node_pos: usize) -> u32 {
-        let known = self.class_of[node_pos];
-        if known != CLASS_UNKNOWN {
-            return known;
+        if let Some(known) = self.class_of.get(&node_pos) {
+            return *known;
         }
         let class_text = self.nodes[node_pos].computed_class();
         let next_idx = self.classes.len() as u32;
         let class_idx = *self.classes.entry(class_text).or_insert(next_idx);
-        self.class_of[node_pos] = class_idx;
+        self.class_of.insert(node_pos, class_idx);
         class_idx
     }
 

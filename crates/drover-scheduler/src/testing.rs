@@ -91,7 +91,7 @@ impl StateView for MemoryState {
         self.job_versions.get(&(namespace.to_string(), job_id.to_string(), version)).cloned()
     }
 
-    fn nodes(&self) -> Vec<Arc<Node>> {
+    fn nodes(&self) -> Arc<[Arc<Node>]> {
         self.nodes.values().cloned().collect()
     }
 

@@ -42,8 +42,8 @@ impl StateView for SnapshotView<'_> {
     fn job_version(&self, namespace: &str, job_id: &str, version: u64) -> Option<Arc<Job>> {
         self.0.job_version(namespace, job_id, version)
     }
-    fn nodes(&self) -> Vec<Arc<Node>> {
-        self.0.nodes()
+    fn nodes(&self) -> Arc<[Arc<Node>]> {
+        self.0.nodes_shared()
     }
     fn node(&self, node_id: &str) -> Option<Arc<Node>> {
         self.0.node(node_id)
@@ -377,8 +377,8 @@ impl StateView for BatchView<'_> {
     fn job_version(&self, namespace: &str, job_id: &str, version: u64) -> Option<Arc<Job>> {
         self.snapshot.job_version(namespace, job_id, version)
     }
-    fn nodes(&self) -> Vec<Arc<Node>> {
-        self.snapshot.nodes()
+    fn nodes(&self) -> Arc<[Arc<Node>]> {
+        self.snapshot.nodes_shared()
     }
     fn node(&self, node_id: &str) -> Option<Arc<Node>> {
         self.snapshot.node(node_id)

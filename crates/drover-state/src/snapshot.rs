@@ -27,12 +27,14 @@ pub struct Snapshot {
     index: u64,
     maps: StateMaps,
     archive: Option<Arc<dyn ArchiveRead>>,
+    /// Every node ordered by ID, listed on first use (see [`Snapshot::nodes_shared`]).
+    sorted_nodes: std::sync::OnceLock<Arc<[Arc<Node>]>>,
 }
 
 impl Snapshot {
     /// A snapshot of `maps` at `index`, reading archived families from `archive`.
     pub(crate) fn new(index: u64, maps: StateMaps, archive: Option<Arc<dyn ArchiveRead>>) -> Snapshot {
-        Snapshot { index, maps, archive }
+        Snapshot { index, maps, archive, sorted_nodes: std::sync::OnceLock::new() }
     }
 
     /// Runs `read` on the archive; a storage error is logged and reads as nothing found.
@@ -344,6 +346,13 @@ impl Snapshot {
     /// Every node, ordered by ID.
     pub fn nodes(&self) -> Vec<Arc<Node>> {
         self.maps.nodes.values().cloned().collect()
+    }
+
+    /// Every node ordered by ID, listed once per snapshot and shared: the
+    /// scheduler reads the node list for every evaluation it places, and a
+    /// batch of evaluations shares one snapshot.
+    pub fn nodes_shared(&self) -> Arc<[Arc<Node>]> {
+        Arc::clone(self.sorted_nodes.get_or_init(|| self.maps.nodes.values().cloned().collect()))
     }
 
     /// Nodes whose ID starts with `prefix`, ordered.
