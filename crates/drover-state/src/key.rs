@@ -39,11 +39,6 @@ impl Key {
     }
 }
 
-impl Default for Key {
-    fn default() -> Key {
-        Key::empty()
-    }
-}
 
 impl From<&str> for Key {
     fn from(value: &str) -> Key {
@@ -63,11 +58,6 @@ impl From<String> for Key {
     }
 }
 
-impl From<&Key> for String {
-    fn from(key: &Key) -> String {
-        key.as_str().to_string()
-    }
-}
 
 impl Deref for Key {
     type Target = str;
@@ -83,11 +73,6 @@ impl Borrow<str> for Key {
     }
 }
 
-impl AsRef<str> for Key {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
 
 impl PartialEq<str> for Key {
     fn eq(&self, other: &str) -> bool {
