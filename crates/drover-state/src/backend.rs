@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::StateError;
 use crate::apply::ChangedRows;
 use crate::archive::{ArchiveRead, ArchivedStub};
-use crate::maps::{JobKey, JobVersionKey, Key, RunKey, StateMaps};
+use crate::maps::{JobKey, JobVersionKey, Key, RunKey, StateMaps, job_key};
 
 /// Where committed state is kept.
 pub(crate) trait Backend: Send {
@@ -81,7 +81,7 @@ impl Loaded {
             maps.put_run(Arc::new(run));
         }
         for history in self.histories {
-            let key = crate::maps::job_key(&history.namespace, &history.job_id);
+            let key = job_key(&history.namespace, &history.job_id);
             maps.histories.insert(key, Arc::new(history));
         }
         for stub in self.archived {
@@ -168,7 +168,7 @@ pub(crate) fn parent_spec_version(state: &StateMaps, job: &Job) -> Option<u64> {
     if job.parent_id.is_empty() {
         return None;
     }
-    let (namespace, parent_id) = crate::maps::job_key(&job.namespace, &job.parent_id);
+    let (namespace, parent_id) = job_key(&job.namespace, &job.parent_id);
     let parent = state.jobs.get(&(namespace.clone(), parent_id.clone()))?;
     if !parent.parent_id.is_empty() {
         return None;

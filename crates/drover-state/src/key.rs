@@ -39,7 +39,6 @@ impl Key {
     }
 }
 
-
 impl From<&str> for Key {
     fn from(value: &str) -> Key {
         Key(Arc::from(value))
@@ -58,7 +57,6 @@ impl From<String> for Key {
     }
 }
 
-
 impl Deref for Key {
     type Target = str;
 
@@ -72,7 +70,6 @@ impl Borrow<str> for Key {
         &self.0
     }
 }
-
 
 impl PartialEq<str> for Key {
     fn eq(&self, other: &str) -> bool {

@@ -343,9 +343,9 @@ impl Snapshot {
         self.maps.nodes.get(node_id).cloned()
     }
 
-    /// Every node, ordered by ID.
+    /// Every node, ordered by ID (a copy of [`Snapshot::nodes_shared`]).
     pub fn nodes(&self) -> Vec<Arc<Node>> {
-        self.maps.nodes.values().cloned().collect()
+        self.nodes_shared().to_vec()
     }
 
     /// Every node ordered by ID, listed once per snapshot and shared: the

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::StateError;
 use crate::archive::{ArchiveRead, StoredJob};
 use crate::backend::decode_row;
-use crate::maps::JobKey;
+use crate::maps::{JobKey, job_key};
 
 /// Idle connections kept for reuse; more are opened when readers overlap.
 const POOL_SIZE: usize = 8;
@@ -74,7 +74,7 @@ impl SqliteArchive {
                 }
                 let namespace: Option<String> = row.get(1).map_err(storage)?;
                 let job_id: Option<String> = row.get(2).map_err(storage)?;
-                if !keep(&crate::maps::job_key(&namespace.unwrap_or_default(), &job_id.unwrap_or_default())) {
+                if !keep(&job_key(&namespace.unwrap_or_default(), &job_id.unwrap_or_default())) {
                     continue;
                 }
                 let data: String = row.get(3).map_err(storage)?;
