@@ -181,7 +181,8 @@ impl StateMaps {
     /// module docs): its children index entries and counts stay as they are.
     /// Call only after [`StateMaps::archivable`] said yes and its rows are durable.
     pub(crate) fn archive_family(&mut self, key: &JobKey) {
-        let Some(job) = self.jobs.remove(key) else { return };
+        // The stored key, whose strings the children indexes already share.
+        let Some((stored_key, job)) = self.jobs.remove_with_key(key) else { return };
         let eval_ids: Vec<String> = self.evals_by_job.ids(key).map(str::to_string).collect();
         for eval_id in eval_ids {
             self.remove_eval(&eval_id);
@@ -193,7 +194,7 @@ impl StateMaps {
             }
         }
         let parked = job.status != drover_types::job_status::DEAD;
-        self.archived.insert(key.clone(), ArchivedJob { submit_time: job.submit_time, parked });
+        self.archived.insert(stored_key, ArchivedJob { submit_time: job.submit_time, parked });
     }
 
     /// Puts an archived family back into memory, as it was before it was
@@ -202,8 +203,8 @@ impl StateMaps {
         let key = job_key(&family.job.namespace, &family.job.id);
         self.archived.remove(&key);
         let job = Arc::new(family.job);
-        self.jobs.insert(key, Arc::clone(&job));
-        self.index_job(&job);
+        self.jobs.insert(key.clone(), Arc::clone(&job));
+        self.index_job(&job, &key);
         for eval in family.evals {
             self.put_eval(Arc::new(eval));
         }

@@ -136,7 +136,7 @@ impl StateMaps {
         if let Some(old) = &old {
             self.unindex_job(old);
         }
-        self.index_job(&job);
+        self.index_job(&job, &key);
         self.recount_child(&key, class_before);
         old
     }
@@ -340,15 +340,16 @@ impl StateMaps {
         }
     }
 
-    /// Adds a job to the job indexes (children by parent and by token, system jobs).
-    pub(crate) fn index_job(&mut self, job: &Job) {
+    /// Adds a job, stored under `key` in `jobs`, to the job indexes
+    /// (children by parent and by token, system jobs), which share its key's strings.
+    pub(crate) fn index_job(&mut self, job: &Job, key: &JobKey) {
         if is_system(job) {
-            self.system_jobs.insert(job_key(&job.namespace, &job.id));
+            self.system_jobs.insert(key.clone());
         }
         if job.parent_id.is_empty() {
             return;
         }
-        let id = Key::from(&job.id);
+        let id = key.1.clone();
         if let Some(token_key) = token_key(job) {
             self.children_by_token.add(token_key, id.clone());
         }
