@@ -53,8 +53,9 @@ pub struct ClientConfig {
     pub meta: BTreeMap<String, String>,
     /// ACL token sent to servers.
     pub token: String,
-    /// The binary run as `<path> executor -` once per task start: the small
-    /// `drover-executor` when installed, else the drover binary itself.
+    /// The binary run as `<path> executor serve <name>`: the client's one
+    /// executor, which runs its raw_exec tasks (the small `drover-executor`
+    /// when installed, else the drover binary itself).
     pub executor_path: PathBuf,
     /// Address of the client's own HTTP listener (`127.0.0.1:0`).
     pub http_bind: String,
@@ -100,7 +101,7 @@ pub async fn start(config: ClientConfig) -> Result<ClientHandle, ClientError> {
         alloc_dir: config.alloc_dir.clone(),
         dirs: Arc::new(crate::dir_pool::DirPool::start(&config.alloc_dir)),
         store: store.clone(),
-        drivers: Drivers::new(config.executor_path.clone(), &config.options),
+        drivers: Drivers::new(config.executor_path.clone(), &config.data_dir, &config.options),
         node: NodeVars {
             id: node.id.clone(),
             name: node.name.clone(),

@@ -1,23 +1,35 @@
-//! The executor: a small process (`drover executor <spec-file>`) that runs one
-//! task for the raw_exec driver, so the task outlives a client restart.
+//! The executor: one long-lived process per client (`drover executor serve
+//! <name>`) that runs every raw_exec task of that client, so tasks outlive a
+//! client restart and a task start costs the fork and exec of the task alone
+//! (an executor process per task cost more CPU than the task: see
+//! docs/BENCHMARKS.md, session 6).
 //!
-//! It reads its spec (from stdin when the client starts it), leaves the
-//! client's session (`setsid`), spawns the task in a new process group,
-//! reports the task's pid on its stdout (one JSON line the client waits for),
-//! writes `executor.pid`, pumps the task's stdout/stderr into rotating log
-//! files, and when the task exits kills what is left of its process group,
-//! writes `exit.json` atomically and exits. Failures after the start go to
+//! The client starts it with its first raw_exec task and talks to it over a
+//! Unix socket in Linux's abstract namespace, named after the client's data
+//! dir ([`socket_name`]): no file to leave behind, the name is free again when
+//! the process ends, and a second executor for the same client cannot bind it.
+//! Each connection carries one request, a JSON line ([`Request`]):
+//! - `{"run": spec}`: the executor spawns the task in its own process group,
+//!   writes `executor.pid` in the task dir, answers one [`ExecutorReport`]
+//!   line, pumps the task's stdout/stderr into rotating log files, and when
+//!   the task exits kills what is left of its group, writes `exit.json`
+//!   atomically and answers one [`ExitFile`] line. The client may be gone by
+//!   then; the exit file is what a restarted client reads.
+//! - `"hold"`: a connection the client keeps open for as long as it lives.
+//!
+//! The executor exits once it has had no connection and no task for
+//! [`IDLE_EXIT`]. It runs in its own session, so signals aimed at the client
+//! (Ctrl-C) do not reach it or its tasks. Failures after a start go to
 //! `executor.log` in the task dir.
-//!
-//! It runs once per task start, so its start-up cost counts: the client runs
-//! the small `drover-executor` binary when it is installed next to `drover`.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -26,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::logs::LogRotator;
 use crate::state::write_atomic;
 
-/// What the client asks the executor to run, written as JSON to the spec file.
+/// What the client asks the executor to run.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct ExecutorSpec {
@@ -36,7 +48,7 @@ pub struct ExecutorSpec {
     pub args: Vec<String>,
     /// Its whole environment.
     pub env: BTreeMap<String, String>,
-    /// Its working dir.
+    /// Its working dir (absolute: the executor runs in `/`).
     pub cwd: PathBuf,
     /// Where log files go.
     pub logs_dir: PathBuf,
@@ -54,8 +66,18 @@ pub struct ExecutorSpec {
     pub exit_file: PathBuf,
 }
 
-/// The executor's pid report: one JSON line on its stdout, also kept as the
-/// pid file.
+/// One request to the executor: the first line of a connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Run a task and answer its [`ExecutorReport`], then its [`ExitFile`].
+    Run(Box<ExecutorSpec>),
+    /// Keep the executor alive while this connection is open.
+    Hold,
+}
+
+/// The executor's answer to a run request (also kept as the task's
+/// `executor.pid` file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct ExecutorReport {
@@ -74,7 +96,8 @@ pub struct ExecutorReport {
     pub error: Option<String>,
 }
 
-/// The exit status file.
+/// The exit status: the executor's last line on a run connection, and the
+/// task's `exit.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct ExitFile {
@@ -86,71 +109,203 @@ pub struct ExitFile {
     pub finished_at: i64,
 }
 
-/// How long the executor waits for the log pumps after the task exited.
+/// The executor's first line on its stdout once it serves (or found another
+/// executor serving the same name), so the client knows it can connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Ready {
+    /// Set instead when the executor cannot serve.
+    pub error: Option<String>,
+}
+
+/// How long the executor lingers with no connection and no task.
+pub const IDLE_EXIT: Duration = Duration::from_secs(1);
+
+/// How long the executor waits for a task's log pumps after the task exited
+/// (a child the task left behind may hold its pipes).
 const PUMP_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Entry point of `drover executor <spec-file>`; `args` are the arguments
-/// after the program name (a leading `executor` is skipped). A spec file `-`
-/// means the spec comes on stdin (what the client does: no file to create per
-/// task). Returns the process exit code.
+/// Stack of the executor's threads: a few per running task, none deep.
+const THREAD_STACK: usize = 256 * 1024;
+
+/// The abstract socket name of the executor serving the client whose data dir
+/// is `home`: the path itself when it fits, else a hash of it.
+pub fn socket_name(home: &Path) -> String {
+    let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
+    let name = format!("drover-executor:{}", home.display());
+    // The kernel keeps 107 bytes of an abstract name.
+    if name.len() <= 107 {
+        return name;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    home.hash(&mut hasher);
+    format!("drover-executor:#{:016x}", hasher.finish())
+}
+
+/// The abstract socket address for `name`.
+pub fn socket_addr(name: &str) -> std::io::Result<SocketAddr> {
+    SocketAddr::from_abstract_name(name.as_bytes())
+}
+
+/// Entry point of `drover executor serve <name>`; `args` are the arguments
+/// after the program name (a leading `executor` is skipped). Returns the
+/// process exit code.
 pub fn executor_main(args: &[String]) -> i32 {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let spec_source = match args.as_slice() {
-        ["executor", path] | [path] => *path,
+    match args.as_slice() {
+        ["executor", "serve", name] | ["serve", name] => serve(name),
         _ => {
-            eprintln!("usage: drover executor <spec-file | ->");
-            return 2;
-        }
-    };
-    // Leave the client's session so signals aimed at the client (Ctrl-C) do
-    // not reach the task; fails only if already a group leader, which is fine.
-    let _ = nix::unistd::setsid();
-    let spec = match read_spec(spec_source) {
-        Ok(spec) => spec,
-        Err(e) => {
-            report(&ExecutorReport { error: Some(format!("error reading executor spec: {e}")), ..Default::default() });
-            return 1;
-        }
-    };
-    match run(&spec) {
-        Ok(()) => 0,
-        Err(e) => {
-            note_failure(&spec, &e);
-            1
+            eprintln!("usage: drover executor serve <socket-name>");
+            2
         }
     }
 }
 
-/// The spec from the file `source`, or from stdin if it is `-`.
-fn read_spec(source: &str) -> Result<ExecutorSpec, String> {
-    let bytes = if source == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut bytes).map_err(|e| format!("reading stdin: {e}"))?;
-        bytes
-    } else {
-        std::fs::read(source).map_err(|e| format!("reading {source}: {e}"))?
+/// Counts the executor's connections (each run connection lives until its
+/// task has exited), to know when it is idle.
+#[derive(Default)]
+struct Activity {
+    live: Mutex<(usize, Option<Instant>)>,
+    changed: Condvar,
+}
+
+impl Activity {
+    fn enter(&self) {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.0 += 1;
+        live.1 = None;
+    }
+
+    fn leave(&self) {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.0 = live.0.saturating_sub(1);
+        if live.0 == 0 {
+            live.1 = Some(Instant::now());
+        }
+        self.changed.notify_all();
+    }
+
+    /// Returns once nothing has been live for `grace`.
+    fn wait_idle(&self, grace: Duration) {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let wait = match live.1 {
+                Some(since) if live.0 == 0 => match grace.checked_sub(since.elapsed()) {
+                    Some(left) => left,
+                    None => return,
+                },
+                _ => grace,
+            };
+            live = self.changed.wait_timeout(live, wait).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+}
+
+fn serve(name: &str) -> i32 {
+    // Leave the client's session so signals aimed at the client do not reach
+    // the tasks; fails only if already a group leader, which is fine.
+    let _ = nix::unistd::setsid();
+    let listener = match socket_addr(name).and_then(|addr| UnixListener::bind_addr(&addr)) {
+        Ok(listener) => listener,
+        // Another executor serves this client: the client connects to it.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            announce(&Ready::default());
+            return 0;
+        }
+        Err(e) => {
+            announce(&Ready { error: Some(format!("error listening on {name:?}: {e}")) });
+            return 1;
+        }
     };
-    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    let activity = Arc::new(Activity::default());
+    // Idle from the start until the client's first connection arrives.
+    activity.enter();
+    activity.leave();
+    announce(&Ready::default());
+    let accepting = activity.clone();
+    let accept_loop = std::thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            accepting.enter();
+            let activity = accepting.clone();
+            let spawned = std::thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {
+                handle(stream);
+                activity.leave();
+            });
+            if spawned.is_err() {
+                accepting.leave();
+            }
+        }
+    });
+    if accept_loop.is_err() {
+        return 1;
+    }
+    activity.wait_idle(IDLE_EXIT);
+    0
+}
+
+/// The executor's ready line on its stdout.
+fn announce(ready: &Ready) {
+    let Ok(mut line) = serde_json::to_vec(ready) else { return };
+    line.push(b'\n');
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&line);
+    let _ = stdout.flush();
+}
+
+/// Serves one connection: a run request or a hold.
+fn handle(stream: UnixStream) {
+    let mut reader = BufReader::new(&stream);
+    let mut line = Vec::new();
+    if !matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+        return;
+    }
+    match serde_json::from_slice::<Request>(&line) {
+        Ok(Request::Hold) => {
+            // Held until the client closes it (or dies).
+            let mut sink = [0u8; 64];
+            while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+        }
+        Ok(Request::Run(spec)) => {
+            if let Err(e) = run(&spec, &stream) {
+                note_failure(&spec, &e);
+            }
+        }
+        Err(e) => {
+            let report = ExecutorReport { error: Some(format!("invalid executor request: {e}")), ..Default::default() };
+            send(&stream, &report);
+        }
+    }
+}
+
+/// Writes one JSON line to the client; a client gone away is no error here.
+fn send(mut stream: &UnixStream, message: &impl Serialize) {
+    let Ok(mut line) = serde_json::to_vec(message) else { return };
+    line.push(b'\n');
+    let _ = stream.write_all(&line);
 }
 
 /// Where the executor notes what went wrong after the task started (the
-/// client is no longer listening by then): `executor.log` in the task dir,
-/// created only when there is something to say.
+/// client may no longer be listening by then): `executor.log` in the task
+/// dir, created only when there is something to say.
 pub const EXECUTOR_LOG: &str = "executor.log";
 
 fn note_failure(spec: &ExecutorSpec, message: &str) {
     let line = format!("executor: {message}\n");
-    let written = std::fs::OpenOptions::new()
+    let _ = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(spec.cwd.join(EXECUTOR_LOG))
         .and_then(|mut file| file.write_all(line.as_bytes()));
-    if written.is_err() {
-        eprint!("{line}");
-    }
 }
 
-fn run(spec: &ExecutorSpec) -> Result<(), String> {
+/// Runs one task to its end, answering on `client`.
+fn run(spec: &ExecutorSpec, client: &UnixStream) -> Result<(), String> {
+    let fail_start = |message: String| {
+        send(client, &ExecutorReport { error: Some(message.clone()), ..Default::default() });
+        message
+    };
     let mut stdout_log = LogRotator::open(&spec.logs_dir, &spec.stdout_base, spec.max_files, spec.max_file_bytes)
         .map_err(|e| fail_start(format!("error opening stdout log: {e}")))?;
     let mut stderr_log = LogRotator::open(&spec.logs_dir, &spec.stderr_base, spec.max_files, spec.max_file_bytes)
@@ -169,10 +324,9 @@ fn run(spec: &ExecutorSpec) -> Result<(), String> {
         .spawn()
         .map_err(|e| fail_start(format!("failed to launch command {:?} with executor: {e}", spec.command)))?;
     let task_pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-    let executor_pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
     let pid_report = ExecutorReport {
-        executor_pid,
-        executor_start_time: process_start_time(executor_pid).unwrap_or(0),
+        executor_pid: own_pid(),
+        executor_start_time: own_start_time(),
         task_pid,
         task_pgid: task_pid,
         started_at: drover_types::now_nanos(),
@@ -181,53 +335,50 @@ fn run(spec: &ExecutorSpec) -> Result<(), String> {
     if let Ok(bytes) = serde_json::to_vec(&pid_report) {
         let _ = write_atomic(&spec.pid_file, &bytes);
     }
-    report(&pid_report);
+    send(client, &pid_report);
 
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let mut n_pumps = 0;
     if let Some(out) = child.stdout.take() {
-        n_pumps += 1;
         let done_tx = done_tx.clone();
-        std::thread::spawn(move || {
+        let spawned = std::thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {
             pump(out, &mut stdout_log);
             let _ = done_tx.send(());
         });
+        n_pumps += usize::from(spawned.is_ok());
     }
     if let Some(err) = child.stderr.take() {
-        n_pumps += 1;
         let done_tx = done_tx.clone();
-        std::thread::spawn(move || {
+        let spawned = std::thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {
             pump(err, &mut stderr_log);
             let _ = done_tx.send(());
         });
+        n_pumps += usize::from(spawned.is_ok());
     }
     let status = child.wait().map_err(|e| format!("error waiting for task: {e}"))?;
     // Whatever the task left behind in its group goes with it.
     let _ = killpg(Pid::from_raw(task_pid), Signal::SIGKILL);
-    let deadline = std::time::Instant::now() + PUMP_DRAIN_TIMEOUT;
+    let deadline = Instant::now() + PUMP_DRAIN_TIMEOUT;
     for _ in 0..n_pumps {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if done_rx.recv_timeout(left).is_err() {
+        if done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
             break;
         }
     }
     let exit = exit_from_status(status);
     let bytes = serde_json::to_vec(&exit).map_err(|e| e.to_string())?;
-    write_atomic(&spec.exit_file, &bytes).map_err(|e| format!("error writing {}: {e}", spec.exit_file.display()))
+    write_atomic(&spec.exit_file, &bytes).map_err(|e| format!("error writing {}: {e}", spec.exit_file.display()))?;
+    send(client, &exit);
+    Ok(())
 }
 
-/// Reports a start failure to the client and hands the message back.
-fn fail_start(message: String) -> String {
-    report(&ExecutorReport { error: Some(message.clone()), ..Default::default() });
-    message
+fn own_pid() -> i32 {
+    i32::try_from(std::process::id()).unwrap_or(i32::MAX)
 }
 
-fn report(report: &ExecutorReport) {
-    let Ok(mut line) = serde_json::to_vec(report) else { return };
-    line.push(b'\n');
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(&line);
-    let _ = stdout.flush();
+/// The executor's own start time, read once.
+fn own_start_time() -> u64 {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *START.get_or_init(|| process_start_time(own_pid()).unwrap_or(0))
 }
 
 fn pump(mut from: impl Read, to: &mut LogRotator) {

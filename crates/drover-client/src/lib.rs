@@ -11,13 +11,15 @@
 //! needed to re-attach after a client restart is kept on disk ([`state`]).
 //!
 //! Key decisions:
-//! - raw_exec tasks run under an executor ([`executor_main`]: the small
-//!   `drover-executor` binary, or `drover executor` when only the one binary
-//!   is installed) in their own session, so a client restart does not kill
-//!   them; the exit status is a file the next client can read.
-//! - A task start costs few file-system operations (the client's cost when it
-//!   runs many short tasks): the client state is one append-only journal, the
-//!   executor gets its spec through a pipe, log files appear on first output.
+//! - raw_exec tasks run under the client's executor ([`executor_main`]: one
+//!   long-lived process, the small `drover-executor` binary, or `drover
+//!   executor` when only the one binary is installed) in its own session, so
+//!   a client restart does not kill them; the exit status is a file the next
+//!   client can read.
+//! - A task start costs few file-system operations and no process but the
+//!   task (the client's cost when it runs many short tasks): the client state
+//!   is one append-only journal, the executor gets each spec over its socket,
+//!   log files appear on first output.
 //! - Nothing is started twice: persisted allocations are re-attached before the
 //!   node registers, the watch loop only starts allocations it has no runner
 //!   for, and a task whose start was never recorded (the client died right

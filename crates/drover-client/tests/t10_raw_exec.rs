@@ -1,5 +1,7 @@
 //! raw_exec against real processes through the real executor binary: logs and
-//! exit codes, process-group kills, and re-attaching from a persisted handle.
+//! exit codes, process-group kills, re-attaching from a persisted handle, and
+//! the one executor per client (shared by its tasks, kept across a client
+//! restart, gone once idle, replaced when killed).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,8 +12,9 @@ use nix::sys::signal::Signal;
 use drover_client::driver::{Driver, ExitResult, TaskContext, TaskHandle, raw_exec::RawExecDriver};
 use drover_types::LogConfig;
 
-fn driver() -> RawExecDriver {
-    RawExecDriver::new(PathBuf::from(env!("CARGO_BIN_EXE_drover-executor")))
+/// A driver whose executor serves the "client" with data dir `home`.
+fn driver(home: &Path) -> RawExecDriver {
+    RawExecDriver::new(PathBuf::from(env!("CARGO_BIN_EXE_drover-executor")), home)
 }
 
 fn context(root: &Path, script: &str) -> TaskContext {
@@ -52,7 +55,7 @@ async fn logs_and_exit_code() {
     let ctx = context(tmp.path(), "echo hi; echo err >&2; echo \"$GREETING\"; exit 3");
     let mut ctx = ctx;
     ctx.env.insert("GREETING".to_string(), "from env".to_string());
-    let mut handle = driver().start(&ctx).await.expect("start");
+    let mut handle = driver(tmp.path()).start(&ctx).await.expect("start");
     assert_eq!(wait(&mut handle).await, ExitResult { exit_code: 3, signal: 0 });
     let stdout = std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).expect("stdout log");
     let stderr = std::fs::read_to_string(ctx.logs_dir.join("t.stderr.0")).expect("stderr log");
@@ -65,10 +68,10 @@ async fn missing_command_is_unrecoverable() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut ctx = context(tmp.path(), "true");
     ctx.config.remove("command");
-    let err = driver().start(&ctx).await.err().expect("start fails");
+    let err = driver(tmp.path()).start(&ctx).await.err().expect("start fails");
     assert_eq!(err, drover_client::driver::DriverError::Unrecoverable("missing command".to_string()));
     ctx.config.insert("command".to_string(), serde_json::json!("/nonexistent/program"));
-    let err = driver().start(&ctx).await.err().expect("start fails");
+    let err = driver(tmp.path()).start(&ctx).await.err().expect("start fails");
     assert!(matches!(err, drover_client::driver::DriverError::Unrecoverable(_)), "{err:?}");
 }
 
@@ -76,7 +79,7 @@ async fn missing_command_is_unrecoverable() {
 async fn killing_the_group_leaves_no_child() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let ctx = context(tmp.path(), "sleep 1000 & echo $! > bg.pid; sleep 1000");
-    let mut handle = driver().start(&ctx).await.expect("start");
+    let mut handle = driver(tmp.path()).start(&ctx).await.expect("start");
     let bg_file = ctx.task_dir.join("bg.pid");
     let mut bg_pid = None;
     for _ in 0..1000 {
@@ -108,7 +111,7 @@ async fn killing_the_group_leaves_no_child() {
 async fn sigkill_ends_a_task_ignoring_sigterm() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let ctx = context(tmp.path(), "trap '' TERM; echo ready; while true; do sleep 1; done");
-    let mut handle = driver().start(&ctx).await.expect("start");
+    let mut handle = driver(tmp.path()).start(&ctx).await.expect("start");
     for _ in 0..1000 {
         if std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).unwrap_or_default().contains("ready") {
             break;
@@ -127,7 +130,7 @@ async fn reattach_from_persisted_handle() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let ctx = context(tmp.path(), "while [ ! -f go ]; do sleep 0.02; done; echo done; exit 5");
     let persisted = {
-        let handle = driver().start(&ctx).await.expect("start");
+        let handle = driver(tmp.path()).start(&ctx).await.expect("start");
         let state = handle.state();
         // Round-trip through JSON as the state file does.
         let text = serde_json::to_string(&state).expect("encode");
@@ -135,7 +138,7 @@ async fn reattach_from_persisted_handle() {
         text
     };
     let state = serde_json::from_str(&persisted).expect("decode");
-    let fresh_driver = driver();
+    let fresh_driver = driver(tmp.path());
     let mut handle = fresh_driver.recover(&state).expect("recover");
     std::fs::write(ctx.task_dir.join("go"), b"").expect("signal the task");
     assert_eq!(wait(&mut handle).await, ExitResult { exit_code: 5, signal: 0 });
@@ -150,39 +153,109 @@ async fn reattach_from_persisted_handle() {
 async fn recover_fails_when_the_executor_is_gone() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let ctx = context(tmp.path(), "exit 0");
-    let mut handle = driver().start(&ctx).await.expect("start");
+    let mut handle = driver(tmp.path()).start(&ctx).await.expect("start");
     let state = handle.state();
     wait(&mut handle).await;
     std::fs::remove_file(ctx.task_dir.join("exit.json")).expect("remove exit file");
-    let err = driver().recover(&state).err().expect("recover fails");
+    // With its driver dropped and no task left, the executor exits.
+    wait_gone(executor_pid(handle.as_ref())).await;
+    let err = driver(tmp.path()).recover(&state).err().expect("recover fails");
     assert!(matches!(err, drover_client::driver::DriverError::Recover(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn later_starts_use_a_spare_executor_started_ahead() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let driver = driver();
-    // Each task notes its executor's working dir: the task dir for an
-    // executor started on demand, `/` for a spare started ahead.
-    let script = "readlink /proc/$PPID/cwd; echo \"$RUN\"";
-    let mut spare_used = false;
-    for run in 0..20 {
-        let root = tmp.path().join(format!("run{run}"));
-        let mut ctx = context(&root, script);
-        ctx.env.insert("RUN".to_string(), run.to_string());
-        let mut handle = driver.start(&ctx).await.expect("start");
-        assert_eq!(wait(&mut handle).await, ExitResult { exit_code: 0, signal: 0 });
-        let stdout = std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).expect("stdout log");
-        let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(lines.get(1).copied(), Some(run.to_string().as_str()), "this run's own task: {stdout:?}");
-        let executor_cwd = lines.first().copied().unwrap_or_default();
-        if run == 0 {
-            assert_eq!(Path::new(executor_cwd), ctx.task_dir.canonicalize().expect("task dir"), "first start");
-        } else if executor_cwd == "/" {
-            spare_used = true;
-            break;
+fn executor_pid(handle: &dyn TaskHandle) -> i32 {
+    handle.state().data["report"]["executor_pid"].as_i64().expect("executor pid") as i32
+}
+
+async fn wait_gone(pid: i32) {
+    for _ in 0..1000 {
+        if gone(pid) {
+            return;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(spare_used, "no start used a spare executor");
+    panic!("process {pid} still alive");
+}
+
+/// The parent of `pid`, from `/proc/<pid>/stat`.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test]
+async fn one_executor_runs_every_task_and_exits_once_idle() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let driver = driver(tmp.path());
+    let mut started = Vec::new();
+    for run in 0..6 {
+        let ctx = context(&tmp.path().join(format!("run{run}")), "while [ ! -f go ]; do sleep 0.02; done");
+        started.push((driver.start(&ctx).await.expect("start"), ctx));
+    }
+    let executor = executor_pid(started[0].0.as_ref());
+    assert_ne!(executor as u32, std::process::id());
+    for (handle, ctx) in &started {
+        assert_eq!(executor_pid(handle.as_ref()), executor, "every task runs under the one executor");
+        let task_pid = handle.state().data["report"]["task_pid"].as_i64().expect("task pid") as i32;
+        assert_eq!(parent_of(task_pid), Some(executor), "the executor forks the task itself");
+        std::fs::write(ctx.task_dir.join("go"), b"").expect("release the task");
+    }
+    for (handle, ctx) in &mut started {
+        assert_eq!(wait(handle).await, ExitResult { exit_code: 0, signal: 0 });
+        assert!(ctx.task_dir.join("exit.json").is_file(), "exit file written");
+    }
+    // The driver's hold keeps the idle executor serving: a later task uses it.
+    tokio::time::sleep(drover_client::executor::IDLE_EXIT + Duration::from_millis(300)).await;
+    assert!(!gone(executor), "held executor exited");
+    let ctx = context(&tmp.path().join("later"), "exit 4");
+    let mut later = driver.start(&ctx).await.expect("start");
+    assert_eq!(executor_pid(later.as_ref()), executor);
+    assert_eq!(wait(&mut later).await, ExitResult { exit_code: 4, signal: 0 });
+    drop(driver);
+    wait_gone(executor).await;
+}
+
+#[tokio::test]
+async fn a_restarted_client_finds_the_executor_still_serving() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context(&tmp.path().join("first"), "while [ ! -f go ]; do sleep 0.02; done");
+    let first = driver(tmp.path()).start(&ctx).await.expect("start");
+    let executor = executor_pid(first.as_ref());
+    let first_state = first.state();
+    // The first "client" is gone; its task keeps the executor alive.
+    drop(first);
+    let second_ctx = context(&tmp.path().join("second"), "exit 0");
+    let fresh = driver(tmp.path());
+    let mut second = fresh.start(&second_ctx).await.expect("start");
+    assert_eq!(executor_pid(second.as_ref()), executor);
+    assert_eq!(wait(&mut second).await, ExitResult { exit_code: 0, signal: 0 });
+    // Another client's executor is another process.
+    let other_home = tempfile::tempdir().expect("tempdir");
+    let other_ctx = context(&other_home.path().join("t"), "exit 0");
+    let mut other = driver(other_home.path()).start(&other_ctx).await.expect("start");
+    assert_ne!(executor_pid(other.as_ref()), executor);
+    wait(&mut other).await;
+    std::fs::write(ctx.task_dir.join("go"), b"").expect("release the task");
+    let mut first = fresh.recover(&first_state).expect("re-attach the first task");
+    assert_eq!(wait(&mut first).await, ExitResult { exit_code: 0, signal: 0 });
+}
+
+#[tokio::test]
+async fn a_killed_executor_loses_its_tasks_and_is_replaced() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let driver = driver(tmp.path());
+    let ctx = context(&tmp.path().join("long"), "sleep 1000");
+    let mut handle = driver.start(&ctx).await.expect("start");
+    let executor = executor_pid(handle.as_ref());
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(executor), Signal::SIGKILL).expect("kill the executor");
+    let lost = tokio::time::timeout(Duration::from_secs(60), handle.wait()).await.expect("wait returns");
+    assert!(matches!(lost, Err(drover_client::driver::DriverError::Lost(_))), "{lost:?}");
+    // The orphaned task is the test's to clean up.
+    handle.signal(Signal::SIGKILL).expect("kill the orphaned task");
+    let ctx = context(&tmp.path().join("next"), "echo again");
+    let mut next = driver.start(&ctx).await.expect("start after the executor died");
+    assert_ne!(executor_pid(next.as_ref()), executor, "a new executor");
+    assert_eq!(wait(&mut next).await, ExitResult { exit_code: 0, signal: 0 });
+    let stdout = std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).expect("stdout log");
+    assert_eq!(stdout, "again\n");
 }

@@ -459,11 +459,11 @@ async fn wait_for_signal() {
     }
 }
 
-/// The program the client runs as `<program> executor <spec>` once per task
-/// start: the small `drover-executor` next to the `drover` binary when it is
-/// there (it starts in a fraction of the time: it maps and relocates a
-/// binary a hundredth the size), else the `drover` binary itself, so a
-/// single installed file keeps working.
+/// The program the client runs as `<program> executor serve <name>`, the one
+/// long-lived process that runs its raw_exec tasks: the small
+/// `drover-executor` next to the `drover` binary when it is there (it starts
+/// sooner and maps a binary a fraction the size), else the `drover` binary
+/// itself, so a single installed file keeps working.
 fn executor_binary(drover_binary: &Path) -> PathBuf {
     let sibling = drover_binary.with_file_name(format!("drover-executor{}", std::env::consts::EXE_SUFFIX));
     if sibling.is_file() { sibling } else { drover_binary.to_path_buf() }

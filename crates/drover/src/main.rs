@@ -28,11 +28,13 @@ struct Cli {
 enum TopCommand {
     /// Run a Drover agent: server, client, or both with -dev
     Agent(agent::AgentArgs),
-    /// Run one task under supervision (used by the client)
+    /// Serve a client's raw_exec tasks (started by the client)
     #[command(hide = true)]
     Executor {
-        /// The executor spec file written by the client.
-        spec: String,
+        /// `serve`.
+        mode: String,
+        /// The socket name the client chose.
+        name: String,
     },
     #[command(flatten)]
     Cli(cli::Command),
@@ -60,23 +62,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Some(TopCommand::Agent(args)) => cli::finish(agent::run(args)),
-        Some(TopCommand::Executor { spec }) => {
-            let code = drover_client::executor_main(&[spec]);
+        Some(TopCommand::Executor { mode, name }) => {
+            let code = drover_client::executor_main(&[mode, name]);
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
         Some(TopCommand::Cli(command)) => cli::finish(cli::run_blocking(command)),
     }
 }
 
-/// `drover executor <spec>` runs once per raw_exec task start, so it skips
+/// `drover executor serve <name>` is started by the client, so it skips
 /// building the whole command line parser; `None` for anything else.
 fn run_executor_fast() -> Option<ExitCode> {
     let mut args = std::env::args_os().skip(1);
-    let (Some(subcommand), Some(spec), None) = (args.next(), args.next(), args.next()) else { return None };
-    let spec = spec.into_string().ok()?;
-    if subcommand != "executor" || (spec.starts_with('-') && spec != "-") {
+    let (Some(subcommand), Some(mode), Some(name), None) = (args.next(), args.next(), args.next(), args.next()) else {
+        return None;
+    };
+    if subcommand != "executor" || mode != "serve" {
         return None;
     }
-    let code = drover_client::executor_main(&[spec]);
+    let code = drover_client::executor_main(&["serve".to_string(), name.into_string().ok()?]);
     Some(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

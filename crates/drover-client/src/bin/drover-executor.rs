@@ -1,4 +1,4 @@
-//! A stand-alone executor binary: `drover-executor executor <spec-file>`.
+//! A stand-alone executor binary: `drover-executor executor serve <name>`.
 //! The `drover` binary exposes the same entry point as a hidden subcommand;
 //! this target lets the crate's tests run real executors.
 

@@ -2,7 +2,7 @@
 //! [`TaskHandle`] to wait on and signal it; [`Driver::recover`] re-attaches to
 //! a task started by an earlier client process from its [`HandleState`].
 //!
-//! Drivers: [`raw_exec`] (a process run through an executor so it survives a
+//! Drivers: [`raw_exec`] (a process run by the client's executor so it survives a
 //! client restart) and [`mock`] (in-process timers, for tests and simulated
 //! nodes).
 
@@ -11,7 +11,7 @@ pub mod raw_exec;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -138,12 +138,13 @@ pub struct Drivers {
 }
 
 impl Drivers {
-    /// raw_exec (through `executor_path`; on unless the option
+    /// raw_exec (through the executor `executor_path` serving the client
+    /// whose data dir is `home`; on unless the option
     /// `driver.raw_exec.enable` is false) and mock.
-    pub fn new(executor_path: PathBuf, options: &BTreeMap<String, String>) -> Drivers {
+    pub fn new(executor_path: PathBuf, home: &Path, options: &BTreeMap<String, String>) -> Drivers {
         let mut by_name: BTreeMap<String, Arc<dyn Driver>> = BTreeMap::new();
         if raw_exec_enabled(options) {
-            by_name.insert("raw_exec".to_string(), Arc::new(raw_exec::RawExecDriver::new(executor_path)));
+            by_name.insert("raw_exec".to_string(), Arc::new(raw_exec::RawExecDriver::new(executor_path, home)));
         }
         by_name.insert("mock".to_string(), Arc::new(mock::MockDriver));
         by_name.insert("mock_driver".to_string(), Arc::new(mock::MockDriver));

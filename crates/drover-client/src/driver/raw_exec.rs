@@ -1,13 +1,14 @@
-//! The raw_exec driver: runs a command as the client's user through an
-//! executor process (see [`crate::executor`]), so the task survives a client
-//! restart. Exit is learned from the executor's exit file; stopping signals
-//! the task's process group directly.
+//! The raw_exec driver: runs a command as the client's user through the
+//! client's executor (see [`crate::executor`]), one long-lived process that
+//! runs every raw_exec task, so tasks survive a client restart. A fresh task's
+//! exit comes as the last line on its connection to the executor; a
+//! re-attached task's exit is read from its exit file. Stopping signals the
+//! task's process group directly.
 //!
-//! Starting an executor (fork, exec, loading) is about a millisecond on the
-//! path from a placement to the task's first instruction, so the driver keeps
-//! one spare executor started ahead, waiting for its spec on stdin, and
-//! starts the next spare in the background when it hands one out. A spare
-//! that is not used exits when the driver is dropped (its stdin closes).
+//! The driver starts the executor with its first task (or finds one still
+//! serving from before a client restart) and keeps a hold connection open to
+//! it for as long as the driver lives; once that closes and the last task has
+//! ended, the executor exits.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,96 +18,163 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use super::{BoxFuture, Driver, DriverError, ExitResult, HandleState, TaskContext, TaskHandle};
-use crate::executor::{ExecutorReport, ExecutorSpec, process_alive, read_exit_file};
+use crate::executor::{
+    ExecutorReport, ExecutorSpec, ExitFile, Ready, Request, process_alive, read_exit_file, socket_addr, socket_name,
+};
 
 /// How often a re-attached task's exit file is checked.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Tries to reach a serving executor before a start fails (an executor that
+/// is exiting as idle refuses or drops connections until the next one binds).
+const CONNECT_ATTEMPTS: u32 = 6;
 
 /// The raw_exec driver.
 #[derive(Debug, Clone)]
 pub struct RawExecDriver {
     executor_path: PathBuf,
-    spare: Arc<Mutex<SpareSlot>>,
-}
-
-/// An executor started ahead of need, waiting for its spec.
-#[derive(Debug)]
-struct Executor {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::process::ChildStdout,
-}
-
-/// The driver's spare executor, and whether one is being started.
-#[derive(Debug, Default)]
-struct SpareSlot {
-    ready: Option<Executor>,
-    starting: bool,
+    socket_name: String,
+    /// Serialises starting an executor, so a burst of first tasks starts one.
+    starting: Arc<tokio::sync::Mutex<()>>,
+    /// The connection that keeps the executor alive while this driver lives.
+    hold: Arc<Mutex<Option<std::os::unix::net::UnixStream>>>,
 }
 
 impl RawExecDriver {
-    /// A driver spawning `<executor_path> executor -` (the spec on stdin).
-    pub fn new(executor_path: PathBuf) -> RawExecDriver {
-        RawExecDriver { executor_path, spare: Arc::default() }
+    /// A driver whose executor is `<executor_path> executor serve <name>`,
+    /// the name derived from `home` (the client's data dir: one executor per
+    /// client).
+    pub fn new(executor_path: PathBuf, home: &Path) -> RawExecDriver {
+        RawExecDriver { executor_path, socket_name: socket_name(home), starting: Arc::default(), hold: Arc::default() }
     }
 
-    /// Starts an executor in `cwd`; it waits for its spec on stdin.
-    fn spawn_executor(executor_path: &Path, cwd: &Path) -> Result<Executor, DriverError> {
-        // The spec goes through a pipe rather than a file: one file less to
-        // create per task start. The executor notes later failures in
-        // executor.log itself, so its stderr is not needed.
-        let mut child = tokio::process::Command::new(executor_path)
-            .arg("executor")
-            .arg("-")
+    /// Sends `request` (a run) to the executor, starting one if none serves,
+    /// and returns the connection with the executor's first answer.
+    async fn request(&self, request: &[u8]) -> Result<(ExecutorConnection, ExecutorReport), DriverError> {
+        let mut last_error = String::new();
+        for attempt in 0..CONNECT_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+            }
+            let stream = match connect(&self.socket_name) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    last_error = format!("error connecting to the executor: {e}");
+                    self.start_executor().await?;
+                    continue;
+                }
+            };
+            self.ensure_hold();
+            let mut connection = ExecutorConnection { stream, buffer: Vec::new() };
+            if let Err(e) = connection.stream.write_all(request).await {
+                last_error = format!("error sending the task to the executor: {e}");
+                continue;
+            }
+            match connection.read_line::<ExecutorReport>().await {
+                Ok(report) => return Ok((connection, report)),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(DriverError::Recoverable(format!(
+            "executor {} did not take the task: {last_error}",
+            self.executor_path.display()
+        )))
+    }
+
+    /// Starts an executor unless one serves by now; returns once it serves.
+    async fn start_executor(&self) -> Result<(), DriverError> {
+        let _starting = self.starting.lock().await;
+        if connect(&self.socket_name).is_ok() {
+            return Ok(());
+        }
+        let mut child = tokio::process::Command::new(&self.executor_path)
+            .args(["executor", "serve", &self.socket_name])
             .env_clear()
-            .current_dir(cwd)
-            .stdin(Stdio::piped())
+            .current_dir("/")
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| {
-                DriverError::Recoverable(format!("error starting executor {}: {e}", executor_path.display()))
+                DriverError::Recoverable(format!("error starting executor {}: {e}", self.executor_path.display()))
             })?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(DriverError::Recoverable("executor stdin or stdout not captured".to_string()));
+        let Some(stdout) = child.stdout.take() else {
+            return Err(DriverError::Recoverable("executor stdout not captured".to_string()));
         };
-        Ok(Executor { child, stdin, stdout })
+        let mut line = String::new();
+        let read = tokio::io::BufReader::new(stdout).read_line(&mut line).await;
+        if !matches!(read, Ok(n) if n > 0) {
+            let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            return Err(DriverError::Recoverable(format!(
+                "executor {} exited before serving ({status})",
+                self.executor_path.display()
+            )));
+        }
+        let ready: Ready = serde_json::from_str(line.trim())
+            .map_err(|e| DriverError::Recoverable(format!("invalid executor answer {line:?}: {e}")))?;
+        if let Some(error) = ready.error {
+            return Err(DriverError::Recoverable(error));
+        }
+        // A new executor: the hold on any earlier one is stale. The child is
+        // reaped by the runtime when it exits; it outlives this client.
+        self.hold.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(child);
+        Ok(())
     }
 
-    /// The spare executor if one is ready and alive; starts the next one in
-    /// the background either way.
-    fn take_spare(&self) -> Option<Executor> {
-        let taken = {
-            let mut slot = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
-            let taken = slot.ready.take();
-            if slot.starting {
-                return taken.and_then(alive);
-            }
-            slot.starting = true;
-            taken
-        };
-        let slot = self.spare.clone();
-        let executor_path = self.executor_path.clone();
-        tokio::task::spawn_blocking(move || {
-            // A spare pins no allocation's dir: its task's paths are absolute.
-            let started = Self::spawn_executor(&executor_path, Path::new("/"));
-            let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
-            slot.starting = false;
-            match started {
-                Ok(executor) => slot.ready = Some(executor),
-                Err(e) => tracing::debug!(error = %e, "could not start a spare executor"),
-            }
-        });
-        taken.and_then(alive)
+    /// Opens the hold connection unless one is open.
+    fn ensure_hold(&self) {
+        let mut hold = self.hold.lock().unwrap_or_else(PoisonError::into_inner);
+        if hold.is_some() {
+            return;
+        }
+        let Ok(addr) = socket_addr(&self.socket_name) else { return };
+        let Ok(mut stream) = std::os::unix::net::UnixStream::connect_addr(&addr) else { return };
+        let Ok(mut line) = serde_json::to_vec(&Request::Hold) else { return };
+        line.push(b'\n');
+        if std::io::Write::write_all(&mut stream, &line).is_ok() {
+            *hold = Some(stream);
+        }
     }
 }
 
-/// The executor, unless it already exited (killed from outside).
-fn alive(mut executor: Executor) -> Option<Executor> {
-    matches!(executor.child.try_wait(), Ok(None)).then_some(executor)
+/// A connection to the executor (`std`'s abstract-socket connect, then
+/// handed to the runtime).
+fn connect(name: &str) -> std::io::Result<tokio::net::UnixStream> {
+    let stream = std::os::unix::net::UnixStream::connect_addr(&socket_addr(name)?)?;
+    stream.set_nonblocking(true)?;
+    tokio::net::UnixStream::from_std(stream)
+}
+
+/// A run connection to the executor and what was read from it but not yet
+/// consumed: reading a line is cancel safe.
+#[derive(Debug)]
+struct ExecutorConnection {
+    stream: tokio::net::UnixStream,
+    buffer: Vec<u8>,
+}
+
+impl ExecutorConnection {
+    /// The next JSON line from the executor.
+    async fn read_line<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, String> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return serde_json::from_slice(&line).map_err(|e| {
+                    format!("invalid executor answer {:?}: {e}", String::from_utf8_lossy(&line).trim_end())
+                });
+            }
+            let mut chunk = [0u8; 512];
+            match self.stream.read(&mut chunk).await {
+                Ok(0) => return Err("the executor closed the connection".to_string()),
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(format!("error reading from the executor: {e}")),
+            }
+        }
+    }
 }
 
 /// What raw_exec persists per running task.
@@ -142,7 +210,7 @@ impl Driver for RawExecDriver {
                 state.report.executor_pid
             )));
         }
-        Ok(Box::new(RawExecHandle { state, child: None }))
+        Ok(Box::new(RawExecHandle { state, connection: None }))
     }
 
     fn find_unrecorded(&self, ctx: &TaskContext) -> Option<HandleState> {
@@ -175,8 +243,10 @@ impl RawExecDriver {
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => return Err(DriverError::Unrecoverable("args must be a list of strings".to_string())),
         };
-        let pid_file = ctx.task_dir.join("executor.pid");
-        let exit_file = ctx.task_dir.join("exit.json");
+        // The executor runs in `/`: every path it gets is absolute.
+        let task_dir = absolute(&ctx.task_dir)?;
+        let pid_file = task_dir.join("executor.pid");
+        let exit_file = task_dir.join("exit.json");
         // A previous run's files would be mistaken for this one's.
         let _ = std::fs::remove_file(&exit_file);
         let _ = std::fs::remove_file(&pid_file);
@@ -184,8 +254,8 @@ impl RawExecDriver {
             command,
             args,
             env: ctx.env.clone(),
-            cwd: ctx.task_dir.clone(),
-            logs_dir: ctx.logs_dir.clone(),
+            cwd: task_dir,
+            logs_dir: absolute(&ctx.logs_dir)?,
             stdout_base: ctx.stdout_base(),
             stderr_base: ctx.stderr_base(),
             max_files: ctx.log_config.max_files.max(1),
@@ -193,56 +263,38 @@ impl RawExecDriver {
             pid_file,
             exit_file: exit_file.clone(),
         };
-        let bytes = serde_json::to_vec(&spec).map_err(|e| DriverError::Recoverable(e.to_string()))?;
-        // A spare runs in `/`, so it can serve only a task whose paths do not
-        // depend on the executor's working dir.
-        let spare = if spec_paths_absolute(&spec) { self.take_spare() } else { None };
-        let Executor { mut child, mut stdin, stdout } = match spare {
-            Some(executor) => executor,
-            None => Self::spawn_executor(&self.executor_path, &ctx.task_dir)?,
-        };
-        // A failed write means the executor died; reading its report says how.
-        let _ = stdin.write_all(&bytes).await;
-        drop(stdin);
-        let mut line = String::new();
-        let n_read = tokio::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .await
-            .map_err(|e| DriverError::Recoverable(format!("error reading from executor: {e}")))?;
-        if n_read == 0 {
-            let status = child.wait().await.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-            return Err(DriverError::Recoverable(format!(
-                "executor {} exited before starting the task ({status})",
-                self.executor_path.display()
-            )));
-        }
-        let report: ExecutorReport = serde_json::from_str(line.trim())
-            .map_err(|e| DriverError::Recoverable(format!("invalid executor report {line:?}: {e}")))?;
+        let mut request =
+            serde_json::to_vec(&Request::Run(Box::new(spec))).map_err(|e| DriverError::Recoverable(e.to_string()))?;
+        request.push(b'\n');
+        let (connection, report) = self.request(&request).await?;
         if let Some(error) = report.error {
-            let _ = child.wait().await;
             return Err(DriverError::Unrecoverable(error));
         }
-        Ok(RawExecHandle { state: RawExecState { report, exit_file }, child: Some(child) })
+        Ok(RawExecHandle { state: RawExecState { report, exit_file }, connection: Some(connection) })
     }
 }
 
-/// Whether every path of `spec` is absolute.
-fn spec_paths_absolute(spec: &ExecutorSpec) -> bool {
-    [&spec.cwd, &spec.logs_dir, &spec.pid_file, &spec.exit_file].iter().all(|path| path.is_absolute())
+/// `path` made absolute against the client's working dir.
+fn absolute(path: &Path) -> Result<PathBuf, DriverError> {
+    std::path::absolute(path).map_err(|e| DriverError::Recoverable(format!("error resolving {}: {e}", path.display())))
 }
 
-/// A task run by an executor: our child (freshly started) or not (re-attached).
+/// A task run by the executor: started by this driver (its exit comes on
+/// the connection) or re-attached (its exit file is polled).
 struct RawExecHandle {
     state: RawExecState,
-    child: Option<tokio::process::Child>,
+    connection: Option<ExecutorConnection>,
 }
 
 impl RawExecHandle {
     async fn wait_exit(&mut self) -> Result<ExitResult, DriverError> {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.wait().await;
-            self.child = None;
-            return self.exit_after_executor_died();
+        if let Some(connection) = self.connection.as_mut() {
+            match connection.read_line::<ExitFile>().await {
+                Ok(exit) => return Ok(ExitResult { exit_code: exit.exit_code, signal: exit.signal }),
+                // The executor is gone, or no longer answers on this
+                // connection: the exit file and its liveness say the rest.
+                Err(_) => self.connection = None,
+            }
         }
         loop {
             if let Some(exit) = read_exit_file(&self.state.exit_file) {
