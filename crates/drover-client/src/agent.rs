@@ -39,6 +39,9 @@ pub struct ClientConfig {
     pub servers: Vec<String>,
     /// Client state lives in `<data_dir>/client/`.
     pub data_dir: PathBuf,
+    /// Finished allocations whose directories are kept (Nomad's client
+    /// `gc_max_allocs`, 50 by default); older ones are collected.
+    pub gc_max_allocs: usize,
     /// One dir per allocation (usually `<data_dir>/alloc`).
     pub alloc_dir: PathBuf,
     /// Node name.
@@ -99,7 +102,7 @@ pub async fn start(config: ClientConfig) -> Result<ClientHandle, ClientError> {
     let reporter = Reporter::default();
     let env = Arc::new(RunnerEnv {
         alloc_dir: config.alloc_dir.clone(),
-        dirs: Arc::new(crate::dir_pool::DirPool::start(&config.alloc_dir)),
+        dirs: Arc::new(crate::dir_pool::DirPool::start(&config.alloc_dir, config.gc_max_allocs)),
         store: store.clone(),
         drivers: Drivers::new(config.executor_path.clone(), &config.data_dir, &config.options),
         node: NodeVars {
@@ -117,14 +120,19 @@ pub async fn start(config: ClientConfig) -> Result<ClientHandle, ClientError> {
     let runners: Runners = Arc::new(Mutex::new(HashMap::new()));
 
     // Re-attach before registering, so nothing the server lists is started twice.
+    let mut restored = HashSet::new();
     for persisted in store.load_all()? {
         let alloc_id = persisted.alloc.id.clone();
+        restored.insert(alloc_id.clone());
         tracing::info!(alloc_id = %alloc_id, "restoring allocation");
         let handle = alloc_runner::spawn(env.clone(), persisted, true);
         if let Ok(mut runners) = runners.lock() {
             runners.insert(alloc_id, handle);
         }
     }
+
+    // Directories of allocations an earlier process finished and forgot.
+    env.dirs.retire_orphans(&config.alloc_dir, &restored);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut loops = Vec::new();
@@ -354,6 +362,7 @@ fn reconcile(
         if handle.snapshot.borrow().done || handle.join.is_finished() {
             runners.remove(&alloc_id);
             env.store.remove(&alloc_id);
+            env.dirs.retire(env.alloc_dir.join(&alloc_id));
         } else if !handle.stop_sent {
             // The server no longer knows it: nothing should run for it.
             handle.stop_sent = true;

@@ -157,6 +157,7 @@ fn client_config(server: &str, data_dir: &Path, stop_tasks: bool) -> ClientConfi
         servers: vec!["http://127.0.0.1:1".to_string(), server.to_string()],
         data_dir: data_dir.to_path_buf(),
         alloc_dir: data_dir.join("alloc"),
+        gc_max_allocs: 50,
         node_name: "test-node".to_string(),
         datacenter: "dc1".to_string(),
         node_class: "".to_string(),
@@ -538,5 +539,34 @@ async fn restart_endpoint_restarts_running_tasks_in_place() {
     assert_eq!(&types[types.len() - 4..], &["Restart Signaled", "Terminated", "Restarting", "Started"]);
     let (status, _) = http_request(&client.http_addr, "POST", "/v1/client/allocation/unknown/restart").await;
     assert_eq!(status, 404);
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn finished_allocations_beyond_gc_max_allocs_lose_their_dirs() {
+    let (fake, server) = start_fake().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut config = client_config(&server, tmp.path(), true);
+    config.gc_max_allocs = 1;
+    let client = drover_client::start(config).await.expect("client starts");
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let alloc = alloc_for(&client.node_id, job(JobType::Batch, vec![sh_task("t", &format!("echo run{n}"))]));
+        let id = alloc.id.clone();
+        fake.add_alloc(alloc);
+        fake.wait_alloc(&id, "complete", |a| a.client_status == "complete").await;
+        // Server-terminal too: the server no longer lists it to the client.
+        fake.stop_alloc(&id);
+        ids.push(id);
+    }
+    let alloc_dir = tmp.path().join("alloc");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while alloc_dir.join(&ids[0]).exists() || alloc_dir.join(&ids[1]).exists() {
+        assert!(std::time::Instant::now() < deadline, "older allocations' dirs were not collected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The newest finished allocation keeps its dir and logs.
+    let path = format!("/v1/client/fs/logs/{}?task=t&type=stdout&plain=true", ids[2]);
+    assert_eq!(http_get(&client.http_addr, &path).await, (200, "run2\n".to_string()));
     client.shutdown().await;
 }

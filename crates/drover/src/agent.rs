@@ -130,8 +130,12 @@ struct FileClient {
     node_class: Option<String>,
     node_pool: Option<String>,
     alloc_dir: Option<PathBuf>,
+    gc_max_allocs: Option<usize>,
     meta: Option<BTreeMap<String, String>>,
 }
+
+/// Finished allocations whose directories a client keeps (Nomad's default).
+const DEFAULT_GC_MAX_ALLOCS: usize = 50;
 
 /// The agent's settings after flags, file and defaults are merged.
 #[derive(Debug)]
@@ -151,6 +155,7 @@ struct Settings {
     node_class: String,
     node_pool: String,
     alloc_dir: Option<PathBuf>,
+    gc_max_allocs: usize,
     meta: BTreeMap<String, String>,
     num_schedulers: Option<usize>,
     heartbeat_ttl: Option<Duration>,
@@ -243,6 +248,7 @@ fn merge(args: &AgentArgs) -> anyhow::Result<Settings> {
         node_class: args.node_class.clone().or(client_file.node_class).unwrap_or_default(),
         node_pool: args.node_pool.clone().or(client_file.node_pool).unwrap_or_else(|| "default".to_string()),
         alloc_dir: client_file.alloc_dir,
+        gc_max_allocs: client_file.gc_max_allocs.unwrap_or(DEFAULT_GC_MAX_ALLOCS),
         meta,
         num_schedulers: server_file.num_schedulers,
         heartbeat_ttl,
@@ -387,6 +393,7 @@ async fn run_async(settings: Settings) -> anyhow::Result<ExitCode> {
             servers,
             data_dir: data_dir.clone(),
             alloc_dir: settings.alloc_dir.clone().unwrap_or_else(|| data_dir.join("alloc")),
+            gc_max_allocs: settings.gc_max_allocs,
             node_name: settings.node_name.clone(),
             datacenter: settings.datacenter.clone(),
             node_class: settings.node_class.clone(),
