@@ -24,13 +24,15 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -121,11 +123,11 @@ pub struct Ready {
 /// How long the executor lingers with no connection and no task.
 pub const IDLE_EXIT: Duration = Duration::from_secs(1);
 
-/// How long the executor waits for a task's log pumps after the task exited
-/// (a child the task left behind may hold its pipes).
+/// How long the executor drains a task's pipes after the task exited (a
+/// child the task left behind may hold them).
 const PUMP_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Stack of the executor's threads: a few per running task, none deep.
+/// Stack of the executor's threads: one per connection, none deep.
 const THREAD_STACK: usize = 256 * 1024;
 
 /// The abstract socket name of the executor serving the client whose data dir
@@ -306,9 +308,9 @@ fn run(spec: &ExecutorSpec, client: &UnixStream) -> Result<(), String> {
         send(client, &ExecutorReport { error: Some(message.clone()), ..Default::default() });
         message
     };
-    let mut stdout_log = LogRotator::open(&spec.logs_dir, &spec.stdout_base, spec.max_files, spec.max_file_bytes)
+    let stdout_log = LogRotator::open(&spec.logs_dir, &spec.stdout_base, spec.max_files, spec.max_file_bytes)
         .map_err(|e| fail_start(format!("error opening stdout log: {e}")))?;
-    let mut stderr_log = LogRotator::open(&spec.logs_dir, &spec.stderr_base, spec.max_files, spec.max_file_bytes)
+    let stderr_log = LogRotator::open(&spec.logs_dir, &spec.stderr_base, spec.max_files, spec.max_file_bytes)
         .map_err(|e| fail_start(format!("error opening stderr log: {e}")))?;
     let mut command = Command::new(&spec.command);
     command
@@ -337,33 +339,12 @@ fn run(spec: &ExecutorSpec, client: &UnixStream) -> Result<(), String> {
     }
     send(client, &pid_report);
 
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let mut n_pumps = 0;
-    if let Some(out) = child.stdout.take() {
-        let done_tx = done_tx.clone();
-        let spawned = std::thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {
-            pump(out, &mut stdout_log);
-            let _ = done_tx.send(());
-        });
-        n_pumps += usize::from(spawned.is_ok());
-    }
-    if let Some(err) = child.stderr.take() {
-        let done_tx = done_tx.clone();
-        let spawned = std::thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {
-            pump(err, &mut stderr_log);
-            let _ = done_tx.send(());
-        });
-        n_pumps += usize::from(spawned.is_ok());
-    }
-    let status = child.wait().map_err(|e| format!("error waiting for task: {e}"))?;
-    // Whatever the task left behind in its group goes with it.
-    let _ = killpg(Pid::from_raw(task_pid), Signal::SIGKILL);
-    let deadline = Instant::now() + PUMP_DRAIN_TIMEOUT;
-    for _ in 0..n_pumps {
-        if done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
-            break;
-        }
-    }
+    let streams = [
+        child.stdout.take().map(|out| (out.into(), stdout_log)),
+        child.stderr.take().map(|err| (err.into(), stderr_log)),
+    ];
+    let status = pump_until_exit(&mut child, task_pid, streams.into_iter().flatten().collect())
+        .map_err(|e| format!("error waiting for task: {e}"))?;
     let exit = exit_from_status(status);
     let bytes = serde_json::to_vec(&exit).map_err(|e| e.to_string())?;
     write_atomic(&spec.exit_file, &bytes).map_err(|e| format!("error writing {}: {e}", spec.exit_file.display()))?;
@@ -381,19 +362,75 @@ fn own_start_time() -> u64 {
     *START.get_or_init(|| process_start_time(own_pid()).unwrap_or(0))
 }
 
-fn pump(mut from: impl Read, to: &mut LogRotator) {
+/// How often the pump checks whether the task exited while something it
+/// left behind still holds its output pipes open.
+const EXIT_CHECK: Duration = Duration::from_millis(100);
+
+/// Copies the task's output pipes into their logs until both close, in this
+/// one thread; returns the task's exit status. A task that exited while
+/// something it left behind holds a pipe open has its group killed, and the
+/// pipes get [`PUMP_DRAIN_TIMEOUT`] more to drain.
+fn pump_until_exit(
+    child: &mut std::process::Child,
+    task_pid: i32,
+    mut streams: Vec<(OwnedFd, LogRotator)>,
+) -> std::io::Result<std::process::ExitStatus> {
     let mut buf = vec![0u8; 32 * 1024];
+    let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
+    while !streams.is_empty() {
+        let timeout = match exited {
+            Some((_, deadline)) => deadline.saturating_duration_since(Instant::now()),
+            None => EXIT_CHECK,
+        };
+        if timeout.is_zero() {
+            break;
+        }
+        let mut fds: Vec<PollFd<'_>> =
+            streams.iter().map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
+        let ready = match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
+            Ok(ready) => ready,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let readable: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(true)).collect();
+        drop(fds);
+        if ready > 0 {
+            let mut index = 0;
+            streams.retain_mut(|(fd, log)| {
+                let keep = !readable[index] || copy_once(fd, log, &mut buf);
+                index += 1;
+                keep
+            });
+        }
+        if exited.is_none()
+            && let Some(status) = child.try_wait()?
+        {
+            // Whatever the task left behind in its group goes with it.
+            let _ = killpg(Pid::from_raw(task_pid), Signal::SIGKILL);
+            exited = Some((status, Instant::now() + PUMP_DRAIN_TIMEOUT));
+        }
+    }
+    let status = match exited {
+        Some((status, _)) => status,
+        None => child.wait()?,
+    };
+    let _ = killpg(Pid::from_raw(task_pid), Signal::SIGKILL);
+    Ok(status)
+}
+
+/// One read from `from` into `to`; false once the pipe is closed. A failed
+/// log write drops the data but keeps reading, so the task never blocks on a
+/// full pipe.
+fn copy_once(from: &OwnedFd, to: &mut LogRotator, buf: &mut [u8]) -> bool {
     loop {
-        match from.read(&mut buf) {
-            Ok(0) => return,
+        match nix::unistd::read(from, buf) {
+            Ok(0) => return false,
             Ok(n_read) => {
-                if to.write_all(&buf[..n_read]).is_err() {
-                    // Keep draining so the task never blocks on a full pipe.
-                    continue;
-                }
+                let _ = to.write_all(&buf[..n_read]);
+                return true;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
         }
     }
 }

@@ -259,3 +259,17 @@ async fn a_killed_executor_loses_its_tasks_and_is_replaced() {
     let stdout = std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).expect("stdout log");
     assert_eq!(stdout, "again\n");
 }
+
+#[tokio::test]
+async fn a_task_that_exits_leaving_a_child_on_its_pipes_ends_and_takes_the_child() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context(tmp.path(), "sleep 1000 & echo $! > bg.pid; echo bye");
+    let mut handle = driver(tmp.path()).start(&ctx).await.expect("start");
+    // The background sleep holds stdout open; the task's exit still ends it.
+    assert_eq!(wait(&mut handle).await, ExitResult { exit_code: 0, signal: 0 });
+    let bg_pid: i32 =
+        std::fs::read_to_string(ctx.task_dir.join("bg.pid")).expect("bg pid").trim().parse().expect("a pid");
+    wait_gone(bg_pid).await;
+    let stdout = std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).expect("stdout log");
+    assert_eq!(stdout, "bye\n");
+}
