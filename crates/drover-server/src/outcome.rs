@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::response::Response;
 
 use drover_state::Snapshot;
-use drover_types::{Job, JobEnding, client_status, job_status, task_event};
+use drover_types::{Allocation, Job, JobEnding, client_status, job_status, task_event};
 
 use crate::error::ServerError;
 use crate::http::{ApiError, Params, json_reply};
@@ -18,7 +18,12 @@ pub use drover_types::api::{AllocOutcome, JobOutcome};
 
 /// The outcome of a job as the snapshot has it.
 pub fn outcome(snapshot: &Snapshot, job: &Job) -> JobOutcome {
-    let mut allocs = snapshot.allocs_by_job(&job.namespace, &job.id);
+    outcome_with(snapshot, job, snapshot.allocs_by_job(&job.namespace, &job.id))
+}
+
+/// The outcome of a job whose allocations the caller has read already (an
+/// archived job's are read back from storage: once is enough).
+pub fn outcome_with(snapshot: &Snapshot, job: &Job, mut allocs: Vec<Arc<Allocation>>) -> JobOutcome {
     allocs.sort_by_key(|a| a.create_index);
     let mut exit_code = 0;
     let mut failed_exit: Option<i32> = None;

@@ -487,7 +487,7 @@ fn attempt_of(snapshot: &Snapshot, namespace: &str, child_id: &str, now: i64) ->
     let mut alloc_ids: Vec<(u64, String)> = allocs.iter().map(|a| (a.create_index, a.id.clone())).collect();
     alloc_ids.sort();
     let ended_at = allocs.iter().map(|a| a.modify_time).max().filter(|t| *t > 0).unwrap_or(now);
-    let outcome = crate::outcome::outcome(snapshot, &child);
+    let outcome = crate::outcome::outcome_with(snapshot, &child, allocs.clone());
     let state = match child.status.as_str() {
         job_status::DEAD if outcome.outcome == "complete" && !allocs.is_empty() => ChildState::Complete { ended_at },
         job_status::DEAD => ChildState::Failed { ended_at },
