@@ -10,11 +10,12 @@
 //! the process ends, and a second executor for the same client cannot bind it.
 //! Each connection carries one request, a JSON line ([`Request`]):
 //! - `{"run": spec}`: the executor spawns the task in its own process group,
-//!   writes `executor.pid` in the task dir, answers one [`ExecutorReport`]
-//!   line, pumps the task's stdout/stderr into rotating log files, and when
-//!   the task exits kills what is left of its group, writes `exit.json`
-//!   atomically and answers one [`ExitFile`] line. The client may be gone by
-//!   then; the exit file is what a restarted client reads.
+//!   writes its report as the first line of the task's status file
+//!   ([`STATUS_FILE`]) and answers it as one [`ExecutorReport`] line, pumps
+//!   the task's stdout/stderr into rotating log files, and when the task
+//!   exits kills what is left of its group, appends the exit status to the
+//!   status file and answers one [`ExitFile`] line. The client may be gone
+//!   by then; the status file is what a restarted client reads.
 //! - `"hold"`: a connection the client keeps open for as long as it lives.
 //!
 //! The executor exits once it has had no connection and no task for
@@ -38,7 +39,6 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::logs::LogRotator;
-use crate::state::write_atomic;
 
 /// What the client asks the executor to run.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -62,10 +62,9 @@ pub struct ExecutorSpec {
     pub max_files: u32,
     /// Bytes per log file.
     pub max_file_bytes: u64,
-    /// Where the pid info goes.
-    pub pid_file: PathBuf,
-    /// Where the exit status goes.
-    pub exit_file: PathBuf,
+    /// The task's status file ([`STATUS_FILE`] in its dir): the
+    /// executor's report, then the exit status, a JSON line each.
+    pub status_file: PathBuf,
 }
 
 /// One request to the executor: the first line of a connection.
@@ -79,7 +78,7 @@ pub enum Request {
 }
 
 /// The executor's answer to a run request (also kept as the task's
-/// `executor.pid` file).
+/// first line of the task's status file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct ExecutorReport {
@@ -99,7 +98,7 @@ pub struct ExecutorReport {
 }
 
 /// The exit status: the executor's last line on a run connection, and the
-/// task's `exit.json`.
+/// second line of the task's status file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct ExitFile {
@@ -334,8 +333,11 @@ fn run(spec: &ExecutorSpec, client: &UnixStream) -> Result<(), String> {
         started_at: drover_types::now_nanos(),
         error: None,
     };
-    if let Ok(bytes) = serde_json::to_vec(&pid_report) {
-        let _ = write_atomic(&spec.pid_file, &bytes);
+    // One file per task, written in place: creating files (inodes) is what a
+    // task start costs the file system most.
+    let mut status_file = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&spec.status_file);
+    if let Ok(file) = status_file.as_mut() {
+        let _ = file.write_all(&json_line(&pid_report));
     }
     send(client, &pid_report);
 
@@ -346,10 +348,15 @@ fn run(spec: &ExecutorSpec, client: &UnixStream) -> Result<(), String> {
     let status = pump_until_exit(&mut child, task_pid, streams.into_iter().flatten().collect())
         .map_err(|e| format!("error waiting for task: {e}"))?;
     let exit = exit_from_status(status);
-    let bytes = serde_json::to_vec(&exit).map_err(|e| e.to_string())?;
-    write_atomic(&spec.exit_file, &bytes).map_err(|e| format!("error writing {}: {e}", spec.exit_file.display()))?;
+    let written = status_file.and_then(|mut file| file.write_all(&json_line(&exit)));
     send(client, &exit);
-    Ok(())
+    written.map_err(|e| format!("error writing {}: {e}", spec.status_file.display()))
+}
+
+fn json_line(message: &impl Serialize) -> Vec<u8> {
+    let mut line = serde_json::to_vec(message).unwrap_or_default();
+    line.push(b'\n');
+    line
 }
 
 fn own_pid() -> i32 {
@@ -469,10 +476,27 @@ fn parse_stat_start_time(stat: &str) -> Option<u64> {
     after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
-/// Reads an exit file, `None` if it is not there (yet).
+/// A task's status file in its dir: the executor's report, then (once the
+/// task has ended) its exit status, one JSON line each.
+pub const STATUS_FILE: &str = "status.jsonl";
+
+/// The exit status in a task's status file (its second line), `None` until
+/// it is there whole. An `exit.json` (written by per-task executors before
+/// session 6) holds just the exit status.
 pub fn read_exit_file(path: &Path) -> Option<ExitFile> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let text = std::fs::read_to_string(path).ok()?;
+    if path.file_name().is_some_and(|name| name == "exit.json") {
+        return serde_json::from_str(text.trim()).ok();
+    }
+    let exit_line = text.split_inclusive('\n').filter(|line| line.ends_with('\n')).nth(1)?;
+    serde_json::from_str(exit_line).ok()
+}
+
+/// The executor's report in a task's status file (its first line).
+pub fn read_report(path: &Path) -> Option<ExecutorReport> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let first = text.split_inclusive('\n').next().filter(|line| line.ends_with('\n'))?;
+    serde_json::from_str(first).ok()
 }
 
 #[cfg(test)]

@@ -156,7 +156,7 @@ async fn recover_fails_when_the_executor_is_gone() {
     let mut handle = driver(tmp.path()).start(&ctx).await.expect("start");
     let state = handle.state();
     wait(&mut handle).await;
-    std::fs::remove_file(ctx.task_dir.join("exit.json")).expect("remove exit file");
+    std::fs::remove_file(ctx.task_dir.join("status.jsonl")).expect("remove status file");
     // With its driver dropped and no task left, the executor exits.
     wait_gone(executor_pid(handle.as_ref())).await;
     let err = driver(tmp.path()).recover(&state).err().expect("recover fails");
@@ -202,7 +202,8 @@ async fn one_executor_runs_every_task_and_exits_once_idle() {
     }
     for (handle, ctx) in &mut started {
         assert_eq!(wait(handle).await, ExitResult { exit_code: 0, signal: 0 });
-        assert!(ctx.task_dir.join("exit.json").is_file(), "exit file written");
+        let status = std::fs::read_to_string(ctx.task_dir.join("status.jsonl")).expect("status file");
+        assert_eq!(status.lines().count(), 2, "report and exit: {status}");
     }
     // The driver's hold keeps the idle executor serving: a later task uses it.
     tokio::time::sleep(drover_client::executor::IDLE_EXIT + Duration::from_millis(300)).await;

@@ -22,7 +22,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use super::{BoxFuture, Driver, DriverError, ExitResult, HandleState, TaskContext, TaskHandle};
 use crate::executor::{
-    ExecutorReport, ExecutorSpec, ExitFile, Ready, Request, process_alive, read_exit_file, socket_addr, socket_name,
+    ExecutorReport, ExecutorSpec, ExitFile, Ready, Request, STATUS_FILE, process_alive, read_exit_file, read_report,
+    socket_addr, socket_name,
 };
 
 /// How often a re-attached task's exit file is checked.
@@ -183,7 +184,8 @@ impl ExecutorConnection {
 pub struct RawExecState {
     /// The executor's pid and start time, the task's pid and group.
     pub report: ExecutorReport,
-    /// The executor's exit file.
+    /// The task's status file, whose second line is its exit status
+    /// (`exit.json` for a task started by a per-task executor).
     pub exit_file: PathBuf,
 }
 
@@ -214,9 +216,9 @@ impl Driver for RawExecDriver {
     }
 
     fn find_unrecorded(&self, ctx: &TaskContext) -> Option<HandleState> {
-        let bytes = std::fs::read(ctx.task_dir.join("executor.pid")).ok()?;
-        let report: ExecutorReport = serde_json::from_slice(&bytes).ok()?;
-        let state = RawExecState { report, exit_file: ctx.task_dir.join("exit.json") };
+        let status_file = ctx.task_dir.join(STATUS_FILE);
+        let report = read_report(&status_file)?;
+        let state = RawExecState { report, exit_file: status_file };
         Some(HandleState { driver: "raw_exec".to_string(), data: serde_json::to_value(state).ok()? })
     }
 }
@@ -245,11 +247,10 @@ impl RawExecDriver {
         };
         // The executor runs in `/`: every path it gets is absolute.
         let task_dir = absolute(&ctx.task_dir)?;
-        let pid_file = task_dir.join("executor.pid");
-        let exit_file = task_dir.join("exit.json");
-        // A previous run's files would be mistaken for this one's.
-        let _ = std::fs::remove_file(&exit_file);
-        let _ = std::fs::remove_file(&pid_file);
+        let status_file = task_dir.join(STATUS_FILE);
+        // A previous run's status would be mistaken for this one's; emptied
+        // rather than removed (the executor writes the same file again).
+        let _ = std::fs::OpenOptions::new().write(true).truncate(true).open(&status_file);
         let spec = ExecutorSpec {
             command,
             args,
@@ -260,8 +261,7 @@ impl RawExecDriver {
             stderr_base: ctx.stderr_base(),
             max_files: ctx.log_config.max_files.max(1),
             max_file_bytes: ctx.max_log_bytes(),
-            pid_file,
-            exit_file: exit_file.clone(),
+            status_file: status_file.clone(),
         };
         let mut request =
             serde_json::to_vec(&Request::Run(Box::new(spec))).map_err(|e| DriverError::Recoverable(e.to_string()))?;
@@ -270,7 +270,7 @@ impl RawExecDriver {
         if let Some(error) = report.error {
             return Err(DriverError::Unrecoverable(error));
         }
-        Ok(RawExecHandle { state: RawExecState { report, exit_file }, connection: Some(connection) })
+        Ok(RawExecHandle { state: RawExecState { report, exit_file: status_file }, connection: Some(connection) })
     }
 }
 
