@@ -119,6 +119,9 @@ pub struct Ready {
     pub error: Option<String>,
 }
 
+/// What a connection from another user gets.
+const REFUSED: &str = "the executor runs tasks only for its own user";
+
 /// How long the executor lingers with no connection and no task.
 pub const IDLE_EXIT: Duration = Duration::from_secs(1);
 
@@ -142,6 +145,14 @@ pub fn socket_name(home: &Path) -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     home.hash(&mut hasher);
     format!("drover-executor:#{:016x}", hasher.finish())
+}
+
+/// Whether the process at the other end of `stream` runs as this process's
+/// user. An abstract socket has no file permissions: anyone on the machine
+/// can reach it, so both ends check who the other is.
+pub fn peer_is_same_user(stream: &impl std::os::fd::AsFd) -> bool {
+    nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+        .is_ok_and(|peer| peer.uid() == nix::unistd::geteuid().as_raw())
 }
 
 /// The abstract socket address for `name`.
@@ -228,6 +239,11 @@ fn serve(name: &str) -> i32 {
     let accept_loop = std::thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
+            // Only the client's own user may have tasks run.
+            if !peer_is_same_user(&stream) {
+                send(&stream, &ExecutorReport { error: Some(REFUSED.to_string()), ..Default::default() });
+                continue;
+            }
             accepting.enter();
             let activity = accepting.clone();
             let spawned = std::thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {

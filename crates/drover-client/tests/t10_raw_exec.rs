@@ -274,3 +274,32 @@ async fn a_task_that_exits_leaving_a_child_on_its_pipes_ends_and_takes_the_child
     let stdout = std::fs::read_to_string(ctx.logs_dir.join("t.stdout.0")).expect("stdout log");
     assert_eq!(stdout, "bye\n");
 }
+
+#[tokio::test]
+async fn an_executor_name_served_by_another_user_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to start a process as another user");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Another user's process squats on this client's executor name.
+    let name = drover_client::executor::socket_name(tmp.path());
+    let mut squatter = std::os::unix::process::CommandExt::uid(
+        std::process::Command::new(env!("CARGO_BIN_EXE_drover-executor")).args(["executor", "serve", &name]),
+        65534,
+    )
+    .current_dir("/")
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .expect("start the squatter");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(squatter.stdout.take().expect("stdout")), &mut ready)
+        .expect("ready line");
+    assert_eq!(ready.trim(), "{\"error\":null}");
+    let ctx = context(&tmp.path().join("t"), "echo should not run");
+    let err = driver(tmp.path()).start(&ctx).await.err().expect("start refused");
+    assert!(err.to_string().contains("served by another user"), "{err}");
+    assert!(!ctx.logs_dir.join("t.stdout.0").exists(), "the task never ran");
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+}

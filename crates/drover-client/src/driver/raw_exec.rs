@@ -22,8 +22,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use super::{BoxFuture, Driver, DriverError, ExitResult, HandleState, TaskContext, TaskHandle};
 use crate::executor::{
-    ExecutorReport, ExecutorSpec, ExitFile, Ready, Request, STATUS_FILE, process_alive, read_exit_file, read_report,
-    socket_addr, socket_name,
+    ExecutorReport, ExecutorSpec, ExitFile, Ready, Request, STATUS_FILE, peer_is_same_user, process_alive,
+    read_exit_file, read_report, socket_addr, socket_name,
 };
 
 /// How often a re-attached task's exit file is checked.
@@ -132,8 +132,7 @@ impl RawExecDriver {
         if hold.is_some() {
             return;
         }
-        let Ok(addr) = socket_addr(&self.socket_name) else { return };
-        let Ok(mut stream) = std::os::unix::net::UnixStream::connect_addr(&addr) else { return };
+        let Ok(mut stream) = connect_std(&self.socket_name) else { return };
         let Ok(mut line) = serde_json::to_vec(&Request::Hold) else { return };
         line.push(b'\n');
         if std::io::Write::write_all(&mut stream, &line).is_ok() {
@@ -142,10 +141,24 @@ impl RawExecDriver {
     }
 }
 
-/// A connection to the executor (`std`'s abstract-socket connect, then
-/// handed to the runtime).
-fn connect(name: &str) -> std::io::Result<tokio::net::UnixStream> {
+/// A connection to the executor, refused unless the process serving the
+/// name runs as this client's user (a name squatted by another user would
+/// otherwise receive the tasks' specs and environment).
+fn connect_std(name: &str) -> std::io::Result<std::os::unix::net::UnixStream> {
     let stream = std::os::unix::net::UnixStream::connect_addr(&socket_addr(name)?)?;
+    if !peer_is_same_user(&stream) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("the executor socket {name:?} is served by another user's process"),
+        ));
+    }
+    Ok(stream)
+}
+
+/// A connection to the executor (see [`connect_std`]), handed to the
+/// runtime.
+fn connect(name: &str) -> std::io::Result<tokio::net::UnixStream> {
+    let stream = connect_std(name)?;
     stream.set_nonblocking(true)?;
     tokio::net::UnixStream::from_std(stream)
 }
