@@ -38,6 +38,12 @@ pub struct ClientConfig {
     pub tls_skip_verify: bool,
     /// Per-request timeout for non-blocking calls.
     pub timeout: Duration,
+    /// Send every request over one HTTP/2 connection (prior knowledge; plain
+    /// `http://` only): how one process simulating thousands of nodes keeps
+    /// their long polls from each holding a connection (opening ~20,000
+    /// connections to one server made the kernel's port search for each new
+    /// one the busiest code on the machine).
+    pub http2_only: bool,
 }
 
 impl Default for ClientConfig {
@@ -54,6 +60,7 @@ impl Default for ClientConfig {
             tls_server_name: None,
             tls_skip_verify: false,
             timeout: Duration::from_secs(60),
+            http2_only: false,
         }
     }
 }
@@ -87,7 +94,10 @@ impl Client {
                 config.address
             )));
         }
-        let builder = reqwest::Client::builder().pool_max_idle_per_host(64).tcp_nodelay(true);
+        let mut builder = reqwest::Client::builder().pool_max_idle_per_host(64).tcp_nodelay(true);
+        if config.http2_only && base.starts_with("http://") {
+            builder = builder.http2_prior_knowledge();
+        }
         let builder = crate::client::tls::configure(builder, &config)?;
         let (builder, request_base) = crate::client::tls::server_name(builder, &config, &base)?;
         let http = builder.build().map_err(|e| ApiError::Config(format!("error setting up HTTP client: {e}")))?;

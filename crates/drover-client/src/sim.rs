@@ -11,9 +11,12 @@
 //!
 //! How it scales to 10,000 nodes in one process on 2 cores:
 //! - HTTP connections are shared: nodes are split into shards of
-//!   [`NODES_PER_CLIENT`], each with one `drover_api::Client` (one connection
-//!   pool), so a returning long poll hands its connection to the next request
-//!   instead of opening a new one (no ephemeral-port churn).
+//!   [`NODES_PER_CLIENT`], each with one `drover_api::Client` speaking
+//!   HTTP/2 over one connection, which carries every request of its nodes,
+//!   long polls included (~210 connections for 10,000 nodes, not ~20,000:
+//!   the kernel's search for a free port made each new connection cost more,
+//!   and their buffers cost the server ~1 GB; see docs/BENCHMARKS.md,
+//!   session 6).
 //! - Registration and heartbeats go through one bounded pool
 //!   ([`SimConfig::max_in_flight`] requests at a time); heartbeats are spread
 //!   evenly over half the TTL instead of firing together.
@@ -210,8 +213,12 @@ pub async fn start_sim(config: SimConfig) -> Result<SimHandle, ClientError> {
     let n_clients = config.n_nodes.div_ceil(NODES_PER_CLIENT);
     let mut clients = Vec::with_capacity(n_clients);
     for _ in 0..n_clients {
-        let api_config =
-            drover_api::ClientConfig { address: address.clone(), token: config.token.clone(), ..Default::default() };
+        let api_config = drover_api::ClientConfig {
+            address: address.clone(),
+            token: config.token.clone(),
+            http2_only: true,
+            ..Default::default()
+        };
         clients.push(Client::new(api_config).map_err(|e| ClientError::Config(e.to_string()))?);
     }
     let clients = Arc::new(clients);
