@@ -132,7 +132,7 @@ pub async fn start(config: ClientConfig) -> Result<ClientHandle, ClientError> {
     }
 
     // Directories of allocations an earlier process finished and forgot.
-    env.dirs.retire_orphans(&config.alloc_dir, &restored);
+    env.dirs.retire_orphans(&restored);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut loops = Vec::new();

@@ -165,10 +165,12 @@ impl DirPool {
         self.shared.changed.notify_all();
     }
 
-    /// Queues, oldest first, the allocation roots under `alloc_dir` that
+    /// Queues, oldest first, the allocation roots under the alloc dir that
     /// belong to none of `known` (left by allocations an earlier client
-    /// process finished and forgot).
-    pub fn retire_orphans(&self, alloc_dir: &Path, known: &HashSet<String>) {
+    /// process finished and forgot). Call before any new allocation is
+    /// placed: every other root counts as an orphan.
+    pub fn retire_orphans(&self, known: &HashSet<String>) {
+        let Some(alloc_dir) = self.shared.spare_dir.parent() else { return };
         let Ok(entries) = std::fs::read_dir(alloc_dir) else { return };
         let mut orphans: Vec<(std::time::SystemTime, PathBuf)> = entries
             .flatten()
@@ -209,6 +211,13 @@ impl Drop for DirPool {
     }
 }
 
+impl Spares {
+    /// Whether `layout`'s spares are short.
+    fn short_of(&self, layout: Layout) -> bool {
+        self.ready[layout.index()].len() < SPARES_PER_LAYOUT
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Spares> {
         self.spares.lock().unwrap_or_else(PoisonError::into_inner)
@@ -223,50 +232,47 @@ impl Shared {
     /// The background thread: collects retired trees beyond the kept ones
     /// and keeps every layout topped up until closed.
     fn fill(&self) {
+        while let Some(work) = self.next_work() {
+            match work {
+                Work::Collect(root) => self.collect(&root),
+                Work::Make(layout, path) => self.make_spare(layout, path),
+            }
+        }
+    }
+
+    /// Waits for the next piece of work; `None` once the pool is dropped.
+    fn next_work(&self) -> Option<Work> {
+        let mut spares = self.lock();
         loop {
-            let work = {
-                let mut spares = self.lock();
-                loop {
-                    if spares.closed {
-                        return;
-                    }
-                    if spares.retired.len() > self.keep_retired
-                        && let Some(root) = spares.retired.pop_front()
-                    {
-                        break Work::Collect(root);
-                    }
-                    let short = [Layout::Alloc, Layout::Task]
-                        .into_iter()
-                        .find(|layout| spares.ready[layout.index()].len() < SPARES_PER_LAYOUT);
-                    if let Some(layout) = short {
-                        break Work::Make(layout, self.next_spare_path(&mut spares, layout));
-                    }
-                    spares = self.changed.wait(spares).unwrap_or_else(PoisonError::into_inner);
-                }
-            };
-            let (layout, path) = match work {
-                Work::Collect(root) => {
-                    self.collect(&root);
-                    continue;
-                }
-                Work::Make(layout, path) => (layout, path),
-            };
-            match make_in_place(layout, &path) {
-                Ok(()) => self.lock().ready[layout.index()].push(path),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not make a spare directory tree; retrying later");
-                    let _ = std::fs::remove_dir_all(&path);
-                    let spares = self.lock();
-                    if !spares.closed {
-                        let _ = self.changed.wait_timeout(spares, RETRY_PAUSE);
-                    }
+            if spares.closed {
+                return None;
+            }
+            if spares.retired.len() > self.keep_retired
+                && let Some(root) = spares.retired.pop_front()
+            {
+                return Some(Work::Collect(root));
+            }
+            if let Some(layout) = [Layout::Alloc, Layout::Task].into_iter().find(|layout| spares.short_of(*layout)) {
+                return Some(Work::Make(layout, self.next_spare_path(&mut spares, layout)));
+            }
+            spares = self.changed.wait(spares).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn make_spare(&self, layout: Layout, path: PathBuf) {
+        match make_in_place(layout, &path) {
+            Ok(()) => self.lock().ready[layout.index()].push(path),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not make a spare directory tree; retrying later");
+                let _ = std::fs::remove_dir_all(&path);
+                let spares = self.lock();
+                if !spares.closed {
+                    let _ = self.changed.wait_timeout(spares, RETRY_PAUSE);
                 }
             }
         }
     }
-}
 
-impl Shared {
     fn next_spare_path(&self, spares: &mut Spares, layout: Layout) -> PathBuf {
         spares.next_name += 1;
         self.spare_dir.join(format!("{}-{}", layout.prefix(), spares.next_name))
@@ -274,7 +280,7 @@ impl Shared {
 
     /// Whether `layout`'s spares are short.
     fn short_of(&self, layout: Layout) -> bool {
-        self.lock().ready[layout.index()].len() < SPARES_PER_LAYOUT
+        self.lock().short_of(layout)
     }
 
     /// Collects a finished allocation's root: its task trees, then the
@@ -505,7 +511,7 @@ mod tests {
         make_in_place(Layout::Alloc, &dir.path().join("restored")).expect("restored");
         let pool = DirPool::start(dir.path(), 2);
         let known: HashSet<String> = ["restored".to_string()].into_iter().collect();
-        pool.retire_orphans(dir.path(), &known);
+        pool.retire_orphans(&known);
         for n in 0..3 {
             let root = dir.path().join(format!("a{n}"));
             make_in_place(Layout::Alloc, &root).expect("alloc tree");

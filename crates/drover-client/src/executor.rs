@@ -176,24 +176,27 @@ pub fn executor_main(args: &[String]) -> i32 {
 
 /// Counts the executor's connections (each run connection lives until its
 /// task has exited), to know when it is idle.
-#[derive(Default)]
 struct Activity {
-    live: Mutex<(usize, Option<Instant>)>,
+    /// Live connections, and when the count last fell to zero.
+    live: Mutex<(usize, Instant)>,
     changed: Condvar,
 }
 
 impl Activity {
+    /// Idle from now.
+    fn new() -> Activity {
+        Activity { live: Mutex::new((0, Instant::now())), changed: Condvar::new() }
+    }
+
     fn enter(&self) {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.0 += 1;
-        live.1 = None;
+        self.live.lock().unwrap_or_else(PoisonError::into_inner).0 += 1;
     }
 
     fn leave(&self) {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         live.0 = live.0.saturating_sub(1);
         if live.0 == 0 {
-            live.1 = Some(Instant::now());
+            live.1 = Instant::now();
         }
         self.changed.notify_all();
     }
@@ -202,13 +205,10 @@ impl Activity {
     fn wait_idle(&self, grace: Duration) {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            let wait = match live.1 {
-                Some(since) if live.0 == 0 => match grace.checked_sub(since.elapsed()) {
-                    Some(left) => left,
-                    None => return,
-                },
-                _ => grace,
-            };
+            let wait = if live.0 > 0 { grace } else { grace.saturating_sub(live.1.elapsed()) };
+            if wait.is_zero() {
+                return;
+            }
             live = self.changed.wait_timeout(live, wait).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
@@ -230,10 +230,8 @@ fn serve(name: &str) -> i32 {
             return 1;
         }
     };
-    let activity = Arc::new(Activity::default());
     // Idle from the start until the client's first connection arrives.
-    activity.enter();
-    activity.leave();
+    let activity = Arc::new(Activity::new());
     announce(&Ready::default());
     let accepting = activity.clone();
     let accept_loop = std::thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {
@@ -264,10 +262,8 @@ fn serve(name: &str) -> i32 {
 
 /// The executor's ready line on its stdout.
 fn announce(ready: &Ready) {
-    let Ok(mut line) = serde_json::to_vec(ready) else { return };
-    line.push(b'\n');
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(&line);
+    let _ = stdout.write_all(&json_line(ready));
     let _ = stdout.flush();
 }
 
@@ -298,9 +294,7 @@ fn handle(stream: UnixStream) {
 
 /// Writes one JSON line to the client; a client gone away is no error here.
 fn send(mut stream: &UnixStream, message: &impl Serialize) {
-    let Ok(mut line) = serde_json::to_vec(message) else { return };
-    line.push(b'\n');
-    let _ = stream.write_all(&line);
+    let _ = stream.write_all(&json_line(message));
 }
 
 /// Where the executor notes what went wrong after the task started (the
@@ -369,7 +363,8 @@ fn run(spec: &ExecutorSpec, client: &UnixStream) -> Result<(), String> {
     written.map_err(|e| format!("error writing {}: {e}", spec.status_file.display()))
 }
 
-fn json_line(message: &impl Serialize) -> Vec<u8> {
+/// One message of the executor's protocol: a JSON object and a newline.
+pub(crate) fn json_line(message: &impl Serialize) -> Vec<u8> {
     let mut line = serde_json::to_vec(message).unwrap_or_default();
     line.push(b'\n');
     line

@@ -41,9 +41,6 @@ enum TopCommand {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = run_executor_fast() {
-        return code;
-    }
     let args = cli::flags::normalize_args(std::env::args_os());
     let parsed = match Cli::try_parse_from(args) {
         Ok(parsed) => parsed,
@@ -68,18 +65,4 @@ fn main() -> ExitCode {
         }
         Some(TopCommand::Cli(command)) => cli::finish(cli::run_blocking(command)),
     }
-}
-
-/// `drover executor serve <name>` is started by the client, so it skips
-/// building the whole command line parser; `None` for anything else.
-fn run_executor_fast() -> Option<ExitCode> {
-    let mut args = std::env::args_os().skip(1);
-    let (Some(subcommand), Some(mode), Some(name), None) = (args.next(), args.next(), args.next(), args.next()) else {
-        return None;
-    };
-    if subcommand != "executor" || mode != "serve" {
-        return None;
-    }
-    let code = drover_client::executor_main(&["serve".to_string(), name.into_string().ok()?]);
-    Some(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -22,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use super::{BoxFuture, Driver, DriverError, ExitResult, HandleState, TaskContext, TaskHandle};
 use crate::executor::{
-    ExecutorReport, ExecutorSpec, ExitFile, Ready, Request, STATUS_FILE, peer_is_same_user, process_alive,
+    ExecutorReport, ExecutorSpec, ExitFile, Ready, Request, STATUS_FILE, json_line, peer_is_same_user, process_alive,
     read_exit_file, read_report, socket_addr, socket_name,
 };
 
@@ -62,6 +62,10 @@ impl RawExecDriver {
             }
             let stream = match connect(&self.socket_name) {
                 Ok(stream) => stream,
+                // Another user holds the name: starting executors will not help.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    return Err(DriverError::Recoverable(e.to_string()));
+                }
                 Err(e) => {
                     last_error = format!("error connecting to the executor: {e}");
                     self.start_executor().await?;
@@ -133,9 +137,7 @@ impl RawExecDriver {
             return;
         }
         let Ok(mut stream) = connect_std(&self.socket_name) else { return };
-        let Ok(mut line) = serde_json::to_vec(&Request::Hold) else { return };
-        line.push(b'\n');
-        if std::io::Write::write_all(&mut stream, &line).is_ok() {
+        if std::io::Write::write_all(&mut stream, &json_line(&Request::Hold)).is_ok() {
             *hold = Some(stream);
         }
     }
@@ -276,10 +278,7 @@ impl RawExecDriver {
             max_file_bytes: ctx.max_log_bytes(),
             status_file: status_file.clone(),
         };
-        let mut request =
-            serde_json::to_vec(&Request::Run(Box::new(spec))).map_err(|e| DriverError::Recoverable(e.to_string()))?;
-        request.push(b'\n');
-        let (connection, report) = self.request(&request).await?;
+        let (connection, report) = self.request(&json_line(&Request::Run(Box::new(spec)))).await?;
         if let Some(error) = report.error {
             return Err(DriverError::Unrecoverable(error));
         }
