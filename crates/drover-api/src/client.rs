@@ -256,15 +256,19 @@ impl Client {
 
     /// `GET /v1/node/:id/client-allocs`: the allocations the client must act on,
     /// each with its job, blocking until the index passes `index` (at most `wait`).
+    /// With `since` > 0 (the index of the caller's last complete view) those
+    /// unchanged since then come as IDs alone (`Unchanged`).
     pub async fn node_client_allocs(
         &self,
         node_id: &str,
         index: u64,
+        since: u64,
         wait: Duration,
     ) -> Result<ClientAllocsResponse, ApiError> {
         let path = format!("/v1/node/{node_id}/client-allocs");
         let wait = if index == 0 { None } else { Some((index, wait)) };
-        Ok(self.get_json_blocking(&path, &[], wait).await?.0)
+        let query = if since == 0 { Vec::new() } else { vec![("since", since.to_string())] };
+        Ok(self.get_json_blocking(&path, &query, wait).await?.0)
     }
 
     /// `POST /v1/client/allocs/update`: reports allocation client state.

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use drover_api::ApiError;
-use drover_types::api::NodeRegisterResponse;
-use drover_types::{AllocClientUpdate, Allocation, Node, NodeReservedResources, client_status, desired_status};
+use drover_types::api::{ClientAllocsResponse, NodeRegisterResponse};
+use drover_types::{AllocClientUpdate, Node, NodeReservedResources, client_status, desired_status};
 
 use crate::alloc_runner::{self, AllocCommand, AllocRunnerHandle, RunnerEnv};
 use crate::driver::Drivers;
@@ -279,12 +279,15 @@ async fn watch_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut index = 0u64;
+    // The index of this client's last complete view: allocations unchanged
+    // since then come back as IDs alone.
+    let mut since = 0u64;
     let mut reported_unstarted: HashSet<String> = HashSet::new();
     loop {
         let result = tokio::select! {
             result = servers.call(|client| {
                 let node_id = node_id.clone();
-                async move { client.node_client_allocs(&node_id, index, WATCH_WAIT).await }
+                async move { client.node_client_allocs(&node_id, index, since, WATCH_WAIT).await }
             }) => result,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
@@ -292,7 +295,12 @@ async fn watch_loop(
             Ok(reply) => {
                 let no_index = reply.index == 0;
                 index = reply.index;
-                reconcile(&env, &runners, reply.allocs, &mut reported_unstarted);
+                since = reply.index;
+                if !reconcile(&env, &runners, reply, &mut reported_unstarted) {
+                    // The view has a gap: fetch the whole list now.
+                    (index, since) = (0, 0);
+                    continue;
+                }
                 if no_index {
                     // The server gave no index to block on: do not spin.
                     tokio::select! {
@@ -303,7 +311,7 @@ async fn watch_loop(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "error fetching node allocations");
-                index = 0;
+                (index, since) = (0, 0);
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY_PAUSE) => {}
                     _ = shutdown.wait_for(|stop| *stop) => return,
@@ -313,17 +321,33 @@ async fn watch_loop(
     }
 }
 
-/// Brings the alloc runners in line with the server's list.
+/// The IDs a client-allocs reply lists: those of the allocations it carries
+/// and those it names unchanged. `None` when an unchanged one is not `known`
+/// to the caller: its view has a gap, so it must fetch the whole list.
+pub(crate) fn listed_ids(reply: &ClientAllocsResponse, known: impl Fn(&str) -> bool) -> Option<HashSet<String>> {
+    let mut listed = HashSet::with_capacity(reply.allocs.len() + reply.unchanged.len());
+    for id in &reply.unchanged {
+        if !known(id) {
+            return None;
+        }
+        listed.insert(id.clone());
+    }
+    listed.extend(reply.allocs.iter().map(|alloc| alloc.id.clone()));
+    Some(listed)
+}
+
+/// Brings the alloc runners in line with the server's list. False when the
+/// reply names as unchanged an allocation this client does not know.
 fn reconcile(
     env: &Arc<RunnerEnv>,
     runners: &Runners,
-    allocs: Vec<Allocation>,
+    reply: ClientAllocsResponse,
     reported_unstarted: &mut HashSet<String>,
-) {
-    let Ok(mut runners) = runners.lock() else { return };
-    let mut seen = HashSet::new();
-    for alloc in allocs {
-        seen.insert(alloc.id.clone());
+) -> bool {
+    let Ok(mut runners) = runners.lock() else { return true };
+    let known = |id: &str| runners.contains_key(id) || reported_unstarted.contains(id);
+    let Some(seen) = listed_ids(&reply, known) else { return false };
+    for alloc in reply.allocs {
         if let Some(handle) = runners.get_mut(&alloc.id) {
             if alloc.server_terminal() {
                 if !handle.stop_sent {
@@ -369,4 +393,5 @@ fn reconcile(
             let _ = handle.commands.send(AllocCommand::Stop);
         }
     }
+    true
 }

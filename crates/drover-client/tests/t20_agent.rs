@@ -26,6 +26,10 @@ struct FakeState {
     nodes: Vec<Node>,
     n_heartbeats: u64,
     allocs: BTreeMap<String, Allocation>,
+    /// The `since` of each client-allocs request, in order.
+    sinces: Vec<u64>,
+    /// An allocation ID the next reply with `since` names unchanged (a gap in the client's view).
+    phantom: Option<String>,
 }
 
 #[derive(Clone, Default)]
@@ -57,11 +61,14 @@ impl Fake {
 
     fn stop_alloc(&self, id: &str) {
         self.with(|s| {
+            s.index += 1;
+            let index = s.index;
             if let Some(alloc) = s.allocs.get_mut(id) {
                 alloc.desired_status = "stop".to_string();
+                alloc.alloc_modify_index = index;
             }
         });
-        self.bump();
+        self.changed.notify_waiters();
     }
 
     fn alloc(&self, id: &str) -> Allocation {
@@ -107,14 +114,22 @@ async fn client_allocs(
         }
         let _ = tokio::time::timeout_at(deadline, notified).await;
     }
-    let reply = fake.with(|s| ClientAllocsResponse {
-        allocs: s
-            .allocs
-            .values()
-            .filter(|a| a.node_id == node_id && !(a.server_terminal() && a.client_terminal()))
-            .cloned()
-            .collect(),
-        index: s.index,
+    let since: u64 = query.get("since").and_then(|i| i.parse().ok()).unwrap_or(0);
+    let reply = fake.with(|s| {
+        s.sinces.push(since);
+        let mut reply = ClientAllocsResponse { index: s.index, ..ClientAllocsResponse::default() };
+        for alloc in s.allocs.values().filter(|a| a.node_id == node_id && !(a.server_terminal() && a.client_terminal()))
+        {
+            if since > 0 && alloc.alloc_modify_index <= since {
+                reply.unchanged.push(alloc.id.clone());
+            } else {
+                reply.allocs.push(alloc.clone());
+            }
+        }
+        if since > 0 {
+            reply.unchanged.extend(s.phantom.take());
+        }
+        reply
     });
     ([("X-Nomad-Index", reply.index.to_string())], Json(reply))
 }
@@ -568,5 +583,40 @@ async fn finished_allocations_beyond_gc_max_allocs_lose_their_dirs() {
     // The newest finished allocation keeps its dir and logs.
     let path = format!("/v1/client/fs/logs/{}?task=t&type=stdout&plain=true", ids[2]);
     assert_eq!(http_get(&client.http_addr, &path).await, (200, "run2\n".to_string()));
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unknown_unchanged_allocation_makes_the_client_fetch_the_whole_list() {
+    let (fake, server) = start_fake().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let client = start_client(&server, tmp.path(), true).await;
+    let alloc =
+        alloc_for(&client.node_id, job(JobType::Service, vec![mock_task("web", serde_json::json!({"run_for": "1h"}))]));
+    let alloc_id = alloc.id.clone();
+    fake.add_alloc(alloc);
+    fake.wait_alloc(&alloc_id, "running", |a| a.client_status == "running").await;
+    // Once it has the list, the client asks only for what changed since.
+    for _ in 0..500 {
+        if fake.with(|s| s.sinces.last().is_some_and(|since| *since > 0)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let asked = fake.with(|s| s.sinces.len());
+    assert!(fake.with(|s| s.sinces[asked - 1] > 0), "{:?}", fake.with(|s| s.sinces.clone()));
+
+    fake.with(|s| s.phantom = Some("00000000-0000-4000-8000-00000000dead".to_string()));
+    fake.bump();
+    let mut refetched = false;
+    for _ in 0..500 {
+        refetched = fake.with(|s| s.phantom.is_none() && s.sinces[asked..].contains(&0));
+        if refetched {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refetched, "no whole-list fetch after the gap: {:?}", fake.with(|s| s.sinces.clone()));
+    assert_eq!(fake.alloc(&alloc_id).client_status, "running", "the known allocation keeps running");
     client.shutdown().await;
 }

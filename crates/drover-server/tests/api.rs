@@ -268,6 +268,46 @@ async fn collected_children_keep_their_tokens_and_counts() {
     server.handle.shutdown().await;
 }
 
+#[tokio::test]
+async fn client_allocs_since_names_unchanged_allocations_by_id() {
+    let server = TestServer::start().await;
+    server.register_node(NODE_A, 4096).await;
+    let (status, reply) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(job("web", "service", 1, 256))).await;
+    assert_eq!(status, 200, "{reply}");
+    server.wait_eval(reply["EvalID"].as_str().expect("eval id")).await;
+    let path = format!("/v1/node/{NODE_A}/client-allocs");
+    let full = server.get(&path).await;
+    assert!(full.get("Unchanged").is_none(), "{full}");
+    let alloc_id = full["Allocs"][0]["ID"].as_str().expect("alloc id").to_string();
+    let seen_at = full["Index"].as_u64().expect("index");
+
+    // The client's own report is no server-side change: the allocation comes as its ID.
+    let update = json!({"NodeID": NODE_A, "Allocs": [{"ID": alloc_id, "ClientStatus": "running"}]});
+    let (status, body) = server.call(reqwest::Method::POST, "/v1/client/allocs/update", Some(update)).await;
+    assert_eq!(status, 200, "{body}");
+    let view = server.get(&format!("{path}?since={seen_at}")).await;
+    assert_eq!(view["Allocs"], json!([]), "{view}");
+    assert_eq!(view["Unchanged"], json!([alloc_id]), "{view}");
+
+    // Scaling to 2 places a second allocation and updates the first in place: both come whole.
+    let (status, reply) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(job("web", "service", 2, 256))).await;
+    assert_eq!(status, 200, "{reply}");
+    server.wait_eval(reply["EvalID"].as_str().expect("eval id")).await;
+    let view = server.get(&format!("{path}?since={seen_at}")).await;
+    assert_eq!(view["Allocs"].as_array().map(Vec::len), Some(2), "{view}");
+    assert_eq!(view["Allocs"][1]["Job"]["ID"], "web", "{view}");
+    assert!(view.get("Unchanged").is_none(), "{view}");
+    let now = view["Index"].as_u64().expect("index");
+    let view = server.get(&format!("{path}?since={now}")).await;
+    assert_eq!(view["Allocs"], json!([]), "{view}");
+    assert_eq!(view["Unchanged"].as_array().map(Vec::len), Some(2), "{view}");
+
+    let (status, body) = server.call(reqwest::Method::GET, &format!("{path}?since=yesterday"), None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.as_str().unwrap_or("").contains("invalid since \"yesterday\""), "{body}");
+    server.handle.shutdown().await;
+}
+
 /// Allows everything except the listed capabilities, and records the tokens it saw.
 struct Deny {
     denied: Vec<drover_server::Capability>,

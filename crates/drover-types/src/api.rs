@@ -522,11 +522,20 @@ pub struct NodeRegisterResponse {
 
 /// `GET /v1/node/:id/client-allocs` reply (client agent protocol): every
 /// allocation on the node the client must act on, each with its job embedded.
+/// With `?since=S` (the index of the client's last complete view) the
+/// allocations the server has not changed since `S` come as IDs alone in
+/// `Unchanged`, so a long poll woken by one allocation does not resend the
+/// node's others.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ClientAllocsResponse {
-    /// Allocations, with `Job` set.
+    /// Allocations, with `Job` set: all of them, or with `?since=S` those
+    /// whose `AllocModifyIndex` is above `S`.
     pub allocs: Vec<Allocation>,
+    /// With `?since=S`: IDs of the node's other allocations, unchanged on the
+    /// server since `S`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchanged: Vec<String>,
     /// State index the list was read at; pass it back as `?index=` to block.
     pub index: u64,
 }

@@ -15,6 +15,7 @@ use nix::sys::signal::Signal;
 use tokio::sync::watch;
 
 use drover_api::Client;
+use drover_types::api::ClientAllocsResponse;
 use drover_types::{
     AllocClientUpdate, Allocation, TaskEvent, TaskState, client_status, desired_status, now_nanos, task_event,
     task_state,
@@ -52,11 +53,13 @@ impl NodeWatch {
         let sim = &self.nodes[self.node_idx];
         let client = &self.clients[sim.client_idx];
         let mut index = 0u64;
+        // The index of the last complete view (see `ClientAllocsResponse`).
+        let mut since = 0u64;
         let mut runs: HashMap<String, LocalRun> = HashMap::new();
         let mut reported_unstarted: HashSet<String> = HashSet::new();
         loop {
             let result = tokio::select! {
-                result = client.node_client_allocs(&sim.node.id, index, WATCH_WAIT) => result,
+                result = client.node_client_allocs(&sim.node.id, index, since, WATCH_WAIT) => result,
                 _ = shutdown.wait_for(|stop| *stop) => break,
             };
             match result {
@@ -64,7 +67,12 @@ impl NodeWatch {
                     self.stats.polls.fetch_add(1, Ordering::Relaxed);
                     let no_index = reply.index == 0;
                     index = reply.index;
-                    self.reconcile(reply.allocs, &mut runs, &mut reported_unstarted, &shutdown);
+                    since = reply.index;
+                    if !self.reconcile(reply, &mut runs, &mut reported_unstarted, &shutdown) {
+                        // The view has a gap: fetch the whole list now.
+                        (index, since) = (0, 0);
+                        continue;
+                    }
                     if !no_index {
                         continue;
                     }
@@ -72,7 +80,7 @@ impl NodeWatch {
                 Err(e) => {
                     self.stats.poll_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(error = %e, node = %sim.node.name, "error fetching simulated node allocations");
-                    index = 0;
+                    (index, since) = (0, 0);
                 }
             }
             let jitter = RETRY_PAUSE.mul_f64(rand::random::<f64>());
@@ -83,16 +91,18 @@ impl NodeWatch {
         }
     }
 
+    /// Starts and stops runs to match the server's list; false when the
+    /// reply names as unchanged an allocation this node does not know.
     fn reconcile(
         &self,
-        allocs: Vec<Allocation>,
+        reply: ClientAllocsResponse,
         runs: &mut HashMap<String, LocalRun>,
         reported_unstarted: &mut HashSet<String>,
         shutdown: &watch::Receiver<bool>,
-    ) {
-        let mut seen = HashSet::with_capacity(allocs.len());
-        for alloc in allocs {
-            seen.insert(alloc.id.clone());
+    ) -> bool {
+        let known = |id: &str| runs.contains_key(id) || reported_unstarted.contains(id);
+        let Some(seen) = crate::agent::listed_ids(&reply, known) else { return false };
+        for alloc in reply.allocs {
             if let Some(run) = runs.get_mut(&alloc.id) {
                 if alloc.server_terminal() && !run.stop_sent {
                     run.stop_sent = true;
@@ -138,6 +148,7 @@ impl NodeWatch {
             }
             true
         });
+        true
     }
 }
 

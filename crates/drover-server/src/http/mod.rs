@@ -148,12 +148,17 @@ impl Params {
         self.get("prefix").unwrap_or("")
     }
 
+    /// A whole-number query parameter, if given.
+    pub(crate) fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
+        let Some(text) = self.get(key) else { return Ok(None) };
+        text.parse()
+            .map(Some)
+            .map_err(|_| ApiError(ServerError::BadRequest(format!("invalid {key} {text:?}: expected a number"))))
+    }
+
     /// `?index=N&wait=D`: the index to block past and for how long.
     pub(crate) fn blocking(&self) -> Result<Option<(u64, Duration)>, ApiError> {
-        let Some(index) = self.get("index") else { return Ok(None) };
-        let index: u64 = index
-            .parse()
-            .map_err(|_| ApiError(ServerError::BadRequest(format!("invalid index {index:?}: expected a number"))))?;
+        let Some(index) = self.number("index")? else { return Ok(None) };
         let wait = match self.get("wait") {
             None | Some("") => Duration::from_secs(300),
             Some(text) => {

@@ -92,10 +92,18 @@ async fn client_allocs(State(server): State<AppState>, Path(id): Path<String>, p
     if snapshot.node(&id).is_none() {
         return Err(ApiError(ServerError::NotFound("node not found".to_string())));
     }
-    let allocs =
-        snapshot.live_allocs_by_node(&id).iter().map(|alloc| super::allocs::with_job(&snapshot, alloc)).collect();
+    let since = params.number("since")?.unwrap_or(0);
+    let mut allocs = Vec::new();
+    let mut unchanged = Vec::new();
+    for alloc in snapshot.live_allocs_by_node(&id) {
+        if since > 0 && alloc.alloc_modify_index <= since {
+            unchanged.push(alloc.id.clone());
+        } else {
+            allocs.push(super::allocs::with_job(&snapshot, &alloc));
+        }
+    }
     let index = snapshot.index();
-    Ok(json_reply(&ClientAllocsResponse { allocs, index }, index))
+    Ok(json_reply(&ClientAllocsResponse { allocs, unchanged, index }, index))
 }
 
 async fn client_update(State(server): State<AppState>, body: Bytes) -> ApiResult {
