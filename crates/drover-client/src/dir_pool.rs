@@ -311,11 +311,12 @@ impl Shared {
     /// spares; false (the tree left for removal) if it cannot be.
     fn reuse(&self, layout: Layout, dir: &Path) -> bool {
         let subdirs: HashSet<PathBuf> = layout.subdirs().iter().map(PathBuf::from).collect();
-        if !self.has_mode(dir) || !self.empty_to_layout(dir, Path::new(""), &subdirs) {
+        let mut kept = 0;
+        if !self.has_mode(dir) || !self.empty_to_layout(dir, Path::new(""), &subdirs, &mut kept) {
             return false;
         }
         // A layout directory the task removed is made again.
-        if make_in_place(layout, dir).is_err() {
+        if kept < subdirs.len() && make_in_place(layout, dir).is_err() {
             return false;
         }
         let path = self.next_spare_path(&mut self.lock(), layout);
@@ -333,8 +334,9 @@ impl Shared {
     }
 
     /// Removes everything under `dir` (at `relative` in the layout) but the
-    /// layout's directories, themselves emptied; false if anything stays.
-    fn empty_to_layout(&self, dir: &Path, relative: &Path, subdirs: &HashSet<PathBuf>) -> bool {
+    /// layout's directories, themselves emptied and counted in `kept`; false
+    /// if anything stays.
+    fn empty_to_layout(&self, dir: &Path, relative: &Path, subdirs: &HashSet<PathBuf>, kept: &mut usize) -> bool {
         let Ok(entries) = std::fs::read_dir(dir) else { return false };
         let mut emptied = true;
         for entry in entries {
@@ -342,7 +344,8 @@ impl Shared {
             let path = entry.path();
             let inner = relative.join(entry.file_name());
             let removed = if subdirs.contains(&inner) && self.has_mode(&path) {
-                self.empty_to_layout(&path, &inner, subdirs)
+                *kept += 1;
+                self.empty_to_layout(&path, &inner, subdirs, kept)
             } else if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
                 std::fs::remove_dir_all(&path).is_ok()
             } else {

@@ -447,7 +447,14 @@ fn write_error(err: rusqlite::Error) -> StateError {
     StateError::Storage(format!("writing batch: {err}"))
 }
 
-/// Every statement of one batch, inside `transaction`.
+/// Every statement of one batch, inside `transaction`. Rows are upserted
+/// with `ON CONFLICT ... DO UPDATE` rather than `INSERT OR REPLACE`: an
+/// update keeps the row where it is and leaves alone the indexes over
+/// columns it does not set (a replace deletes the row and inserts it anew,
+/// rewriting every index entry, the random-keyed ID indexes included). The
+/// columns an object's ID fixes (an evaluation's or allocation's job and
+/// node) are not set again; `archived` is reset as a replace did, and
+/// [`mark_families`] marks archived families afterwards.
 fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Result<(), StateError> {
     let mut delete_job =
         transaction.prepare_cached("DELETE FROM jobs WHERE namespace = ?1 AND id = ?2").map_err(write_error)?;
@@ -456,8 +463,11 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
     }
     let mut upsert_job = transaction
         .prepare_cached(
-            "INSERT OR REPLACE INTO jobs (namespace, id, data, spec_version, archived, parent_id, submit_time, token)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO jobs (namespace, id, data, spec_version, archived, parent_id, submit_time, token)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (namespace, id) DO UPDATE SET data = excluded.data, spec_version = excluded.spec_version,
+                 archived = excluded.archived, parent_id = excluded.parent_id, submit_time = excluded.submit_time,
+                 token = excluded.token",
         )
         .map_err(write_error)?;
     for row in &batch.jobs_written {
@@ -492,7 +502,10 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
         delete_version.execute(params![namespace, job_id, version]).map_err(write_error)?;
     }
     let mut upsert_version = transaction
-        .prepare_cached("INSERT OR REPLACE INTO job_versions (namespace, id, version, data) VALUES (?1, ?2, ?3, ?4)")
+        .prepare_cached(
+            "INSERT INTO job_versions (namespace, id, version, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (namespace, id, version) DO UPDATE SET data = excluded.data",
+        )
         .map_err(write_error)?;
     for job in &batch.job_versions_written {
         upsert_version
@@ -502,7 +515,10 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
 
     delete_ids(transaction, "evals", &batch.evals_deleted)?;
     let mut upsert_eval = transaction
-        .prepare_cached("INSERT OR REPLACE INTO evals (id, data, namespace, job_id) VALUES (?1, ?2, ?3, ?4)")
+        .prepare_cached(
+            "INSERT INTO evals (id, data, namespace, job_id) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, archived = NULL",
+        )
         .map_err(write_error)?;
     for eval in &batch.evals_written {
         upsert_eval
@@ -512,7 +528,8 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
     delete_ids(transaction, "allocs", &batch.allocs_deleted)?;
     let mut upsert_alloc = transaction
         .prepare_cached(
-            "INSERT OR REPLACE INTO allocs (id, data, namespace, job_id, node_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO allocs (id, data, namespace, job_id, node_id) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, archived = NULL",
         )
         .map_err(write_error)?;
     for alloc in &batch.allocs_written {
@@ -521,8 +538,11 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
             .map_err(write_error)?;
     }
     delete_ids(transaction, "nodes", &batch.nodes_deleted)?;
-    let mut upsert_node =
-        transaction.prepare_cached("INSERT OR REPLACE INTO nodes (id, data) VALUES (?1, ?2)").map_err(write_error)?;
+    let mut upsert_node = transaction
+        .prepare_cached(
+            "INSERT INTO nodes (id, data) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+        )
+        .map_err(write_error)?;
     for node in &batch.nodes_written {
         upsert_node.execute(params![node.id, encode_row(node.as_ref())?]).map_err(write_error)?;
     }
@@ -533,7 +553,10 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
         delete_run.execute(params![namespace, job_id, run_id]).map_err(write_error)?;
     }
     let mut upsert_run = transaction
-        .prepare_cached("INSERT OR REPLACE INTO runs (namespace, job_id, id, data) VALUES (?1, ?2, ?3, ?4)")
+        .prepare_cached(
+            "INSERT INTO runs (namespace, job_id, id, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (namespace, job_id, id) DO UPDATE SET data = excluded.data",
+        )
         .map_err(write_error)?;
     for run in &batch.runs_written {
         upsert_run
@@ -547,7 +570,10 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
         delete_history.execute(params![namespace, job_id]).map_err(write_error)?;
     }
     let mut upsert_history = transaction
-        .prepare_cached("INSERT OR REPLACE INTO job_history (namespace, job_id, data) VALUES (?1, ?2, ?3)")
+        .prepare_cached(
+            "INSERT INTO job_history (namespace, job_id, data) VALUES (?1, ?2, ?3)
+             ON CONFLICT (namespace, job_id) DO UPDATE SET data = excluded.data",
+        )
         .map_err(write_error)?;
     for history in &batch.histories_written {
         upsert_history
@@ -560,7 +586,9 @@ fn write_rows(transaction: &rusqlite::Transaction<'_>, batch: &WriteBatch) -> Re
         delete_kv.execute(params![table, key]).map_err(write_error)?;
     }
     let mut upsert_kv = transaction
-        .prepare_cached("INSERT OR REPLACE INTO kv (tbl, key, value) VALUES (?1, ?2, ?3)")
+        .prepare_cached(
+            "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
+        )
         .map_err(write_error)?;
     for ((table, key), value) in &batch.kv_written {
         upsert_kv.execute(params![table, key, value.as_ref()]).map_err(write_error)?;
