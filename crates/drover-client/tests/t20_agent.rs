@@ -274,6 +274,17 @@ async fn start_client(server: &str, data_dir: &Path, stop_tasks: bool) -> Client
     drover_client::start(client_config(server, data_dir, stop_tasks)).await.expect("client starts")
 }
 
+/// A client with one long-running mock service allocation, once it reports it running.
+async fn client_running_a_service(fake: &Fake, server: &str, data_dir: &Path) -> (ClientHandle, String) {
+    let client = start_client(server, data_dir, true).await;
+    let alloc =
+        alloc_for(&client.node_id, job(JobType::Service, vec![mock_task("web", serde_json::json!({"run_for": "1h"}))]));
+    let alloc_id = alloc.id.clone();
+    fake.add_alloc(alloc);
+    fake.wait_alloc(&alloc_id, "running", |a| a.client_status == "running").await;
+    (client, alloc_id)
+}
+
 #[tokio::test]
 async fn registers_with_fingerprint_and_heartbeats() {
     let (fake, server) = start_fake().await;
@@ -536,12 +547,7 @@ async fn a_start_the_dead_client_never_recorded_is_not_run_twice() {
 async fn restart_endpoint_restarts_running_tasks_in_place() {
     let (fake, server) = start_fake().await;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let client = start_client(&server, tmp.path(), true).await;
-    let alloc =
-        alloc_for(&client.node_id, job(JobType::Service, vec![mock_task("web", serde_json::json!({"run_for": "1h"}))]));
-    let alloc_id = alloc.id.clone();
-    fake.add_alloc(alloc);
-    fake.wait_alloc(&alloc_id, "running", |a| a.client_status == "running").await;
+    let (client, alloc_id) = client_running_a_service(&fake, &server, tmp.path()).await;
     let (status, _) =
         http_request(&client.http_addr, "POST", &format!("/v1/client/allocation/{alloc_id}/restart")).await;
     assert_eq!(status, 200);
@@ -590,12 +596,7 @@ async fn finished_allocations_beyond_gc_max_allocs_lose_their_dirs() {
 async fn an_unknown_unchanged_allocation_makes_the_client_fetch_the_whole_list() {
     let (fake, server) = start_fake().await;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let client = start_client(&server, tmp.path(), true).await;
-    let alloc =
-        alloc_for(&client.node_id, job(JobType::Service, vec![mock_task("web", serde_json::json!({"run_for": "1h"}))]));
-    let alloc_id = alloc.id.clone();
-    fake.add_alloc(alloc);
-    fake.wait_alloc(&alloc_id, "running", |a| a.client_status == "running").await;
+    let (client, alloc_id) = client_running_a_service(&fake, &server, tmp.path()).await;
     // Once it has the list, the client asks only for what changed since.
     for _ in 0..500 {
         if fake.with(|s| s.sinces.last().is_some_and(|since| *since > 0)) {
