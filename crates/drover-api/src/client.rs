@@ -255,20 +255,21 @@ impl Client {
     }
 
     /// `GET /v1/node/:id/client-allocs`: the allocations the client must act on,
-    /// each with its job, blocking until the index passes `index` (at most `wait`).
-    /// With `since` > 0 (the index of the caller's last complete view) those
-    /// unchanged since then come as IDs alone (`Unchanged`).
+    /// each with its job. `index` is that of the caller's last complete view
+    /// (0 for none): the call blocks until the state passes it (at most
+    /// `wait`), and allocations unchanged since then come as IDs alone
+    /// (`Unchanged`, `?since=`).
     pub async fn node_client_allocs(
         &self,
         node_id: &str,
         index: u64,
-        since: u64,
         wait: Duration,
     ) -> Result<ClientAllocsResponse, ApiError> {
         let path = format!("/v1/node/{node_id}/client-allocs");
-        let wait = if index == 0 { None } else { Some((index, wait)) };
-        let query = if since == 0 { Vec::new() } else { vec![("since", since.to_string())] };
-        Ok(self.get_json_blocking(&path, &query, wait).await?.0)
+        if index == 0 {
+            return Ok(self.get_json_blocking(&path, &[], None).await?.0);
+        }
+        Ok(self.get_json_blocking(&path, &[("since", index.to_string())], Some((index, wait))).await?.0)
     }
 
     /// `POST /v1/client/allocs/update`: reports allocation client state.

@@ -278,16 +278,15 @@ async fn watch_loop(
     runners: Runners,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The index of this client's last complete view: the poll blocks past it
+    // and allocations unchanged since then come back as IDs alone.
     let mut index = 0u64;
-    // The index of this client's last complete view: allocations unchanged
-    // since then come back as IDs alone.
-    let mut since = 0u64;
     let mut reported_unstarted: HashSet<String> = HashSet::new();
     loop {
         let result = tokio::select! {
             result = servers.call(|client| {
                 let node_id = node_id.clone();
-                async move { client.node_client_allocs(&node_id, index, since, WATCH_WAIT).await }
+                async move { client.node_client_allocs(&node_id, index, WATCH_WAIT).await }
             }) => result,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
@@ -295,10 +294,9 @@ async fn watch_loop(
             Ok(reply) => {
                 let no_index = reply.index == 0;
                 index = reply.index;
-                since = reply.index;
                 if !reconcile(&env, &runners, reply, &mut reported_unstarted) {
                     // The view has a gap: fetch the whole list now.
-                    (index, since) = (0, 0);
+                    index = 0;
                     continue;
                 }
                 if no_index {
@@ -311,7 +309,7 @@ async fn watch_loop(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "error fetching node allocations");
-                (index, since) = (0, 0);
+                index = 0;
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY_PAUSE) => {}
                     _ = shutdown.wait_for(|stop| *stop) => return,
@@ -319,21 +317,6 @@ async fn watch_loop(
             }
         }
     }
-}
-
-/// The IDs a client-allocs reply lists: those of the allocations it carries
-/// and those it names unchanged. `None` when an unchanged one is not `known`
-/// to the caller: its view has a gap, so it must fetch the whole list.
-pub(crate) fn listed_ids(reply: &ClientAllocsResponse, known: impl Fn(&str) -> bool) -> Option<HashSet<String>> {
-    let mut listed = HashSet::with_capacity(reply.allocs.len() + reply.unchanged.len());
-    for id in &reply.unchanged {
-        if !known(id) {
-            return None;
-        }
-        listed.insert(id.clone());
-    }
-    listed.extend(reply.allocs.iter().map(|alloc| alloc.id.clone()));
-    Some(listed)
 }
 
 /// Brings the alloc runners in line with the server's list. False when the
@@ -346,7 +329,7 @@ fn reconcile(
 ) -> bool {
     let Ok(mut runners) = runners.lock() else { return true };
     let known = |id: &str| runners.contains_key(id) || reported_unstarted.contains(id);
-    let Some(seen) = listed_ids(&reply, known) else { return false };
+    let Some(seen) = reply.listed_ids(known) else { return false };
     for alloc in reply.allocs {
         if let Some(handle) = runners.get_mut(&alloc.id) {
             if alloc.server_terminal() {

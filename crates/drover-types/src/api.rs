@@ -2,7 +2,7 @@
 //! themselves: list stubs, summaries, register / dispatch / plan replies.
 //! Field names follow Nomad's v1 API so its clients work unchanged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -538,6 +538,23 @@ pub struct ClientAllocsResponse {
     pub unchanged: Vec<String>,
     /// State index the list was read at; pass it back as `?index=` to block.
     pub index: u64,
+}
+
+impl ClientAllocsResponse {
+    /// The IDs the reply lists: those of the allocations it carries and those
+    /// it names unchanged. `None` when an unchanged one is not `known` to the
+    /// caller: its view has a gap, so it must fetch the whole list.
+    pub fn listed_ids(&self, known: impl Fn(&str) -> bool) -> Option<HashSet<String>> {
+        let mut listed = HashSet::with_capacity(self.allocs.len() + self.unchanged.len());
+        for id in &self.unchanged {
+            if !known(id) {
+                return None;
+            }
+            listed.insert(id.clone());
+        }
+        listed.extend(self.allocs.iter().map(|alloc| alloc.id.clone()));
+        Some(listed)
+    }
 }
 
 /// `POST /v1/client/allocs/update` body (client agent protocol).

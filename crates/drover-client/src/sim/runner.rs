@@ -52,14 +52,13 @@ impl NodeWatch {
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let sim = &self.nodes[self.node_idx];
         let client = &self.clients[sim.client_idx];
-        let mut index = 0u64;
         // The index of the last complete view (see `ClientAllocsResponse`).
-        let mut since = 0u64;
+        let mut index = 0u64;
         let mut runs: HashMap<String, LocalRun> = HashMap::new();
         let mut reported_unstarted: HashSet<String> = HashSet::new();
         loop {
             let result = tokio::select! {
-                result = client.node_client_allocs(&sim.node.id, index, since, WATCH_WAIT) => result,
+                result = client.node_client_allocs(&sim.node.id, index, WATCH_WAIT) => result,
                 _ = shutdown.wait_for(|stop| *stop) => break,
             };
             match result {
@@ -67,10 +66,9 @@ impl NodeWatch {
                     self.stats.polls.fetch_add(1, Ordering::Relaxed);
                     let no_index = reply.index == 0;
                     index = reply.index;
-                    since = reply.index;
                     if !self.reconcile(reply, &mut runs, &mut reported_unstarted, &shutdown) {
                         // The view has a gap: fetch the whole list now.
-                        (index, since) = (0, 0);
+                        index = 0;
                         continue;
                     }
                     if !no_index {
@@ -80,7 +78,7 @@ impl NodeWatch {
                 Err(e) => {
                     self.stats.poll_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(error = %e, node = %sim.node.name, "error fetching simulated node allocations");
-                    (index, since) = (0, 0);
+                    index = 0;
                 }
             }
             let jitter = RETRY_PAUSE.mul_f64(rand::random::<f64>());
@@ -101,7 +99,7 @@ impl NodeWatch {
         shutdown: &watch::Receiver<bool>,
     ) -> bool {
         let known = |id: &str| runs.contains_key(id) || reported_unstarted.contains(id);
-        let Some(seen) = crate::agent::listed_ids(&reply, known) else { return false };
+        let Some(seen) = reply.listed_ids(known) else { return false };
         for alloc in reply.allocs {
             if let Some(run) = runs.get_mut(&alloc.id) {
                 if alloc.server_terminal() && !run.stop_sent {
