@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::apply::{ChangedRows, apply_txn_with_rows};
+use crate::apply::{ChangedRows, apply_ops_in_place, check_preconditions};
 use crate::archive::{ArchiveRead, read_family};
 use crate::backend::{Backend, WriteBatch};
 use crate::maps::{JobKey, StateMaps, job_key};
@@ -75,12 +75,16 @@ impl Writer {
     }
 
     fn commit_batch(&mut self, batch: &mut Vec<WriteRequest>) {
+        // Transactions are applied to `working` in place (see
+        // `apply_ops_in_place`); when one fails part-way, `working` is rebuilt
+        // from the committed maps by replaying the batch so far.
         let mut working = self.maps.clone();
         let mut next_index = self.index;
         let mut rows = ChangedRows::default();
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
         let mut restored: BTreeSet<JobKey> = BTreeSet::new();
-        for request in batch.iter() {
+        let mut applied_so_far: Vec<AppliedAt> = Vec::with_capacity(batch.len());
+        for (position, request) in batch.iter().enumerate() {
             if let Some(archive) = &self.archive {
                 match restore_named_families(&mut working, &request.txn, archive.as_ref()) {
                     Ok(keys) => restored.extend(keys),
@@ -91,23 +95,39 @@ impl Writer {
                     }
                 }
             }
+            if let Err(err) = check_preconditions(&working, &request.txn) {
+                outcomes.push(Err(err));
+                continue;
+            }
             let index = next_index + 1;
             let now = drover_types::now_nanos();
-            // `apply_txn_with_rows` replaces `working` only at its very end, so
-            // a panic (a bug) leaves it as it was before this transaction.
             let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                apply_txn_with_rows(&mut working, &request.txn, index, now)
+                apply_ops_in_place(&mut working, &request.txn, index, now)
             }));
-            match applied {
+            let failure = match applied {
                 Ok(Ok(applied)) => {
                     next_index = index;
                     rows.merge(applied.rows);
                     outcomes.push(Ok((index, applied.changes)));
+                    applied_so_far.push(AppliedAt { position, index, now });
+                    continue;
                 }
-                Ok(Err(err)) => outcomes.push(Err(err)),
+                Ok(Err(err)) => err,
                 Err(_) => {
                     tracing::error!("applying a transaction panicked; it was rejected");
-                    outcomes.push(Err(StateError::Storage("internal error applying the transaction".to_string())));
+                    StateError::Storage("internal error applying the transaction".to_string())
+                }
+            };
+            outcomes.push(Err(failure));
+            match self.replay(&batch[..=position], &applied_so_far) {
+                Some(rebuilt) => working = rebuilt,
+                None => {
+                    let message = "internal error: replaying a batch after a failed transaction failed";
+                    tracing::error!("{message}; the whole batch was rejected");
+                    for request in batch.drain(..) {
+                        let _ = request.reply.send(Err(StateError::Storage(message.to_string())));
+                    }
+                    return;
                 }
             }
         }
@@ -155,6 +175,42 @@ impl Writer {
             // The caller may have stopped waiting; the write stands.
             let _ = request.reply.send(reply);
         }
+    }
+}
+
+/// Where and how a transaction of the batch was applied, to replay it.
+struct AppliedAt {
+    /// Its place in the batch.
+    position: usize,
+    /// The index it was applied at.
+    index: u64,
+    /// The clock it was applied with.
+    now: i64,
+}
+
+impl Writer {
+    /// The committed maps with `requests` (a batch up to and including a
+    /// failed transaction) replayed: each request's archived families
+    /// restored as before, and the transactions in `applied` applied again
+    /// at their index and clock. `None` if a replay does not apply (a bug:
+    /// they applied the first time, to the same state).
+    fn replay(&self, requests: &[WriteRequest], applied: &[AppliedAt]) -> Option<StateMaps> {
+        let mut working = self.maps.clone();
+        let mut applied = applied.iter().peekable();
+        for (position, request) in requests.iter().enumerate() {
+            if let Some(archive) = &self.archive {
+                // A restore that failed the first time fails its transaction again; nothing to redo.
+                let _ = restore_named_families(&mut working, &request.txn, archive.as_ref());
+            }
+            let Some(at) = applied.next_if(|at| at.position == position) else { continue };
+            let replayed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                apply_ops_in_place(&mut working, &request.txn, at.index, at.now)
+            }));
+            if !matches!(replayed, Ok(Ok(_))) {
+                return None;
+            }
+        }
+        Some(working)
     }
 }
 
@@ -334,6 +390,31 @@ mod tests {
         let first = changes.try_recv().expect("first txn's changes");
         let second = changes.try_recv().expect("third txn's changes");
         assert_eq!((first[0].index, second[0].index), (1, 2));
+    }
+
+    #[test]
+    fn an_op_failing_part_way_leaves_nothing_of_its_txn_and_the_rest_of_the_batch_whole() {
+        let (_inner, mut writer) = StateStore::unstarted(Box::new(MemoryBackend), Loaded::default());
+        let mut half_applied = upsert_job("c", false);
+        half_applied.ops.push(Op::UpdateNodeStatus {
+            node_id: "no-such-node".to_string(),
+            status: "down".to_string(),
+            heartbeat: 0,
+        });
+        let (mut batch, mut receivers) =
+            requests(vec![upsert_job("a", true), half_applied, upsert_job("a", true), upsert_job("b", true)]);
+        writer.commit_batch(&mut batch);
+        assert_eq!(reply_of(&mut receivers[0]), Ok(1));
+        assert_eq!(reply_of(&mut receivers[1]), Err("node no-such-node not found".to_string()));
+        assert!(reply_of(&mut receivers[2]).is_err(), "job a exists since the replayed first txn");
+        assert_eq!(reply_of(&mut receivers[3]), Ok(2));
+        let published = Arc::clone(&writer.published.read().expect("not poisoned"));
+        assert_eq!(published.index(), 2);
+        assert!(published.job("default", "c").is_none(), "the failed txn's first op was undone");
+        let a = published.job("default", "a").expect("job a");
+        let b = published.job("default", "b").expect("job b");
+        assert_eq!((a.modify_index, b.modify_index), (1, 2));
+        assert_eq!(published.resident_jobs().len(), 2);
     }
 
     #[test]
