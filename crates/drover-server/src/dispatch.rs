@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::response::Response;
-use rand::Rng;
 
 use drover_state::{Op, Precondition, Snapshot, Txn};
 use drover_types::api::{JobDispatchRequest, JobDispatchResponse};
@@ -35,21 +34,29 @@ pub fn dispatched_id(parent_id: &str, prefix_template: &str, unix_seconds: i64, 
 }
 
 /// A child ID (see [`dispatched_id`]) no job in `snapshot` has, drawing
-/// suffixes from `draw` until one is free.
+/// `(unix second, suffix)` pairs from `draw` until one is free.
 fn free_child_id(
     snapshot: &Snapshot,
     namespace: &str,
     parent_id: &str,
     prefix_template: &str,
-    now: i64,
-    mut draw: impl FnMut() -> u32,
+    mut draw: impl FnMut() -> (i64, u32),
 ) -> String {
     loop {
-        let candidate = dispatched_id(parent_id, prefix_template, now / 1_000_000_000, draw());
+        let (unix_seconds, suffix) = draw();
+        let candidate = dispatched_id(parent_id, prefix_template, unix_seconds, suffix);
         if snapshot.job(namespace, &candidate).is_none() {
             return candidate;
         }
     }
+}
+
+/// The next `(unix second, suffix)` of a child dispatched at `now`: suffixes
+/// grow with time (see [`crate::ordered_ids`]).
+fn next_child_suffix(now: i64) -> (i64, u32) {
+    let (unix_seconds, suffix) = crate::ordered_ids::CHILD_SUFFIXES.next(now);
+    // Below 4,096 * 1,000,000 < 2^32 by construction.
+    (unix_seconds, u32::try_from(suffix).unwrap_or(u32::MAX))
 }
 
 /// Checks a dispatch request against its template; `Err` carries the message.
@@ -192,12 +199,12 @@ impl ServerInner {
             });
         }
         let now = now_nanos();
-        // The random suffix is 32 bits: among thousands of dispatches a second
-        // two can draw the same one, so draw again until the ID is free (the
-        // precondition below turns a race between two in flight into an error,
-        // never into one child overwriting another).
+        // Suffixes never repeat within this process, but a restarted server
+        // (or another before it) may have used one in the same second: draw
+        // again until the ID is free (the precondition below turns any race
+        // left into an error, never into one child overwriting another).
         let child_id =
-            free_child_id(&snapshot, namespace, parent_id, &request.id_prefix_template, now, || rand::rng().random());
+            free_child_id(&snapshot, namespace, parent_id, &request.id_prefix_template, || next_child_suffix(now));
         let mut child = build_child(&parent, &request, child_id, now);
         child.canonicalize();
         // Every dispatch is a run too, so runs and history are the same for every trigger.
@@ -324,9 +331,11 @@ mod tests {
             ..Job::default()
         };
         store.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertJob(taken)] }).await.expect("applied");
-        let mut draws = [7u32, 7, 8].into_iter();
-        let id = free_child_id(&store.snapshot(), "default", "video-encode", "", now, || draws.next().unwrap_or(9));
-        assert_eq!(id, dispatched_id("video-encode", "", now / 1_000_000_000, 8));
+        let second = now / 1_000_000_000;
+        let mut draws = [7u32, 7, 8].into_iter().map(|suffix| (second, suffix));
+        let id =
+            free_child_id(&store.snapshot(), "default", "video-encode", "", || draws.next().unwrap_or((second, 9)));
+        assert_eq!(id, dispatched_id("video-encode", "", second, 8));
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod gc;
 mod http;
 mod metrics;
 mod node_test;
+mod ordered_ids;
 mod outcome;
 mod periodic;
 mod pipeline;

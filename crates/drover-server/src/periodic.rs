@@ -28,14 +28,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
 
 use drover_cron::CronSpec;
 use drover_state::{ChangedObject, Op, Precondition, Snapshot, Txn};
 use drover_types::{
-    ConcurrencyPolicy, Evaluation, Job, JobSchedule, NANOS_PER_SEC, RUN_ID_ALPHABET, Run, RunRestartPolicy,
-    client_status, eval_status, eval_trigger, job_status, new_id, now_nanos, run_id, run_status, run_trigger,
-    validate_schedule_id,
+    ConcurrencyPolicy, Evaluation, Job, JobSchedule, NANOS_PER_SEC, Run, RunRestartPolicy, client_status, eval_status,
+    eval_trigger, job_status, new_id, now_nanos, run_id, run_status, run_trigger, validate_schedule_id,
 };
 
 use crate::error::ServerError;
@@ -416,12 +414,11 @@ pub fn next_launch(job: &Job, now: i64) -> Option<i64> {
     job.effective_schedules().iter().filter(|s| s.enabled).filter_map(|s| next_run_at(job, s, now)).min()
 }
 
-/// A new run ID for a run created at `now` (Unix ns).
+/// A new run ID for a run created at `now` (Unix ns): later runs sort later
+/// (see [`crate::ordered_ids`]).
 pub fn new_run_id(now: i64) -> String {
-    let mut rng = rand::rng();
-    let suffix: String =
-        (0..5).map(|_| char::from(RUN_ID_ALPHABET[rng.random_range(0..RUN_ID_ALPHABET.len())])).collect();
-    run_id(now.div_euclid(NANOS_PER_SEC), &suffix)
+    let (unix_seconds, suffix) = crate::ordered_ids::RUN_SUFFIXES.next(now);
+    run_id(unix_seconds, &crate::ordered_ids::run_suffix(suffix))
 }
 
 /// A fresh run of `job` with its first child.

@@ -217,6 +217,32 @@ async fn dispatch_validates_with_400_and_is_idempotent() {
 }
 
 #[tokio::test]
+async fn children_and_runs_are_named_in_dispatch_order() {
+    let server = TestServer::start().await;
+    let mut template = job("resize", "batch", 1, 64);
+    template["Job"]["ParameterizedJob"] = json!({"Payload": "optional"});
+    let (status, reply) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(template)).await;
+    assert_eq!(status, 200, "{reply}");
+    let mut children = Vec::new();
+    for _ in 0..50 {
+        let (status, reply) = server.call(reqwest::Method::POST, "/v1/job/resize/dispatch", Some(json!({}))).await;
+        assert_eq!(status, 200, "{reply}");
+        children.push(reply["DispatchedJobID"].as_str().expect("child id").to_string());
+    }
+    assert!(children.windows(2).all(|w| w[0] < w[1]), "child IDs sort in dispatch order: {children:?}");
+    let runs = server.get("/v1/job/resize/runs").await;
+    let runs = runs.as_array().expect("a list of runs");
+    let run_of = |child: &str| {
+        let run = runs.iter().find(|run| run["ChildJobIDs"][0] == child);
+        run.and_then(|run| run["ID"].as_str()).unwrap_or_else(|| panic!("no run of {child}: {runs:?}")).to_string()
+    };
+    let run_ids: Vec<String> = children.iter().map(|child| run_of(child)).collect();
+    assert!(run_ids.windows(2).all(|w| w[0] < w[1]), "run IDs sort in dispatch order: {run_ids:?}");
+    assert!(run_ids.iter().all(|id| id.len() == 19 && id.bytes().all(|b| b.is_ascii_alphanumeric())), "{run_ids:?}");
+    server.handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn collected_children_keep_their_tokens_and_counts() {
     let server = TestServer::start().await;
     server.register_node(NODE_A, 4096).await;

@@ -52,7 +52,7 @@ pub mod run_trigger {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Run {
-    /// `yyyyMMddHHmmss` (UTC) and 5 random `[A-Za-z0-9]`, e.g. `20160725212507ghwfZ`.
+    /// `yyyyMMddHHmmss` (UTC) and 5 `[A-Za-z0-9]`, e.g. `20160725212507ghwfZ`; a later run's sorts later.
     #[serde(rename = "ID")]
     pub id: String,
     /// Namespace of the job.
@@ -161,8 +161,9 @@ pub struct RunPolicy {
     pub history_failed: u32,
 }
 
-/// Characters of a run ID's random suffix.
-pub const RUN_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+/// Characters of a run ID's suffix, in byte order (a larger suffix value
+/// spelled in them sorts later).
+pub const RUN_ID_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// A run ID: `yyyyMMddHHmmss` of `unix_seconds` in UTC, then `suffix`
 /// (5 characters of [`RUN_ID_ALPHABET`] chosen by the caller).
