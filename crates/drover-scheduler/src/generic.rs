@@ -14,7 +14,6 @@ use drover_types::{
     desired_status,
 };
 
-use crate::ids::new_alloc_id;
 use crate::rank::allocated_resources;
 use crate::reconcile::{
     DESC_JOB_STOPPED, DESC_LOST, DESC_NOT_NEEDED, PlaceRequest, Reconciler, ReplaceLink, stoppable,
@@ -130,7 +129,7 @@ fn schedule_generic(
     allocs: &[Arc<Allocation>],
     plan: &mut Plan,
 ) {
-    let mut placer = Placer::new(state, job, input.seed);
+    let mut placer = Placer::new(state, job, input.seed, input.alloc_ids);
     let n_candidates = placer.n_candidates();
     let mut reconciler = Reconciler::new(state, job, input.now);
     let mut decisions = Vec::with_capacity(job.task_groups.len());
@@ -208,7 +207,7 @@ fn place_one(
         }
     };
     placer.commit(placement, selected.node_pos);
-    let alloc_id = new_alloc_id(&mut placer.rng);
+    let alloc_id = placer.new_alloc_id();
     let node = Arc::clone(placer.node(selected.node_pos));
     link_replacement(request, &alloc_id, stop_offset, plan);
     let mut alloc = new_allocation(context, alloc_id, request.index, &node, selected.metric);

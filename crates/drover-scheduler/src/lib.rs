@@ -3,8 +3,9 @@
 //!
 //! [`schedule`] reads an immutable [`StateView`] and never writes: the server's
 //! plan applier alone commits what the plan says, after re-checking fit. Given
-//! the same view, evaluation, `now` and seed, the plan is the same, so placement
-//! is testable by tables and cheap to benchmark with thousands of nodes.
+//! the same view, evaluation, `now` and seed (and [`AllocIds::Seeded`]), the
+//! plan is the same, so placement is testable by tables and cheap to benchmark
+//! with thousands of nodes.
 //!
 //! Stages, each its own module: reconcile (desired vs existing allocations),
 //! feasibility (node -> pass or the reason it is filtered), ranking (bin-pack),
@@ -13,7 +14,8 @@
 //!
 //! Key decisions:
 //! - Nodes are sorted by ID and shuffled once per eval with
-//!   `StdRng::seed_from_u64(seed)`; allocation IDs come from the same RNG.
+//!   `StdRng::seed_from_u64(seed)`; allocation IDs come from the same RNG, or
+//!   (the server, [`AllocIds::Ordered`]) from the ordered ID clock.
 //! - Each placement walks the shuffled nodes from a cursor that continues
 //!   where the previous one stopped, scores the first `limit` feasible nodes
 //!   that fit (2 for batch, `max(2, ceil(log2 n))` otherwise) and takes the
@@ -69,6 +71,20 @@ pub struct SchedulerInput {
     pub now: i64,
     /// Seed for the node shuffle (derived from eval ID and state index by the caller).
     pub seed: u64,
+    /// Where the IDs of new allocations come from.
+    pub alloc_ids: AllocIds,
+}
+
+/// Where the IDs of new allocations come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AllocIds {
+    /// The eval's seeded RNG, after the shuffle: the same input gives the same
+    /// IDs (tables of tests, `job plan`).
+    #[default]
+    Seeded,
+    /// [`drover_types::new_id`]: IDs in the order they are made, so the store
+    /// appends new allocations to its ID index (the server's placements).
+    Ordered,
 }
 
 /// A stop (or mark-lost) of an existing allocation.

@@ -18,13 +18,13 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::StateView;
 use crate::feasible::{
     ConstraintChecker, ConstraintKind, FILTER_DATACENTER, FILTER_DRIVERS, constraint_key, constraint_kind,
     datacenter_matches, drivers_present, effective_pool, group_drivers, pool_matches, resolve_target,
     target_is_node_unique,
 };
 use crate::rank::{Usage, anti_affinity_penalty, binpack_score, exhausted_dimension, group_ask, thousandths};
+use crate::{AllocIds, StateView};
 
 /// How many scored nodes are kept in `AllocMetric::score_meta_data`.
 const MAX_SCORE_META: usize = 5;
@@ -199,12 +199,14 @@ pub(crate) struct Placer<'a> {
     /// Distinct-property scope → property value → allocations.
     property_counts: HashMap<String, HashMap<String, u32>>,
     /// The eval's RNG: shuffles nodes, then draws allocation IDs.
-    pub(crate) rng: StdRng,
+    rng: StdRng,
+    /// Where new allocations' IDs come from.
+    alloc_ids: AllocIds,
 }
 
 impl<'a> Placer<'a> {
     /// Narrows the nodes to the candidates and shuffles them, once for this eval.
-    pub(crate) fn new(state: &'a dyn StateView, job: &'a Job, seed: u64) -> Placer<'a> {
+    pub(crate) fn new(state: &'a dyn StateView, job: &'a Job, seed: u64, alloc_ids: AllocIds) -> Placer<'a> {
         let mut rng = StdRng::seed_from_u64(seed);
         let nodes = state.nodes();
         let n_nodes = nodes.len();
@@ -253,7 +255,13 @@ impl<'a> Placer<'a> {
             group_counts: HashMap::new(),
             property_counts: HashMap::new(),
             rng,
+            alloc_ids,
         }
+    }
+
+    /// The ID of the next allocation this eval places.
+    pub(crate) fn new_alloc_id(&mut self) -> String {
+        crate::ids::new_alloc_id(self.alloc_ids, &mut self.rng)
     }
 
     /// How many nodes are ready, in the pool and in a job datacenter.

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use drover_types::{Allocation, Job, JobType};
 
 use crate::generic::{AddUpdates, PlacementContext, job_namespace, link_replacement, new_allocation, record_failure};
-use crate::ids::new_alloc_id;
 use crate::reconcile::{
     DESC_LOST, DESC_NOT_NEEDED, DESC_UPDATING, GroupReconcile, NodeHealth, PlaceRequest, Reconciler, ReplaceLink,
     UpdateKind, stop,
@@ -33,7 +32,7 @@ pub(crate) fn schedule_system(
     allocs: &[Arc<Allocation>],
     plan: &mut Plan,
 ) {
-    let mut placer = Placer::new(state, job, input.seed);
+    let mut placer = Placer::new(state, job, input.seed, input.alloc_ids);
     let n_candidates = placer.n_candidates();
     let mut reconciler = Reconciler::new(state, job, input.now);
     let mut decisions = Vec::with_capacity(job.task_groups.len());
@@ -99,7 +98,7 @@ pub(crate) fn schedule_system(
                 NodeCheck::Fits(score) => {
                     placer.commit(&placement, node_pos);
                     metric.score_meta_data = vec![score_meta(&node.id, &score)];
-                    let alloc_id = new_alloc_id(&mut placer.rng);
+                    let alloc_id = placer.new_alloc_id();
                     link_replacement(&request, &alloc_id, stop_offset, plan);
                     let mut alloc = new_allocation(&context, alloc_id, 0, &node, metric);
                     if let Some(previous) = &request.previous {

@@ -185,6 +185,7 @@ pub fn input(job: &Arc<Job>, seed: u64) -> SchedulerInput {
         job: Some(Arc::clone(job)),
         now: 1_000 * drover_types::NANOS_PER_SEC,
         seed,
+        alloc_ids: crate::AllocIds::Seeded,
     }
 }
 

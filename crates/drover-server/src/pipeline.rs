@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 
-use drover_scheduler::{Plan, SchedulerInput, StateView};
+use drover_scheduler::{AllocIds, Plan, SchedulerInput, StateView};
 use drover_state::{AllocDesiredUpdate, Op, Snapshot, Txn};
 use drover_types::{Allocation, Evaluation, Job, Node, eval_status, eval_trigger, new_id, now_nanos};
 
@@ -327,6 +327,7 @@ fn decide_batch(
             job: job.clone(),
             now,
             seed: plan_seed(&current.id, snapshot.index(), attempt),
+            alloc_ids: AllocIds::Ordered,
         };
         let plan = drover_scheduler::schedule(&view, &input);
         view.add_placements(&plan.placements);

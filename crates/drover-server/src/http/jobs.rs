@@ -443,6 +443,7 @@ pub(crate) async fn plan_job(server: &AppState, mut job: Job, with_diff: bool) -
         job: if job.is_template() { None } else { Some(job.clone()) },
         now: drover_types::now_nanos(),
         seed: crate::pipeline::plan_seed(&job.id, snapshot.index(), 0),
+        alloc_ids: drover_scheduler::AllocIds::Seeded,
     };
     let snapshot_for_plan = snapshot.clone();
     let job_for_diff = job.clone();
