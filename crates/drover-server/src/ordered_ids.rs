@@ -13,7 +13,7 @@
 //! remainder, and never less than the one before it in this process: two
 //! dispatches in flight at once never draw the same ID.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use rand::Rng;
 
@@ -48,14 +48,8 @@ impl OrderedSuffixes {
         let micros = now.rem_euclid(NANOS_PER_SEC) as u64 / 1_000;
         let random = rand::rng().random_range(0..self.per_micro);
         let wanted = seconds * self.span() + micros * self.per_micro + random;
-        let mut last = self.last.load(Ordering::Relaxed);
-        loop {
-            let chosen = wanted.max(last + 1);
-            match self.last.compare_exchange_weak(last, chosen, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return ((chosen / self.span()) as i64, chosen % self.span()),
-                Err(current) => last = current,
-            }
-        }
+        let chosen = drover_types::next_after(&self.last, wanted);
+        ((chosen / self.span()) as i64, chosen % self.span())
     }
 }
 

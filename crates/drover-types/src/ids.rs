@@ -23,12 +23,20 @@ pub fn new_id() -> String {
 
 /// `now_micros`, or the microsecond after the last one handed out if that is later.
 fn next_micros(now_micros: u64) -> u64 {
-    let mut last = LAST_ID_MICROS.load(Ordering::Relaxed);
+    next_after(&LAST_ID_MICROS, now_micros)
+}
+
+/// `wanted`, or one more than the value `last` holds if that is not below
+/// it; the result is stored in `last`. Counters behind ordered IDs use it: a
+/// value is never handed out twice and never goes back, whatever the
+/// threads or the clock do.
+pub fn next_after(last: &AtomicU64, wanted: u64) -> u64 {
+    let mut seen = last.load(Ordering::Relaxed);
     loop {
-        let chosen = now_micros.max(last + 1);
-        match LAST_ID_MICROS.compare_exchange_weak(last, chosen, Ordering::Relaxed, Ordering::Relaxed) {
+        let chosen = wanted.max(seen + 1);
+        match last.compare_exchange_weak(seen, chosen, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return chosen,
-            Err(current) => last = current,
+            Err(current) => seen = current,
         }
     }
 }
