@@ -47,7 +47,7 @@ impl OrderedSuffixes {
         let seconds = now.div_euclid(NANOS_PER_SEC).max(0) as u64;
         let micros = now.rem_euclid(NANOS_PER_SEC) as u64 / 1_000;
         let random = rand::rng().random_range(0..self.per_micro);
-        let wanted = seconds * self.span() + micros * self.per_micro + random;
+        let wanted = seconds.saturating_mul(self.span()).saturating_add(micros * self.per_micro + random);
         let chosen = drover_types::next_after(&self.last, wanted);
         ((chosen / self.span()) as i64, chosen % self.span())
     }

@@ -33,7 +33,7 @@ fn next_micros(now_micros: u64) -> u64 {
 pub fn next_after(last: &AtomicU64, wanted: u64) -> u64 {
     let mut seen = last.load(Ordering::Relaxed);
     loop {
-        let chosen = wanted.max(seen + 1);
+        let chosen = wanted.max(seen.saturating_add(1));
         match last.compare_exchange_weak(seen, chosen, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return chosen,
             Err(current) => seen = current,
