@@ -6,8 +6,8 @@
 //! index page written in that second, one dirty page per dispatch in each
 //! group commit. A suffix that grows with the time inside the second makes
 //! the inserts append: a group commit of many dispatches dirties a handful of
-//! pages (dispatch_accept wrote 14 KB per dispatch instead of 25 KB, and its
-//! state writer spent ~40% less CPU; docs/BENCHMARKS.md, session 9).
+//! pages (dispatch_accept wrote 14 KB per dispatch instead of 24 KB, and its
+//! state writer spent 30–43% less CPU; docs/BENCHMARKS.md, session 9).
 //!
 //! A suffix is the microsecond within the second scaled up, plus a random
 //! remainder, and never less than the one before it in this process: two
