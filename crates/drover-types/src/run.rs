@@ -168,36 +168,13 @@ pub const RUN_ID_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabc
 /// A run ID: `yyyyMMddHHmmss` of `unix_seconds` in UTC, then `suffix`
 /// (5 characters of [`RUN_ID_ALPHABET`] chosen by the caller).
 pub fn run_id(unix_seconds: i64, suffix: &str) -> String {
-    let (year, month, day, hour, minute, second) = civil_utc(unix_seconds);
-    format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}{suffix}")
-}
-
-/// `(year, month, day, hour, minute, second)` of a Unix time in UTC.
-pub fn civil_utc(unix_seconds: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = unix_seconds.div_euclid(86_400);
-    let secs_of_day = unix_seconds.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let hour = (secs_of_day / 3600) as u32;
-    let minute = (secs_of_day % 3600 / 60) as u32;
-    let second = (secs_of_day % 60) as u32;
-    (year, month, day, hour, minute, second)
+    let time = chrono::DateTime::from_timestamp(unix_seconds, 0).unwrap_or_default();
+    format!("{}{suffix}", time.format("%Y%m%d%H%M%S"))
 }
 
 /// Metronome's time format in UTC: `2019-04-11T00:20:00.000+0000`.
 pub fn format_metronome_time(unix_nanos: i64) -> String {
-    let seconds = unix_nanos.div_euclid(1_000_000_000);
-    let millis = unix_nanos.rem_euclid(1_000_000_000) / 1_000_000;
-    let (year, month, day, hour, minute, second) = civil_utc(seconds);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}+0000")
+    chrono::DateTime::from_timestamp_nanos(unix_nanos).format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
 }
 
 #[cfg(test)]
