@@ -76,11 +76,10 @@ pub struct SchedulerInput {
 }
 
 /// Where the IDs of new allocations come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AllocIds {
     /// The eval's seeded RNG, after the shuffle: the same input gives the same
     /// IDs (tables of tests, `job plan`).
-    #[default]
     Seeded,
     /// [`drover_types::new_id`]: IDs in the order they are made, so the store
     /// appends new allocations to its ID index (the server's placements).

@@ -25,7 +25,7 @@ use crate::http::{ApiError, Params, json_reply, parse_body};
 use crate::server::ServerInner;
 
 /// The ID of a dispatched child: `<parent>/dispatch-[<tpl>-]<unix seconds>-<8 hex>`.
-pub fn dispatched_id(parent_id: &str, prefix_template: &str, unix_seconds: i64, suffix: u32) -> String {
+pub fn dispatched_id(parent_id: &str, prefix_template: &str, unix_seconds: i64, suffix: u64) -> String {
     if prefix_template.is_empty() {
         format!("{parent_id}/dispatch-{unix_seconds}-{suffix:08x}")
     } else {
@@ -40,7 +40,7 @@ fn free_child_id(
     namespace: &str,
     parent_id: &str,
     prefix_template: &str,
-    mut draw: impl FnMut() -> (i64, u32),
+    mut draw: impl FnMut() -> (i64, u64),
 ) -> String {
     loop {
         let (unix_seconds, suffix) = draw();
@@ -49,14 +49,6 @@ fn free_child_id(
             return candidate;
         }
     }
-}
-
-/// The next `(unix second, suffix)` of a child dispatched at `now`: suffixes
-/// grow with time (see [`crate::ordered_ids`]).
-fn next_child_suffix(now: i64) -> (i64, u32) {
-    let (unix_seconds, suffix) = crate::ordered_ids::CHILD_SUFFIXES.next(now);
-    // Below 4,096 * 1,000,000 < 2^32 by construction.
-    (unix_seconds, u32::try_from(suffix).unwrap_or(u32::MAX))
 }
 
 /// Checks a dispatch request against its template; `Err` carries the message.
@@ -203,8 +195,9 @@ impl ServerInner {
         // (or another before it) may have used one in the same second: draw
         // again until the ID is free (the precondition below turns any race
         // left into an error, never into one child overwriting another).
-        let child_id =
-            free_child_id(&snapshot, namespace, parent_id, &request.id_prefix_template, || next_child_suffix(now));
+        let child_id = free_child_id(&snapshot, namespace, parent_id, &request.id_prefix_template, || {
+            crate::ordered_ids::CHILD_SUFFIXES.next(now)
+        });
         let mut child = build_child(&parent, &request, child_id, now);
         child.canonicalize();
         // Every dispatch is a run too, so runs and history are the same for every trigger.
@@ -332,7 +325,7 @@ mod tests {
         };
         store.apply(Txn { preconditions: vec![], ops: vec![Op::UpsertJob(taken)] }).await.expect("applied");
         let second = now / 1_000_000_000;
-        let mut draws = [7u32, 7, 8].into_iter().map(|suffix| (second, suffix));
+        let mut draws = [7u64, 7, 8].into_iter().map(|suffix| (second, suffix));
         let id =
             free_child_id(&store.snapshot(), "default", "video-encode", "", || draws.next().unwrap_or((second, 9)));
         assert_eq!(id, dispatched_id("video-encode", "", second, 8));

@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicU64;
 
 use rand::Rng;
 
-use drover_types::{NANOS_PER_SEC, RUN_ID_ALPHABET};
+use drover_types::NANOS_PER_SEC;
 
 const MICROS_PER_SEC: u64 = 1_000_000;
 
@@ -56,20 +56,9 @@ impl OrderedSuffixes {
 /// Suffixes of dispatched children's IDs: 8 hex digits (4,096 per microsecond).
 pub static CHILD_SUFFIXES: OrderedSuffixes = OrderedSuffixes::new(4096);
 
-/// Suffixes of run IDs: 5 characters of [`RUN_ID_ALPHABET`] (900 per
+/// Suffixes of run IDs, spelled by [`drover_types::run_id_suffix`] (900 per
 /// microsecond, below 62^5 a second).
 pub static RUN_SUFFIXES: OrderedSuffixes = OrderedSuffixes::new(900);
-
-/// `value` (below 62^5) as 5 characters of [`RUN_ID_ALPHABET`]: a larger
-/// value sorts later.
-pub fn run_suffix(mut value: u64) -> String {
-    let mut digits = [b'0'; 5];
-    for digit in digits.iter_mut().rev() {
-        *digit = RUN_ID_ALPHABET[(value % 62) as usize];
-        value /= 62;
-    }
-    digits.iter().map(|&byte| char::from(byte)).collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -109,14 +98,5 @@ mod tests {
         let last_micro = second * NANOS_PER_SEC + 999_999_000;
         assert_eq!(suffixes.next(last_micro), (second, 999_999));
         assert_eq!(suffixes.next(last_micro), (second + 1, 0));
-    }
-
-    #[test]
-    fn run_suffixes_sort_like_their_values() {
-        assert_eq!(run_suffix(0), "00000");
-        assert_eq!(run_suffix(62u64.pow(5) - 1), "zzzzz");
-        let values = [0, 61, 62, 899, 900_000, 123_456_789, 899_999_999];
-        let encoded: Vec<String> = values.iter().map(|&v| run_suffix(v)).collect();
-        assert!(encoded.windows(2).all(|w| w[0] < w[1]), "{encoded:?}");
     }
 }

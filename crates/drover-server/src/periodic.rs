@@ -418,7 +418,7 @@ pub fn next_launch(job: &Job, now: i64) -> Option<i64> {
 /// (see [`crate::ordered_ids`]).
 pub fn new_run_id(now: i64) -> String {
     let (unix_seconds, suffix) = crate::ordered_ids::RUN_SUFFIXES.next(now);
-    run_id(unix_seconds, &crate::ordered_ids::run_suffix(suffix))
+    run_id(unix_seconds, &drover_types::run_id_suffix(suffix))
 }
 
 /// A fresh run of `job` with its first child.

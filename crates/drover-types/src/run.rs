@@ -165,8 +165,19 @@ pub struct RunPolicy {
 /// spelled in them sorts later).
 pub const RUN_ID_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/// `value` (below 62^5) as a run ID's 5 suffix characters of
+/// [`RUN_ID_ALPHABET`]: a larger value sorts later.
+pub fn run_id_suffix(mut value: u64) -> String {
+    let mut digits = [b'0'; 5];
+    for digit in digits.iter_mut().rev() {
+        *digit = RUN_ID_ALPHABET[(value % 62) as usize];
+        value /= 62;
+    }
+    digits.iter().map(|&byte| char::from(byte)).collect()
+}
+
 /// A run ID: `yyyyMMddHHmmss` of `unix_seconds` in UTC, then `suffix`
-/// (5 characters of [`RUN_ID_ALPHABET`] chosen by the caller).
+/// (5 characters of [`RUN_ID_ALPHABET`], e.g. from [`run_id_suffix`]).
 pub fn run_id(unix_seconds: i64, suffix: &str) -> String {
     let time = chrono::DateTime::from_timestamp(unix_seconds, 0).unwrap_or_default();
     format!("{}{suffix}", time.format("%Y%m%d%H%M%S"))
@@ -186,6 +197,15 @@ mod tests {
         assert_eq!(run_id(1_469_481_907, "ghwfZ"), "20160725212507ghwfZ");
         assert_eq!(run_id(0, "AAAAA"), "19700101000000AAAAA");
         assert_eq!(run_id(951_782_400, "x0000"), "20000229000000x0000", "leap day");
+    }
+
+    #[test]
+    fn run_id_suffixes_sort_like_their_values() {
+        assert_eq!(run_id_suffix(0), "00000");
+        assert_eq!(run_id_suffix(62u64.pow(5) - 1), "zzzzz");
+        let values = [0, 61, 62, 899, 900_000, 123_456_789, 899_999_999];
+        let encoded: Vec<String> = values.iter().map(|&v| run_id_suffix(v)).collect();
+        assert!(encoded.windows(2).all(|w| w[0] < w[1]), "{encoded:?}");
     }
 
     #[test]
