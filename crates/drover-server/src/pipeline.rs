@@ -683,7 +683,7 @@ impl TxnOps {
     fn into_txn(self) -> Txn {
         let mut ops = Vec::new();
         if !self.allocs.is_empty() {
-            ops.push(Op::UpsertAllocs(self.allocs));
+            ops.push(Op::upsert_allocs(self.allocs));
         }
         if !self.desired.is_empty() {
             ops.push(Op::UpdateAllocsDesired(self.desired));
@@ -723,6 +723,7 @@ fn verify_part(
     let mut rejected = 0;
     let mut placed = 0;
     let stopping: std::collections::HashSet<&str> = plan.stops.iter().map(|s| s.alloc_id.as_str()).collect();
+    ops.allocs.reserve(plan.placements.len());
     for alloc in plan.placements {
         let fits = snapshot.node(&alloc.node_id).is_some_and(|node| {
             if !node.ready_for_work() {

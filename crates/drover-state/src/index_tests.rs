@@ -151,7 +151,7 @@ fn children_counts_follow_children_through_their_life() {
         &mut state,
         2,
         vec![
-            Op::UpsertAllocs(vec![alloc("a1", "batch/dispatch-1", "n1", client_status::PENDING)]),
+            Op::upsert_allocs(vec![alloc("a1", "batch/dispatch-1", "n1", client_status::PENDING)]),
             Op::UpsertEvals(vec![eval("e1", "batch/dispatch-1", eval_status::COMPLETE)]),
         ],
     );
@@ -162,11 +162,11 @@ fn children_counts_follow_children_through_their_life() {
     assert_eq!(counts(&state, "batch"), expected);
 
     // Failed, then rescheduled: running again, and complete in the end.
-    apply_checked(&mut state, 5, vec![Op::UpsertAllocs(vec![alloc("a2", "batch/dispatch-2", "n1", "running")])]);
+    apply_checked(&mut state, 5, vec![Op::upsert_allocs(vec![alloc("a2", "batch/dispatch-2", "n1", "running")])]);
     apply_checked(&mut state, 6, vec![client_update("a2", client_status::FAILED)]);
     let expected = ChildCounts { pending: 1, dead: 2, complete: 1, failed: 1, active: 1, ..ChildCounts::default() };
     assert_eq!(counts(&state, "batch"), expected);
-    apply_checked(&mut state, 7, vec![Op::UpsertAllocs(vec![alloc("a3", "batch/dispatch-2", "n2", "running")])]);
+    apply_checked(&mut state, 7, vec![Op::upsert_allocs(vec![alloc("a3", "batch/dispatch-2", "n2", "running")])]);
     assert_eq!(counts(&state, "batch").running, 1);
     apply_checked(&mut state, 8, vec![client_update("a3", client_status::COMPLETE)]);
     let expected = ChildCounts { pending: 1, dead: 2, complete: 2, active: 1, ..ChildCounts::default() };
@@ -201,7 +201,7 @@ fn a_lost_child_counts_as_failed_and_moves_with_its_parent() {
         2,
         vec![
             Op::UpsertJob(child("a", 1, "")),
-            Op::UpsertAllocs(vec![alloc("x1", "a/dispatch-1", "n1", client_status::RUNNING)]),
+            Op::upsert_allocs(vec![alloc("x1", "a/dispatch-1", "n1", client_status::RUNNING)]),
         ],
     );
     apply_checked(
@@ -234,7 +234,7 @@ fn live_allocs_by_node_keep_what_the_client_still_has() {
         1,
         vec![
             Op::UpsertJob(job("web")),
-            Op::UpsertAllocs(vec![
+            Op::upsert_allocs(vec![
                 alloc("a1", "web", "n1", client_status::PENDING),
                 alloc("a2", "web", "n1", client_status::RUNNING),
                 alloc("a3", "web", "n2", client_status::RUNNING),
@@ -262,7 +262,7 @@ fn live_allocs_by_node_keep_what_the_client_still_has() {
     assert_eq!(state.allocs_by_node.count(&Key::from("n1")), 2, "history is kept");
 
     // Moved to another node, and deleted.
-    apply_checked(&mut state, 5, vec![Op::UpsertAllocs(vec![alloc("a3", "web", "n1", client_status::RUNNING)])]);
+    apply_checked(&mut state, 5, vec![Op::upsert_allocs(vec![alloc("a3", "web", "n1", client_status::RUNNING)])]);
     assert_eq!((live_on(&state, "n1"), live_on(&state, "n2")), (vec!["a3".to_string()], vec![]));
     apply_checked(&mut state, 6, vec![Op::DeleteAllocs(vec!["a3".to_string()])]);
     assert!(state.live_allocs_by_node.is_empty());

@@ -157,8 +157,10 @@ pub enum Op {
     UpsertEvals(Vec<Evaluation>),
     /// Remove evaluations.
     DeleteEvals(Vec<String>),
-    /// Insert or replace allocations (plan applier). `Job` is stripped before storing.
-    UpsertAllocs(Vec<Allocation>),
+    /// Insert or replace allocations (plan applier). `Job` is stripped before
+    /// storing. Shared so the store keeps the allocation it is handed rather
+    /// than a copy (see [`Op::upsert_allocs`]).
+    UpsertAllocs(Vec<Arc<Allocation>>),
     /// Change server-side fields of allocations.
     UpdateAllocsDesired(Vec<AllocDesiredUpdate>),
     /// Merge client reports (client status, description, task states).
@@ -229,6 +231,13 @@ pub enum Op {
         /// `FAILED` and `SKIPPED` runs kept.
         keep_failed: usize,
     },
+}
+
+impl Op {
+    /// [`Op::UpsertAllocs`] of allocations the caller hands over.
+    pub fn upsert_allocs(allocs: Vec<Allocation>) -> Op {
+        Op::UpsertAllocs(allocs.into_iter().map(Arc::new).collect())
+    }
 }
 
 /// An atomic group of operations.

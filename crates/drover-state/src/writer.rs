@@ -84,7 +84,8 @@ impl Writer {
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
         let mut restored: BTreeSet<JobKey> = BTreeSet::new();
         let mut applied_so_far: Vec<AppliedAt> = Vec::with_capacity(batch.len());
-        for (position, request) in batch.iter().enumerate() {
+        for position in 0..batch.len() {
+            let request = &mut batch[position];
             if let Some(archive) = &self.archive {
                 match restore_named_families(&mut working, &request.txn, archive.as_ref()) {
                     Ok(keys) => restored.extend(keys),
@@ -102,7 +103,7 @@ impl Writer {
             let index = next_index + 1;
             let now = drover_types::now_nanos();
             let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                apply_ops_in_place(&mut working, &request.txn, index, now)
+                apply_ops_in_place(&mut working, &mut request.txn, index, now)
             }));
             let failure = match applied {
                 Ok(Ok(applied)) => {
@@ -119,7 +120,7 @@ impl Writer {
                 }
             };
             outcomes.push(Err(failure));
-            match self.replay(&batch[..=position], &applied_so_far) {
+            match self.replay(&mut batch[..=position], &applied_so_far) {
                 Some(rebuilt) => working = rebuilt,
                 None => {
                     let message = "internal error: replaying a batch after a failed transaction failed";
@@ -194,17 +195,17 @@ impl Writer {
     /// restored as before, and the transactions in `applied` applied again
     /// at their index and clock. `None` if a replay does not apply (a bug:
     /// they applied the first time, to the same state).
-    fn replay(&self, requests: &[WriteRequest], applied: &[AppliedAt]) -> Option<StateMaps> {
+    fn replay(&self, requests: &mut [WriteRequest], applied: &[AppliedAt]) -> Option<StateMaps> {
         let mut working = self.maps.clone();
         let mut applied = applied.iter().peekable();
-        for (position, request) in requests.iter().enumerate() {
+        for (position, request) in requests.iter_mut().enumerate() {
             if let Some(archive) = &self.archive {
                 // A restore that failed the first time fails its transaction again; nothing to redo.
                 let _ = restore_named_families(&mut working, &request.txn, archive.as_ref());
             }
             let Some(at) = applied.next_if(|at| at.position == position) else { continue };
             let replayed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                apply_ops_in_place(&mut working, &request.txn, at.index, at.now)
+                apply_ops_in_place(&mut working, &mut request.txn, at.index, at.now)
             }));
             if !matches!(replayed, Ok(Ok(_))) {
                 return None;
@@ -415,6 +416,52 @@ mod tests {
         let b = published.job("default", "b").expect("job b");
         assert_eq!((a.modify_index, b.modify_index), (1, 2));
         assert_eq!(published.resident_jobs().len(), 2);
+    }
+
+    fn upsert_alloc(alloc_id: &str) -> Arc<drover_types::Allocation> {
+        Arc::new(drover_types::Allocation {
+            id: alloc_id.to_string(),
+            namespace: "default".to_string(),
+            job_id: "web".to_string(),
+            node_id: "n1".to_string(),
+            ..drover_types::Allocation::default()
+        })
+    }
+
+    #[test]
+    fn an_upserted_allocation_is_stored_as_handed_over_and_again_after_a_replay() {
+        let (_inner, mut writer) = StateStore::unstarted(Box::new(MemoryBackend), Loaded::default());
+        let handed = upsert_alloc("a1");
+        let handed_at = Arc::as_ptr(&handed) as usize;
+        let (mut batch, mut receivers) =
+            requests(vec![Txn { preconditions: vec![], ops: vec![Op::UpsertAllocs(vec![handed])] }]);
+        writer.commit_batch(&mut batch);
+        assert_eq!(reply_of(&mut receivers[0]), Ok(1));
+        let stored = writer.published.read().expect("not poisoned").alloc("a1").expect("a1 stored");
+        assert_eq!(Arc::as_ptr(&stored) as usize, handed_at, "stored without a copy");
+        assert_eq!((stored.create_index, stored.modify_index, stored.alloc_modify_index), (1, 1, 1));
+
+        // a2 is applied, then a later transaction of the batch fails: the
+        // batch is replayed and a2 comes out the same.
+        let mut failing = Txn { preconditions: vec![], ops: vec![Op::UpsertAllocs(vec![upsert_alloc("a3")])] };
+        failing.ops.push(Op::UpdateNodeStatus {
+            node_id: "no-such-node".to_string(),
+            status: "down".to_string(),
+            heartbeat: 0,
+        });
+        let (mut batch, mut receivers) = requests(vec![
+            Txn { preconditions: vec![], ops: vec![Op::UpsertAllocs(vec![upsert_alloc("a2"), upsert_alloc("a1")])] },
+            failing,
+        ]);
+        writer.commit_batch(&mut batch);
+        assert_eq!(reply_of(&mut receivers[0]), Ok(2));
+        assert!(reply_of(&mut receivers[1]).is_err());
+        let published = Arc::clone(&writer.published.read().expect("not poisoned"));
+        let a1 = published.alloc("a1").expect("a1");
+        let a2 = published.alloc("a2").expect("a2");
+        assert_eq!((a1.create_index, a1.modify_index), (1, 2), "a1 keeps its create index");
+        assert_eq!((a2.create_index, a2.modify_index, a2.alloc_modify_index), (2, 2, 2));
+        assert!(published.alloc("a3").is_none(), "the failed transaction left nothing");
     }
 
     #[test]

@@ -41,7 +41,7 @@ async fn finished_children(store: &StateStore, n: usize, failed: &[usize]) -> st
             store,
             vec![
                 Op::UpsertEvals(vec![eval(&format!("e-{i}"), &child_id, eval_status::COMPLETE)]),
-                Op::UpsertAllocs(vec![finished(&format!("a-{i}"), &child_id, "n1", &format!("e-{i}"), status)]),
+                Op::upsert_allocs(vec![finished(&format!("a-{i}"), &child_id, "n1", &format!("e-{i}"), status)]),
             ],
         )
         .await;
@@ -108,7 +108,7 @@ async fn a_child_with_work_left_stays_resident() {
         vec![
             Op::UpsertJob(Job { stop: true, ..child_of(&parent, "p/dispatch-0") }),
             Op::UpsertEvals(vec![eval("e-0", "p/dispatch-0", eval_status::COMPLETE)]),
-            Op::UpsertAllocs(vec![alloc("a-0", "p/dispatch-0", "n1", "e-0", 100, 64, 10)]),
+            Op::upsert_allocs(vec![alloc("a-0", "p/dispatch-0", "n1", "e-0", 100, 64, 10)]),
         ],
     )
     .await;
@@ -331,7 +331,7 @@ async fn a_parked_child_is_archived_until_it_is_placed() {
         &store,
         vec![
             Op::UpsertEvals(vec![eval("e-1", "p/dispatch-1", eval_status::COMPLETE)]),
-            Op::UpsertAllocs(vec![alloc("a-1", "p/dispatch-1", "n1", "e-1", 100, 64, 10)]),
+            Op::upsert_allocs(vec![alloc("a-1", "p/dispatch-1", "n1", "e-1", 100, 64, 10)]),
         ],
     )
     .await;

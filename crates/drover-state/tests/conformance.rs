@@ -133,7 +133,7 @@ async fn check_prefix_reads(store: &StateStore) {
                 eval("aa22", "web", eval_status::COMPLETE),
                 eval("bb11", "web", eval_status::COMPLETE),
             ]),
-            Op::UpsertAllocs(vec![
+            Op::upsert_allocs(vec![
                 alloc("cc11", "web", "n1", "aa11", 1, 1, 1),
                 alloc("cd11", "web", "n1", "aa11", 1, 1, 1),
             ]),
@@ -178,7 +178,7 @@ async fn check_secondary_indexes(store: &StateStore) {
             Op::UpsertJob(child),
             Op::UpsertJob(job("web")),
             Op::UpsertEvals(vec![eval("e1", "web", eval_status::COMPLETE), eval("e2", "batch", eval_status::PENDING)]),
-            Op::UpsertAllocs(vec![
+            Op::upsert_allocs(vec![
                 alloc("a1", "web", "n1", "e1", 100, 256, 10),
                 alloc("a2", "web", "n2", "e1", 200, 512, 20),
                 alloc("a3", "web", "n1", "e1", 300, 128, 30),
@@ -253,7 +253,7 @@ async fn check_live_and_counting_indexes(store: &StateStore) {
             Op::UpsertJob(child(2, "")),
             Op::UpsertJob(child(3, "")),
             Op::UpsertJob(Job { job_type: drover_types::JobType::System, ..job("agent") }),
-            Op::UpsertAllocs(vec![
+            Op::upsert_allocs(vec![
                 named("a1", "batch/dispatch-1", "n1"),
                 named("a2", "batch/dispatch-2", "n1"),
                 named("a3", "agent", "n2"),

@@ -118,7 +118,7 @@ async fn everything_survives_a_restart() {
                     eval("e2", "batch", eval_status::BLOCKED),
                     eval("e3", "web", eval_status::PENDING),
                 ]),
-                Op::UpsertAllocs(vec![
+                Op::upsert_allocs(vec![
                     alloc("a1", "web", "n1", "e1", 100, 256, 10),
                     alloc("a2", "web", "n1", "e1", 200, 512, 20),
                     alloc("a3", "web", "n2", "e1", 300, 1024, 30),
@@ -484,7 +484,7 @@ async fn corrupt_row_is_reported_with_table_and_id() {
     let path = dir.path().join("state.db");
     {
         let store = StateStore::open(&path).expect("the store opens");
-        apply_ok(&store, vec![Op::UpsertAllocs(vec![alloc("a1", "web", "n1", "e1", 1, 1, 1)])]).await;
+        apply_ok(&store, vec![Op::upsert_allocs(vec![alloc("a1", "web", "n1", "e1", 1, 1, 1)])]).await;
     }
     {
         let connection = rusqlite::Connection::open(&path).expect("sqlite opens");
