@@ -57,6 +57,35 @@ pub trait StateView {
     fn allocs_by_node(&self, node_id: &str) -> Vec<Arc<Allocation>>;
     /// Resources held on a node by its non-terminal allocations: (cpu MHz, memory MB, disk MB).
     fn node_used(&self, node_id: &str) -> (u64, u64, u64);
+    /// [`EligibleNodes::list`] of [`StateView::nodes`] for a job's node pool
+    /// and datacenters. Listing walks every node, so a view that several
+    /// evaluations share may keep the answer per pool and datacenters.
+    fn eligible_nodes(&self, node_pool: &str, datacenters: &[String]) -> Arc<EligibleNodes> {
+        Arc::new(EligibleNodes::list(&self.nodes(), node_pool, datacenters))
+    }
+}
+
+/// The nodes a job may use before any per-node check: in its node pool,
+/// ready for work and in one of its datacenters, with the counts its
+/// placement metrics report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EligibleNodes {
+    /// Their positions in [`StateView::nodes`] (so in ID order).
+    pub positions: Vec<usize>,
+    /// Nodes in the pool, ready or not.
+    pub nodes_in_pool: u64,
+    /// Eligible nodes per datacenter; each of the job's datacenters without
+    /// a wildcard is listed, with 0 when it has none.
+    pub nodes_available: std::collections::BTreeMap<String, u64>,
+    /// Ready nodes of the pool outside the job's datacenters.
+    pub dc_filtered: u64,
+}
+
+impl EligibleNodes {
+    /// Lists them from `nodes` (ordered by ID) for a job's pool and datacenters.
+    pub fn list(nodes: &[Arc<Node>], node_pool: &str, datacenters: &[String]) -> EligibleNodes {
+        select::eligible_nodes(nodes, node_pool, datacenters)
+    }
 }
 
 /// Everything [`schedule`] needs besides the state.

@@ -209,35 +209,15 @@ impl<'a> Placer<'a> {
     pub(crate) fn new(state: &'a dyn StateView, job: &'a Job, seed: u64, alloc_ids: AllocIds) -> Placer<'a> {
         let mut rng = StdRng::seed_from_u64(seed);
         let nodes = state.nodes();
-        let n_nodes = nodes.len();
-        let mut base_metric =
-            AllocMetric { node_pool: effective_pool(&job.node_pool).to_string(), ..Default::default() };
-        for datacenter in &job.datacenters {
-            if !datacenter.contains('*') {
-                base_metric.nodes_available.entry(datacenter.clone()).or_insert(0);
-            }
-        }
-        let mut candidates = Vec::with_capacity(n_nodes);
-        let mut dc_filtered = 0;
-        let mut datacenter_cache: HashMap<&str, bool> = HashMap::new();
-        for (node_pos, node) in nodes.iter().enumerate() {
-            if !pool_matches(&job.node_pool, &node.node_pool) {
-                continue;
-            }
-            base_metric.nodes_in_pool += 1;
-            if !node.ready_for_work() {
-                continue;
-            }
-            let in_datacenter = *datacenter_cache
-                .entry(node.datacenter.as_str())
-                .or_insert_with(|| datacenter_matches(&job.datacenters, &node.datacenter));
-            if !in_datacenter {
-                dc_filtered += 1;
-                continue;
-            }
-            *base_metric.nodes_available.entry(node.datacenter.clone()).or_insert(0) += 1;
-            candidates.push(node_pos);
-        }
+        let eligible = state.eligible_nodes(&job.node_pool, &job.datacenters);
+        let base_metric = AllocMetric {
+            node_pool: effective_pool(&job.node_pool).to_string(),
+            nodes_in_pool: eligible.nodes_in_pool,
+            nodes_available: eligible.nodes_available.clone(),
+            ..Default::default()
+        };
+        let dc_filtered = eligible.dc_filtered;
+        let mut candidates = eligible.positions.clone();
         candidates.shuffle(&mut rng);
         Placer {
             state,
@@ -501,6 +481,41 @@ fn count_in(counts: &mut HashMap<String, u32>, key: &str) {
             counts.insert(key.to_string(), 1);
         }
     }
+}
+
+/// See [`crate::EligibleNodes::list`].
+pub(crate) fn eligible_nodes(nodes: &[Arc<Node>], node_pool: &str, datacenters: &[String]) -> crate::EligibleNodes {
+    let mut eligible = crate::EligibleNodes::default();
+    for datacenter in datacenters {
+        if !datacenter.contains('*') {
+            eligible.nodes_available.entry(datacenter.clone()).or_insert(0);
+        }
+    }
+    let mut datacenter_cache: HashMap<&str, bool> = HashMap::new();
+    for (node_pos, node) in nodes.iter().enumerate() {
+        if !pool_matches(node_pool, &node.node_pool) {
+            continue;
+        }
+        eligible.nodes_in_pool += 1;
+        if !node.ready_for_work() {
+            continue;
+        }
+        let in_datacenter = *datacenter_cache
+            .entry(node.datacenter.as_str())
+            .or_insert_with(|| datacenter_matches(datacenters, &node.datacenter));
+        if !in_datacenter {
+            eligible.dc_filtered += 1;
+            continue;
+        }
+        match eligible.nodes_available.get_mut(&node.datacenter) {
+            Some(count) => *count += 1,
+            None => {
+                eligible.nodes_available.insert(node.datacenter.clone(), 1);
+            }
+        }
+        eligible.positions.push(node_pos);
+    }
+    eligible
 }
 
 /// The `NodeScoreMeta` of one scored node.

@@ -18,6 +18,7 @@
 //! placement failure, inside the batch's commit, and parked in the broker
 //! (see [`crate::broker::BlockedClass`]).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 
-use drover_scheduler::{AllocIds, Plan, SchedulerInput, StateView};
+use drover_scheduler::{AllocIds, EligibleNodes, Plan, SchedulerInput, StateView};
 use drover_state::{AllocDesiredUpdate, Op, Snapshot, Txn};
 use drover_types::{Allocation, Evaluation, Job, Node, eval_status, eval_trigger, new_id, now_nanos};
 
@@ -287,7 +288,7 @@ fn decide_batch(
     epoch: CapacityEpoch,
     attempt: usize,
 ) -> Vec<Decision> {
-    let mut view = BatchView { snapshot, added: HashMap::new() };
+    let mut view = BatchView { snapshot, added: HashMap::new(), eligible: RefCell::default() };
     let mut found_blocked: HashMap<BlockedClass, ClassBlock> = HashMap::new();
     // The broker's answer for each class, read once per batch: capacity may
     // change (and the broker forget its blocked classes) while the batch is
@@ -358,7 +359,13 @@ struct BatchView<'a> {
     snapshot: &'a Snapshot,
     /// (cpu, memory, disk) placed per node by this batch so far.
     added: NodeUsage,
+    /// The eligible nodes per (node pool, datacenters), listed once per
+    /// batch rather than once per evaluation (a walk of every node).
+    eligible: RefCell<EligibleByPlace>,
 }
+
+/// Eligible nodes by (node pool, datacenters).
+type EligibleByPlace = HashMap<(String, Vec<String>), Arc<EligibleNodes>>;
 
 impl BatchView<'_> {
     fn add_placements(&mut self, placements: &[Allocation]) {
@@ -394,6 +401,14 @@ impl StateView for BatchView<'_> {
         let (cpu, mem, disk) = self.snapshot.node_used(node_id);
         let (add_cpu, add_mem, add_disk) = self.added.get(node_id).copied().unwrap_or_default();
         (cpu + add_cpu, mem + add_mem, disk + add_disk)
+    }
+    fn eligible_nodes(&self, node_pool: &str, datacenters: &[String]) -> Arc<EligibleNodes> {
+        let key = (node_pool.to_string(), datacenters.to_vec());
+        let mut eligible = self.eligible.borrow_mut();
+        let listed = eligible
+            .entry(key)
+            .or_insert_with(|| Arc::new(EligibleNodes::list(&self.snapshot.nodes_shared(), node_pool, datacenters)));
+        Arc::clone(listed)
     }
 }
 
@@ -980,6 +995,20 @@ mod tests {
         let z = stored(server, &evals[2]);
         assert_eq!(z.status, eval_status::COMPLETE);
         assert!(!z.blocked_eval.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_batch_lists_the_eligible_nodes_once_per_pool_and_datacenters() {
+        let fixture = fixture(3).await;
+        let snapshot = fixture.server.state.snapshot();
+        let view = BatchView { snapshot: &snapshot, added: HashMap::new(), eligible: RefCell::default() };
+        let dc1 = vec!["dc1".to_string()];
+        let first = view.eligible_nodes("default", &dc1);
+        assert_eq!(first.positions, vec![0, 1, 2]);
+        assert!(Arc::ptr_eq(&first, &view.eligible_nodes("default", &dc1)), "listed once");
+        let elsewhere = view.eligible_nodes("default", &["dc2".to_string()]);
+        assert!(elsewhere.positions.is_empty());
+        assert_eq!(elsewhere.dc_filtered, 3);
     }
 
     #[test]

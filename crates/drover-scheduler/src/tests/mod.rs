@@ -2,6 +2,7 @@
 //! per area, minimal fixtures.
 
 mod diff;
+mod eligible;
 mod feasible;
 mod reconcile;
 mod scale;
