@@ -13,8 +13,34 @@ use std::ops::Deref;
 use std::sync::{Arc, LazyLock};
 
 /// A shared, immutable string ordered and compared as the `str` it holds.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Two keys sharing one string (the `default` namespace in every job key)
+/// compare equal without reading it.
+#[derive(Clone, Eq)]
 pub(crate) struct Key(Arc<str>);
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) { std::cmp::Ordering::Equal } else { self.0.cmp(&other.0) }
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// The one `default` namespace string every key of that namespace shares.
 static DEFAULT_NAMESPACE: LazyLock<Key> = LazyLock::new(|| Key(Arc::from("default")));
