@@ -98,6 +98,13 @@ impl Held {
         }
     }
 
+    fn namespace(&self) -> &str {
+        match self {
+            Held::Whole(eval) => &eval.namespace,
+            Held::Parked(parked) => &parked.job.namespace,
+        }
+    }
+
     fn job_key(&self) -> JobKey {
         match self {
             Held::Whole(eval) => job_key(eval),
@@ -582,6 +589,18 @@ impl EvalBroker {
     /// then those behind another of their job, then delayed, then blocked
     /// (parked ones read from the state; any gone from it are left out).
     pub fn waiting(&self) -> Vec<(Arc<Evaluation>, &'static str)> {
+        self.waiting_first(None, usize::MAX).0
+    }
+
+    /// The first `limit` of [`EvalBroker::waiting`] (of `namespace` only,
+    /// when given) and how many there are in all. Only the ones returned are
+    /// read from the state, so counting a million parked evaluations reads
+    /// none of them.
+    pub fn waiting_first(
+        &self,
+        namespace: Option<&str>,
+        limit: usize,
+    ) -> (Vec<(Arc<Evaluation>, &'static str)>, usize) {
         let held: Vec<(Held, &'static str)> = {
             let state = self.lock();
             let mut ready: Vec<Ready> = state.ready.iter().cloned().collect();
@@ -595,12 +614,21 @@ impl EvalBroker {
             out.extend(state.blocked.values().map(|p| (Held::Parked(p.clone()), "waiting for capacity")));
             out
         };
-        held.into_iter()
+        let mut seen: HashSet<&str> = HashSet::new();
+        let in_scope: Vec<&(Held, &'static str)> = held
+            .iter()
+            .filter(|(held, _)| namespace.is_none_or(|namespace| held.namespace() == namespace))
+            .filter(|(held, _)| seen.insert(held.id()))
+            .collect();
+        let first = in_scope
+            .iter()
             .filter_map(|(held, why)| match held {
-                Held::Whole(eval) => Some((eval, why)),
-                Held::Parked(parked) => (self.source)(&parked.eval_id).map(|eval| (eval, why)),
+                Held::Whole(eval) => Some((Arc::clone(eval), *why)),
+                Held::Parked(parked) => (self.source)(&parked.eval_id).map(|eval| (eval, *why)),
             })
-            .collect()
+            .take(limit)
+            .collect();
+        (first, in_scope.len())
     }
 }
 
@@ -880,6 +908,12 @@ mod class_tests {
                 ("a".to_string(), "waiting for capacity"),
             ]
         );
+        let (first, total) = broker.waiting_first(None, 2);
+        let first: Vec<&str> = first.iter().map(|(e, _)| e.id.as_str()).collect();
+        assert_eq!((first, total), (vec!["c", "b"], 4), "the first two, and the count of all");
+        let (elsewhere, total) = broker.waiting_first(Some("other"), 10);
+        assert!(elsewhere.is_empty());
+        assert_eq!(total, 0, "none of another namespace");
 
         // Capacity changed: the class is forgotten and the parked leave by priority, then age.
         assert_eq!(broker.unblock_all(), 4);

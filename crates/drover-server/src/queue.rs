@@ -11,7 +11,10 @@
 //!
 //! Decision: the queue is computed from the broker, the concurrency gate and
 //! a state snapshot on each request; nothing is stored for it, so it cannot
-//! drift from what the scheduler really does.
+//! drift from what the scheduler really does. A reply lists at most `limit`
+//! queued and `limit` running items (default [`DEFAULT_QUEUE_LIMIT`]) with
+//! the totals: a backlog of a million parked dispatches is counted, not
+//! listed (each listed blocked item reads its job, from storage when parked).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -26,7 +29,8 @@ use drover_types::{
     now_nanos,
 };
 
-use crate::http::{ApiResult, AppState, Params, json_reply};
+use crate::error::ServerError;
+use crate::http::{ApiError, ApiResult, AppState, Params, json_reply};
 use crate::server::ServerInner;
 
 pub use drover_types::api::{QueueItem, QueueResponse, RunningItem};
@@ -45,21 +49,24 @@ pub mod queue_kind {
     pub const STARTING: &str = "starting";
 }
 
+/// Items of each list a queue reply holds unless `?limit=N` says otherwise.
+pub const DEFAULT_QUEUE_LIMIT: usize = 1000;
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/v1/queue", get(queue))
 }
 
 async fn queue(State(server): State<AppState>, params: Params) -> ApiResult {
-    let snapshot = server.state.snapshot();
-    let mut reply = server.queue(&snapshot);
-    if params.get("namespace").is_some_and(|ns| !ns.is_empty() && ns != "*") {
-        let namespace = params.namespace();
-        reply.queued.retain(|item| item.namespace == namespace);
-        reply.running.retain(|item| item.namespace == namespace);
-        for (idx, item) in reply.queued.iter_mut().enumerate() {
-            item.position = idx + 1;
+    let limit = match params.number("limit")? {
+        None => DEFAULT_QUEUE_LIMIT,
+        Some(0) => {
+            return Err(ApiError(ServerError::BadRequest("invalid limit 0: expected at least 1".to_string())));
         }
-    }
+        Some(limit) => usize::try_from(limit).unwrap_or(usize::MAX),
+    };
+    let namespace = params.get("namespace").filter(|ns| !ns.is_empty() && *ns != "*").map(|_| params.namespace());
+    let snapshot = server.state.snapshot();
+    let reply = server.queue(&snapshot, namespace.as_deref(), limit);
     Ok(json_reply(&reply, snapshot.index()))
 }
 
@@ -110,14 +117,15 @@ fn nodes(count: u64) -> &'static str {
 
 impl ServerInner {
     /// The queue and the running work (see the module docs).
-    pub fn queue(&self, snapshot: &Snapshot) -> QueueResponse {
+    ///
+    /// Only items of `namespace` (all when `None`); each list holds its
+    /// first `limit` items, the totals count them all.
+    pub fn queue(&self, snapshot: &Snapshot, namespace: Option<&str>, limit: usize) -> QueueResponse {
         let now = now_nanos();
+        let in_scope = |item_namespace: &str| namespace.is_none_or(|namespace| namespace == item_namespace);
         let mut queued = Vec::new();
-        let mut seen_evals = BTreeSet::new();
-        for (eval, broker_reason) in self.broker.waiting() {
-            if !seen_evals.insert(eval.id.clone()) {
-                continue;
-            }
+        let (waiting, mut queued_total) = self.broker.waiting_first(namespace, limit);
+        for (eval, broker_reason) in waiting {
             let job = snapshot.job(&eval.namespace, &eval.job_id);
             let (kind, reason) = if eval.status == eval_status::BLOCKED {
                 let reasons: Vec<String> = eval
@@ -140,7 +148,14 @@ impl ServerInner {
             queued.push(eval_item(&eval, kind, reason));
         }
         for (namespace, parent, line) in self.gate.all_lines() {
+            if !in_scope(&namespace) {
+                continue;
+            }
             for held in line {
+                queued_total += 1;
+                if queued.len() >= limit {
+                    continue;
+                }
                 let since = snapshot.eval(&held.eval_id).map(|e| e.create_time).unwrap_or(0);
                 queued.push(QueueItem {
                     kind: queue_kind::HELD.to_string(),
@@ -157,7 +172,7 @@ impl ServerInner {
         let mut starting = Vec::new();
         let mut running = Vec::new();
         for alloc in snapshot.resident_allocs() {
-            if alloc.desired_status != desired_status::RUN {
+            if alloc.desired_status != desired_status::RUN || !in_scope(&alloc.namespace) {
                 continue;
             }
             let node = snapshot.node(&alloc.node_id);
@@ -202,7 +217,9 @@ impl ServerInner {
             }
         }
         starting.sort_by_key(|item| (item.since, item.alloc_id.clone()));
-        queued.extend(starting);
+        queued_total += starting.len();
+        let room = limit.saturating_sub(queued.len());
+        queued.extend(starting.into_iter().take(room));
         for (idx, item) in queued.iter_mut().enumerate() {
             item.position = idx + 1;
         }
@@ -213,7 +230,9 @@ impl ServerInner {
                 b.alloc_id.as_str(),
             ))
         });
-        QueueResponse { queued, running }
+        let running_total = running.len();
+        running.truncate(limit);
+        QueueResponse { queued, running, queued_total, running_total }
     }
 
     /// Stops what is still running on draining nodes whose force deadline
@@ -320,6 +339,35 @@ mod tests {
             ..Job::default()
         };
         assert_eq!(placement_reason(Some(&job), "g", &metric), expect);
+    }
+
+    #[tokio::test]
+    async fn a_queue_reply_lists_up_to_its_limit_and_counts_everything() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = crate::config::ServerConfig::new(dir.path().to_path_buf());
+        let state = drover_state::StateStore::open(&dir.path().join("state.db")).expect("state opens");
+        let server = ServerInner::new(config, state);
+        let now = now_nanos();
+        for (idx, namespace) in ["default", "default", "other", "default", "other"].into_iter().enumerate() {
+            let eval = Evaluation {
+                id: new_id(),
+                namespace: namespace.to_string(),
+                job_id: format!("job-{idx}"),
+                status: eval_status::PENDING.to_string(),
+                create_time: now,
+                ..Evaluation::default()
+            };
+            server.broker.enqueue(Arc::new(eval), now);
+        }
+        let snapshot = server.state.snapshot();
+        let all = server.queue(&snapshot, None, DEFAULT_QUEUE_LIMIT);
+        assert_eq!((all.queued.len(), all.queued_total), (5, 5));
+        let cut = server.queue(&snapshot, None, 2);
+        assert_eq!((cut.queued.len(), cut.queued_total), (2, 5));
+        assert_eq!(cut.queued, all.queued[..2].to_vec(), "the first items, in order");
+        let other = server.queue(&snapshot, Some("other"), 1);
+        assert_eq!((other.queued.len(), other.queued_total), (1, 2));
+        assert_eq!((other.queued[0].namespace.as_str(), other.queued[0].position), ("other", 1));
     }
 
     #[test]

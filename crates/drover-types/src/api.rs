@@ -726,10 +726,15 @@ pub struct RunningItem {
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct QueueResponse {
-    /// Work not running yet, in order.
+    /// Work not running yet, in order: the first `limit` items.
     pub queued: Vec<QueueItem>,
-    /// Work running, by runner then job.
+    /// Work running, by runner then job: the first `limit` items.
     pub running: Vec<RunningItem>,
+    /// How many items are queued in all (more than `queued` holds when the
+    /// list was cut at `limit`).
+    pub queued_total: usize,
+    /// How many items are running in all.
+    pub running_total: usize,
 }
 
 /// One held dispatch of `GET /v1/job/:id/queue` (`parameterized { max_concurrent }`).

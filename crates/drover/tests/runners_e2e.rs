@@ -130,6 +130,10 @@ job "gpu" {
     let reason = queue["Reason"].as_str().expect("reason");
     assert!(reason.contains("${node.class} = gpu filtered 1 node"), "{reason}");
     cluster.cli(&["queue"]).expect_code(0).expect_stdout("blocked").expect_stdout("${node.class} = gpu filtered");
+    let first = cluster.api("/v1/queue?limit=1");
+    assert_eq!(first["Queued"].as_array().map(Vec::len), Some(1), "{first}");
+    assert!(first["QueuedTotal"].as_u64().is_some_and(|total| total >= 1), "{first}");
+    cluster.cli(&["queue", "-limit", "0"]).expect_code(1).expect_stderr("invalid value '0' for '--limit <LIMIT>'");
 
     // Adding a runner of that class drains the queue; the work runs there.
     let _runner_gpu = cluster.client("runner-gpu", &["-node-class=gpu"]);

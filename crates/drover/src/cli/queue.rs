@@ -1,8 +1,9 @@
-//! `drover queue [-json] [-verbose]`: the job queue, work not running yet in
-//! the order it will be taken with the reason each item waits (blocked
-//! evaluations say what no runner has), then the work running with its
-//! runner. Cancel a queued or running item with `drover job stop`, `drover
-//! alloc stop` or `drover job runs stop`.
+//! `drover queue [-json] [-verbose] [-limit N]`: the job queue, work not
+//! running yet in the order it will be taken with the reason each item waits
+//! (blocked evaluations say what no runner has), then the work running with
+//! its runner; each list shows its first N items (1,000) and says how many
+//! more there are. Cancel a queued or running item with `drover job stop`,
+//! `drover alloc stop` or `drover job runs stop`.
 
 use std::process::ExitCode;
 
@@ -23,6 +24,10 @@ pub struct QueueArgs {
     /// Full IDs and absolute times.
     #[arg(long)]
     pub verbose: bool,
+    /// Show at most this many queued and this many running items (the
+    /// totals are always counted).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub limit: u64,
     /// General options.
     #[command(flatten)]
     pub general: GeneralOptions,
@@ -31,8 +36,11 @@ pub struct QueueArgs {
 /// Runs `drover queue`.
 pub async fn run(args: QueueArgs) -> anyhow::Result<ExitCode> {
     let (client, ui) = args.general.resolve()?;
-    let (reply, _): (QueueReply, _) =
-        client.get_json("/v1/queue", &[]).await.map_err(server_error).context("Error querying the queue")?;
+    let (reply, _): (QueueReply, _) = client
+        .get_json("/v1/queue", &[("limit", args.limit.to_string())])
+        .await
+        .map_err(server_error)
+        .context("Error querying the queue")?;
     if args.json {
         ui.line(&serde_json::to_string_pretty(&reply).context("Error encoding reply")?)?;
     } else {
@@ -64,7 +72,7 @@ pub fn render(reply: &QueueReply, verbose: bool, now: i64) -> String {
                 item.reason.clone(),
             ]);
         }
-        format::table(&rows)
+        format::table(&rows) + &more(reply.queued_total, reply.queued.len(), "queued")
     };
     let running = if reply.running.is_empty() {
         "No running work".to_string()
@@ -80,9 +88,17 @@ pub fn render(reply: &QueueReply, verbose: bool, now: i64) -> String {
                 when(item.since),
             ]);
         }
-        format::table(&rows)
+        format::table(&rows) + &more(reply.running_total, reply.running.len(), "running")
     };
     format!("Queued\n{queued}\n\nRunning\n{running}")
+}
+
+/// The line under a list cut at `-limit`, or nothing.
+fn more(total: usize, shown: usize, what: &str) -> String {
+    if total <= shown {
+        return String::new();
+    }
+    format!("\n... and {} more {what} ({total} in all; -limit N shows more)", total - shown)
 }
 
 fn or_dash(text: &str) -> String {
@@ -131,6 +147,8 @@ mod tests {
                 since: now - 60 * NANOS_PER_SEC,
                 ..RunningItem::default()
             }],
+            queued_total: 2,
+            running_total: 1,
         };
         assert_eq!(
             render(&reply, false, now),
@@ -144,5 +162,26 @@ Job ID  Group  Alloc ID  Runner    Runner ID  Since
 web     g      8c000000  runner-1  9d000000   1m ago"#
         );
         assert_eq!(render(&QueueReply::default(), false, now), "Queued\nNo queued work\n\nRunning\nNo running work");
+    }
+
+    #[test]
+    fn a_list_cut_at_the_limit_says_how_many_more() {
+        let now = 1_700_000_000 * NANOS_PER_SEC;
+        let reply = QueueReply {
+            queued: vec![QueueItem {
+                position: 1,
+                kind: "blocked".to_string(),
+                job_id: "batch/dispatch-1".to_string(),
+                since: now,
+                reason: "waiting".to_string(),
+                ..QueueItem::default()
+            }],
+            queued_total: 1_000_000,
+            running_total: 0,
+            ..QueueReply::default()
+        };
+        let text = render(&reply, false, now);
+        assert!(text.contains("\n... and 999999 more queued (1000000 in all; -limit N shows more)\n"), "{text}");
+        assert!(text.ends_with("Running\nNo running work"), "{text}");
     }
 }

@@ -10,7 +10,10 @@ import { failureReasons } from "./job.js";
 export async function loadQueue() {
   const served = await getOptional("/v1/queue?namespace=*").catch(() => null);
   if (served && Array.isArray(served.Queued)) {
-    return served.Queued.map((q) => ({ kind: q.Kind, jobId: q.JobID, evalId: q.EvalID, allocId: q.AllocID, at: q.Since, position: q.Position, why: q.Reason }));
+    const items = served.Queued.map((q) => ({ kind: q.Kind, jobId: q.JobID, evalId: q.EvalID, allocId: q.AllocID, at: q.Since, position: q.Position, why: q.Reason }));
+    // The server lists the first 1,000 and counts the rest.
+    items.total = Math.max(served.QueuedTotal || 0, items.length);
+    return items;
   }
   return deriveQueue();
 }
@@ -66,7 +69,8 @@ export async function mount(root, _params, app) {
       setHtml(liveEl, items.length ? html`<div class="card card-flush"><div class="table-wrap"><table class="table" id="queue-table"><thead><tr><th>#</th><th>Job</th><th>State</th><th>Why it waits</th><th>Since</th><th></th></tr></thead><tbody>
         ${items.map((it, i) => html`<tr data-queue-job="${it.jobId}" data-kind="${it.kind}"><td class="num">${i + 1}</td><td><a href="${paths.job(it.jobId)}" data-nav>${it.jobId}</a>${it.evalId ? html`<div class="cell-sub">eval <a href="${paths.eval(it.evalId)}" data-nav>${short(it.evalId)}</a></div>` : ""}${it.allocId ? html`<div class="cell-sub">alloc <a href="${paths.alloc(it.allocId)}" data-nav>${short(it.allocId)}</a></div>` : ""}</td>
           <td>${badge(LABEL[it.kind] || "pending", it.kind === "held" ? "queued" : it.kind)}</td><td>${it.why}</td><td>${when(it.at)}</td>
-          <td><button class="btn btn-danger btn-sm" data-cancel="${it.jobId}">Cancel</button></td></tr>`)}</tbody></table></div></div>`
+          <td><button class="btn btn-danger btn-sm" data-cancel="${it.jobId}">Cancel</button></td></tr>`)}</tbody></table></div></div>
+        ${items.total > items.length ? html`<p class="subtitle" id="queue-more">Showing the first ${items.length} of ${items.total} waiting items.</p>` : ""}`
         : empty("Nothing is waiting", "Dispatches beyond a job's max_concurrent, and work that no runner has room for, show up here."));
     } catch (err) {
       setHtml(liveEl, html`<div class="alert alert-error">${errText(err)}</div>`);
