@@ -67,7 +67,7 @@ pub trait StateView {
 
 /// The nodes a job may use before any per-node check: in its node pool,
 /// ready for work and in one of its datacenters, with the counts its
-/// placement metrics report.
+/// placement metrics report (see [`EligibleNodes::list`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EligibleNodes {
     /// Their positions in [`StateView::nodes`] (so in ID order).
@@ -79,13 +79,6 @@ pub struct EligibleNodes {
     pub nodes_available: std::collections::BTreeMap<String, u64>,
     /// Ready nodes of the pool outside the job's datacenters.
     pub dc_filtered: u64,
-}
-
-impl EligibleNodes {
-    /// Lists them from `nodes` (ordered by ID) for a job's pool and datacenters.
-    pub fn list(nodes: &[Arc<Node>], node_pool: &str, datacenters: &[String]) -> EligibleNodes {
-        select::eligible_nodes(nodes, node_pool, datacenters)
-    }
 }
 
 /// Everything [`schedule`] needs besides the state.

@@ -483,39 +483,41 @@ fn count_in(counts: &mut HashMap<String, u32>, key: &str) {
     }
 }
 
-/// See [`crate::EligibleNodes::list`].
-pub(crate) fn eligible_nodes(nodes: &[Arc<Node>], node_pool: &str, datacenters: &[String]) -> crate::EligibleNodes {
-    let mut eligible = crate::EligibleNodes::default();
-    for datacenter in datacenters {
-        if !datacenter.contains('*') {
-            eligible.nodes_available.entry(datacenter.clone()).or_insert(0);
-        }
-    }
-    let mut datacenter_cache: HashMap<&str, bool> = HashMap::new();
-    for (node_pos, node) in nodes.iter().enumerate() {
-        if !pool_matches(node_pool, &node.node_pool) {
-            continue;
-        }
-        eligible.nodes_in_pool += 1;
-        if !node.ready_for_work() {
-            continue;
-        }
-        let in_datacenter = *datacenter_cache
-            .entry(node.datacenter.as_str())
-            .or_insert_with(|| datacenter_matches(datacenters, &node.datacenter));
-        if !in_datacenter {
-            eligible.dc_filtered += 1;
-            continue;
-        }
-        match eligible.nodes_available.get_mut(&node.datacenter) {
-            Some(count) => *count += 1,
-            None => {
-                eligible.nodes_available.insert(node.datacenter.clone(), 1);
+impl crate::EligibleNodes {
+    /// Lists them from `nodes` (ordered by ID) for a job's pool and datacenters.
+    pub fn list(nodes: &[Arc<Node>], node_pool: &str, datacenters: &[String]) -> crate::EligibleNodes {
+        let mut eligible = crate::EligibleNodes::default();
+        for datacenter in datacenters {
+            if !datacenter.contains('*') {
+                eligible.nodes_available.entry(datacenter.clone()).or_insert(0);
             }
         }
-        eligible.positions.push(node_pos);
+        let mut datacenter_cache: HashMap<&str, bool> = HashMap::new();
+        for (node_pos, node) in nodes.iter().enumerate() {
+            if !pool_matches(node_pool, &node.node_pool) {
+                continue;
+            }
+            eligible.nodes_in_pool += 1;
+            if !node.ready_for_work() {
+                continue;
+            }
+            let in_datacenter = *datacenter_cache
+                .entry(node.datacenter.as_str())
+                .or_insert_with(|| datacenter_matches(datacenters, &node.datacenter));
+            if !in_datacenter {
+                eligible.dc_filtered += 1;
+                continue;
+            }
+            match eligible.nodes_available.get_mut(&node.datacenter) {
+                Some(count) => *count += 1,
+                None => {
+                    eligible.nodes_available.insert(node.datacenter.clone(), 1);
+                }
+            }
+            eligible.positions.push(node_pos);
+        }
+        eligible
     }
-    eligible
 }
 
 /// The `NodeScoreMeta` of one scored node.

@@ -588,6 +588,8 @@ impl EvalBroker {
     /// The evaluations waiting in any queue, ready ones first in dequeue order,
     /// then those behind another of their job, then delayed, then blocked
     /// (parked ones read from the state; any gone from it are left out).
+    /// The server lists them through [`EvalBroker::waiting_first`].
+    #[cfg(test)]
     pub fn waiting(&self) -> Vec<(Arc<Evaluation>, &'static str)> {
         self.waiting_first(None, usize::MAX).0
     }

@@ -25,8 +25,8 @@ use axum::routing::get;
 
 use drover_state::{AllocDesiredUpdate, Op, Snapshot, Txn};
 use drover_types::{
-    AllocMetric, Evaluation, Job, client_status, desired_status, eval_status, eval_trigger, new_id, node_status,
-    now_nanos,
+    AllocMetric, Allocation, Evaluation, Job, client_status, desired_status, eval_status, eval_trigger, new_id,
+    node_status, now_nanos,
 };
 
 use crate::error::ServerError;
@@ -169,38 +169,16 @@ impl ServerInner {
                 });
             }
         }
+        // Allocations a runner has not started, oldest first; only those
+        // listed get their item (reason, job priority).
         let mut starting = Vec::new();
         let mut running = Vec::new();
         for alloc in snapshot.resident_allocs() {
             if alloc.desired_status != desired_status::RUN || !in_scope(&alloc.namespace) {
                 continue;
             }
-            let node = snapshot.node(&alloc.node_id);
-            let node_name = node.as_ref().map(|n| n.name.clone()).unwrap_or_default();
             match alloc.client_status.as_str() {
-                client_status::PENDING => {
-                    let reason = match node.as_deref() {
-                        None => "its runner is gone".to_string(),
-                        Some(node) if node.status == node_status::DOWN => {
-                            format!("its runner {} is down", node.name)
-                        }
-                        Some(node) => format!("placed on runner {}, waiting for it to start the task", node.name),
-                    };
-                    let priority = snapshot.job(&alloc.namespace, &alloc.job_id).map(|j| j.priority).unwrap_or(0);
-                    starting.push(QueueItem {
-                        kind: queue_kind::STARTING.to_string(),
-                        namespace: alloc.namespace.clone(),
-                        job_id: alloc.job_id.clone(),
-                        eval_id: alloc.eval_id.clone(),
-                        alloc_id: alloc.id.clone(),
-                        node_id: alloc.node_id.clone(),
-                        node_name,
-                        priority,
-                        since: alloc.create_time,
-                        reason,
-                        ..QueueItem::default()
-                    });
-                }
+                client_status::PENDING => starting.push(alloc),
                 client_status::RUNNING => {
                     let since = alloc.task_states.values().map(|s| s.started_at).filter(|t| *t > 0).min();
                     running.push(RunningItem {
@@ -209,17 +187,17 @@ impl ServerInner {
                         alloc_id: alloc.id.clone(),
                         task_group: alloc.task_group.clone(),
                         node_id: alloc.node_id.clone(),
-                        node_name,
+                        node_name: snapshot.node(&alloc.node_id).map(|n| n.name.clone()).unwrap_or_default(),
                         since: since.unwrap_or(alloc.create_time),
                     });
                 }
                 _ => {}
             }
         }
-        starting.sort_by_key(|item| (item.since, item.alloc_id.clone()));
+        starting.sort_by(|a, b| (a.create_time, a.id.as_str()).cmp(&(b.create_time, b.id.as_str())));
         queued_total += starting.len();
         let room = limit.saturating_sub(queued.len());
-        queued.extend(starting.into_iter().take(room));
+        queued.extend(starting.into_iter().take(room).map(|alloc| starting_item(snapshot, &alloc)));
         for (idx, item) in queued.iter_mut().enumerate() {
             item.position = idx + 1;
         }
@@ -315,6 +293,29 @@ fn eval_item(eval: &Arc<Evaluation>, kind: &str, reason: String) -> QueueItem {
     }
 }
 
+/// The queue item of an allocation placed on a runner that has not started it.
+fn starting_item(snapshot: &Snapshot, alloc: &Allocation) -> QueueItem {
+    let node = snapshot.node(&alloc.node_id);
+    let reason = match node.as_deref() {
+        None => "its runner is gone".to_string(),
+        Some(node) if node.status == node_status::DOWN => format!("its runner {} is down", node.name),
+        Some(node) => format!("placed on runner {}, waiting for it to start the task", node.name),
+    };
+    QueueItem {
+        kind: queue_kind::STARTING.to_string(),
+        namespace: alloc.namespace.clone(),
+        job_id: alloc.job_id.clone(),
+        eval_id: alloc.eval_id.clone(),
+        alloc_id: alloc.id.clone(),
+        node_id: alloc.node_id.clone(),
+        node_name: node.as_ref().map(|n| n.name.clone()).unwrap_or_default(),
+        priority: snapshot.job(&alloc.namespace, &alloc.job_id).map(|j| j.priority).unwrap_or(0),
+        since: alloc.create_time,
+        reason,
+        ..QueueItem::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -368,6 +369,29 @@ mod tests {
         let other = server.queue(&snapshot, Some("other"), 1);
         assert_eq!((other.queued.len(), other.queued_total), (1, 2));
         assert_eq!((other.queued[0].namespace.as_str(), other.queued[0].position), ("other", 1));
+
+        // Three allocations not started yet follow the evaluations, oldest first.
+        let placed: Vec<Allocation> = (0..3)
+            .map(|idx| Allocation {
+                id: format!("alloc-{idx}"),
+                namespace: "default".to_string(),
+                job_id: format!("placed-{idx}"),
+                node_id: "gone".to_string(),
+                desired_status: desired_status::RUN.to_string(),
+                client_status: client_status::PENDING.to_string(),
+                create_time: now - idx,
+                ..Allocation::default()
+            })
+            .collect();
+        let txn = Txn { preconditions: vec![], ops: vec![Op::upsert_allocs(placed)] };
+        server.state.apply(txn).await.expect("allocations written");
+        let snapshot = server.state.snapshot();
+        let default = server.queue(&snapshot, Some("default"), 5);
+        assert_eq!((default.queued.len(), default.queued_total), (5, 6));
+        let starting: Vec<(&str, usize)> =
+            default.queued[3..].iter().map(|item| (item.alloc_id.as_str(), item.position)).collect();
+        assert_eq!(starting, vec![("alloc-2", 4), ("alloc-1", 5)]);
+        assert_eq!(default.queued[3].reason, "its runner is gone");
     }
 
     #[test]
