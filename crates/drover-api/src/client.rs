@@ -66,10 +66,12 @@ impl Default for ClientConfig {
 }
 
 /// What a read returned besides its body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryMeta {
     /// `X-Nomad-Index`: pass it back as `index` to block for changes.
     pub index: u64,
+    /// `X-Nomad-NextToken`: where the next page starts (empty: no more).
+    pub next_token: String,
 }
 
 /// A client for one server.
@@ -240,6 +242,20 @@ impl Client {
         Ok(self.get_json("/v1/jobs", &query).await?.0)
     }
 
+    /// The first `limit` jobs whose ID starts with `prefix`, in ID order, and
+    /// whether more match: what a command needs to find the job a user named.
+    /// Children (`<parent>/...`) are listed only when the prefix reaches into
+    /// them (it holds a `/`), so however many children a parent has, finding
+    /// the parent reads a handful of rows; an exact ID is always first.
+    pub async fn jobs_matching(&self, prefix: &str, limit: usize) -> Result<(Vec<JobListStub>, bool), ApiError> {
+        let mut query = vec![("prefix", prefix.to_string()), ("per_page", limit.to_string())];
+        if !prefix.contains('/') {
+            query.push(("children", "false".to_string()));
+        }
+        let (jobs, meta): (Vec<JobListStub>, QueryMeta) = self.get_json("/v1/jobs", &query).await?;
+        Ok((jobs, !meta.next_token.is_empty()))
+    }
+
     // ---- client agent protocol ----
 
     /// `PUT /v1/node/register`: registers (or re-registers) a node.
@@ -284,7 +300,9 @@ impl Client {
 fn query_meta(resp: &reqwest::Response) -> QueryMeta {
     let index =
         resp.headers().get(INDEX_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
-    QueryMeta { index }
+    let next_token =
+        resp.headers().get("X-Nomad-NextToken").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    QueryMeta { index, next_token }
 }
 
 /// Percent-encodes a query component.

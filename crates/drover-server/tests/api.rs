@@ -88,6 +88,86 @@ fn job(id: &str, job_type: &str, count: u32, memory: u64) -> Value {
 const NODE_A: &str = "6f1a8a52-0000-4000-8000-000000000001";
 const NODE_B: &str = "6f1a8a52-0000-4000-8000-000000000002";
 
+/// `GET /v1/jobs` pages with Nomad's `per_page` / `next_token`, filters with
+/// its expression language, and leaves children out with `children=false`;
+/// requests for another region are refused; repeated slashes are one.
+#[tokio::test]
+async fn the_job_list_pages_filters_and_leaves_children_out() {
+    let server = TestServer::start().await;
+    let mut template = job("tiny", "batch", 1, 64);
+    template["Job"]["ParameterizedJob"] = json!({"Payload": "optional"});
+    template["Job"]["Meta"] = json!({"owner": "team-a"});
+    for body in [template, job("alpha", "batch", 1, 64), job("tinier", "batch", 1, 64)] {
+        let (status, reply) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(body)).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    for _ in 0..5 {
+        let (status, reply) = server.call(reqwest::Method::POST, "/v1/job/tiny/dispatch", Some(json!({}))).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let ids = |list: &Value| -> Vec<String> {
+        list.as_array().expect("a list").iter().map(|job| job["ID"].as_str().unwrap_or_default().to_string()).collect()
+    };
+    assert_eq!(ids(&server.get("/v1/jobs").await).len(), 8, "three jobs and five children");
+
+    // Pages of two, each naming where the next starts; the pages add up to the whole list.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    for page in 0.. {
+        let resp = server
+            .http
+            .get(format!("{}/v1/jobs?per_page=2&next_token={token}", server.base))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(resp.status().as_u16(), 200);
+        let next = resp.headers().get("X-Nomad-NextToken").map(|v| v.to_str().unwrap_or_default().to_string());
+        let list: Value = resp.json().await.expect("json");
+        let page_ids = ids(&list);
+        assert!(page_ids.len() <= 2, "page {page}: {page_ids:?}");
+        seen.extend(page_ids);
+        match next {
+            Some(next) => {
+                assert!(next.starts_with("default."), "{next}");
+                token = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "in ID order, none twice: {seen:?}");
+
+    // Children left out.
+    assert_eq!(ids(&server.get("/v1/jobs?prefix=tin&children=false").await), ["tinier", "tiny"]);
+    assert_eq!(ids(&server.get("/v1/jobs?prefix=tiny&children=false").await), ["tiny"]);
+    assert_eq!(ids(&server.get("/v1/jobs?prefix=tiny").await).len(), 6);
+    // Nomad's filter expressions.
+    let children = server.get("/v1/jobs?filter=ParentID%20%3D%3D%20%22tiny%22").await;
+    assert_eq!(ids(&children).len(), 5, "{children}");
+    let owned = server.get("/v1/jobs?filter=Meta.owner%20matches%20%22%5Eteam-%22%20and%20ParentID%20is%20empty").await;
+    assert_eq!(ids(&owned), ["tiny"]);
+    assert!(owned[0]["JobSummary"].is_object(), "rows that pass keep their summary: {owned}");
+    let (status, reply) = server.call(reqwest::Method::GET, "/v1/jobs?filter=Status%20%3D%20dead", None).await;
+    assert_eq!(status, 400);
+    assert!(reply.as_str().is_some_and(|text| text.contains("expected == at position 8")), "{reply}");
+
+    // Another region: refused, naming this server's.
+    let (status, reply) = server.call(reqwest::Method::GET, "/v1/jobs?region=eu", None).await;
+    assert_eq!(status, 400);
+    assert!(reply.as_str().is_some_and(|text| text.contains("No path to region \"eu\"") && text.contains("global")));
+    assert_eq!(server.call(reqwest::Method::GET, "/v1/jobs?region=global", None).await.0, 200);
+
+    // Repeated slashes are one slash.
+    assert_eq!(ids(&server.get("//v1//jobs?prefix=alpha").await), ["alpha"]);
+    assert_eq!(server.get("/v1/job//tiny///summary").await["JobID"], "tiny");
+    assert!(server.get("/service/metronome//v1/jobs").await.is_array());
+
+    // No deployments yet: `null` for a job, 404 for a job that does not exist.
+    assert_eq!(server.get("/v1/job/tiny/deployment").await, Value::Null);
+    assert_eq!(server.call(reqwest::Method::GET, "/v1/job/nope/deployment", None).await.0, 404);
+    server.handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn register_places_allocations_and_plan_diffs() {
     let server = TestServer::start().await;

@@ -75,7 +75,7 @@ use drover_types::{AllocClientUpdate, Allocation, DrainStrategy, Evaluation, Job
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use crate::children::ChildCounts;
-pub use crate::snapshot::Snapshot;
+pub use crate::snapshot::{ListedJob, Snapshot};
 
 use crate::backend::{Backend, Loaded, MemoryBackend};
 use crate::sqlite::SqliteBackend;

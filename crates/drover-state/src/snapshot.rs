@@ -181,19 +181,60 @@ impl Snapshot {
         if namespace != "*" {
             return self.jobs_in_namespace_by_prefix(namespace, prefix);
         }
-        let mut namespaces = namespaces_of(&self.maps.jobs);
-        namespaces.extend(namespaces_of(&self.maps.archived));
-        namespaces.into_iter().flat_map(|namespace| self.jobs_in_namespace_by_prefix(&namespace, prefix)).collect()
+        self.job_namespaces()
+            .into_iter()
+            .flat_map(|namespace| self.jobs_in_namespace_by_prefix(&namespace, prefix))
+            .collect()
     }
 
     fn jobs_in_namespace_by_prefix(&self, namespace: &str, prefix: &str) -> Vec<Arc<Job>> {
-        let resident = keys_in_namespace_by_prefix(&self.maps.jobs, namespace, prefix)
-            .filter_map(|key| self.maps.jobs.get(key).cloned());
-        let archived = keys_in_namespace_by_prefix(&self.maps.archived, namespace, prefix)
-            .filter_map(|key| self.read_archived_job(key));
-        let mut found: Vec<Arc<Job>> = resident.chain(archived).collect();
-        found.sort_by(|a, b| a.id.cmp(&b.id));
-        found
+        self.job_listing(namespace, prefix, None, true).filter_map(|entry| entry.read()).collect()
+    }
+
+    /// The job list in order, one entry at a time, without reading any job
+    /// until asked: the jobs of `namespace` whose ID starts with `prefix`,
+    /// ordered by ID, from the first ID at or after `from` (a page's start).
+    /// Archived children are left out without being read when `archived` is
+    /// false (they are all children, finished or parked), so a page of a
+    /// list that skips children costs O(page), however much history there is.
+    pub fn job_listing<'a>(
+        &'a self,
+        namespace: &'a str,
+        prefix: &'a str,
+        from: Option<&'a str>,
+        archived: bool,
+    ) -> impl Iterator<Item = ListedJob<'a>> + 'a {
+        let start = match from {
+            Some(from) if from > prefix => from,
+            _ => prefix,
+        };
+        let range = move |start: &str| (Bound::Included(job_key(namespace, start)), Bound::Unbounded);
+        let in_list = move |(job_namespace, job_id): &JobKey| job_namespace == namespace && job_id.starts_with(prefix);
+        let resident = self
+            .maps
+            .jobs
+            .range(range(start))
+            .take_while(move |(key, _)| in_list(key))
+            .map(|(key, job)| (key, Some(job)));
+        let archived_keys = self
+            .maps
+            .archived
+            .range(range(start))
+            .take_while(move |(key, _)| in_list(key))
+            .filter(move |_| archived)
+            .map(|(key, _)| (key, None));
+        MergedByKey { left: resident.peekable(), right: archived_keys.peekable() }.map(move |(key, job)| ListedJob {
+            snapshot: self,
+            key,
+            resident: job,
+        })
+    }
+
+    /// The namespaces that hold jobs (resident or archived), in order.
+    pub fn job_namespaces(&self) -> std::collections::BTreeSet<String> {
+        let mut namespaces = namespaces_of(&self.maps.jobs);
+        namespaces.extend(namespaces_of(&self.maps.archived));
+        namespaces
     }
 
     /// One version of a job: the latest is the job itself, older ones are kept apart.
@@ -432,6 +473,64 @@ fn merge_by_id<T>(resident: Vec<Arc<T>>, archived: Vec<T>, id_of: impl Fn(&T) ->
 }
 
 /// Every namespace with a key in `map`: one range scan per namespace.
+/// One entry of [`Snapshot::job_listing`]: a job's key, read only when asked.
+pub struct ListedJob<'a> {
+    snapshot: &'a Snapshot,
+    key: &'a JobKey,
+    resident: Option<&'a Arc<Job>>,
+}
+
+impl ListedJob<'_> {
+    /// The job's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.key.0
+    }
+
+    /// The job's ID.
+    pub fn id(&self) -> &str {
+        &self.key.1
+    }
+
+    /// Whether the job is an archived child (reading it costs a storage read).
+    pub fn is_archived(&self) -> bool {
+        self.resident.is_none()
+    }
+
+    /// The job itself (read from storage when archived; `None` if that read fails).
+    pub fn read(&self) -> Option<Arc<Job>> {
+        match self.resident {
+            Some(job) => Some(Arc::clone(job)),
+            None => self.snapshot.read_archived_job(self.key),
+        }
+    }
+}
+
+/// Two iterators ordered by key, merged in order (their keys are disjoint).
+struct MergedByKey<'a, L, R>
+where
+    L: Iterator<Item = (&'a JobKey, Option<&'a Arc<Job>>)>,
+    R: Iterator<Item = (&'a JobKey, Option<&'a Arc<Job>>)>,
+{
+    left: std::iter::Peekable<L>,
+    right: std::iter::Peekable<R>,
+}
+
+impl<'a, L, R> Iterator for MergedByKey<'a, L, R>
+where
+    L: Iterator<Item = (&'a JobKey, Option<&'a Arc<Job>>)>,
+    R: Iterator<Item = (&'a JobKey, Option<&'a Arc<Job>>)>,
+{
+    type Item = (&'a JobKey, Option<&'a Arc<Job>>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match (self.left.peek(), self.right.peek()) {
+            (Some((left, _)), Some((right, _))) if right < left => self.right.next(),
+            (Some(_), _) => self.left.next(),
+            (None, _) => self.right.next(),
+        }
+    }
+}
+
 fn namespaces_of<V: Clone>(map: &OrdMap<JobKey, V>) -> std::collections::BTreeSet<String> {
     let mut namespaces = std::collections::BTreeSet::new();
     let mut next_namespace = map.get_min().map(|((namespace, _), _)| namespace.to_string());
@@ -445,17 +544,6 @@ fn namespaces_of<V: Clone>(map: &OrdMap<JobKey, V>) -> std::collections::BTreeSe
         namespaces.insert(namespace);
     }
     namespaces
-}
-
-/// Keys of `map` in `namespace` whose ID starts with `prefix`, by one range scan.
-fn keys_in_namespace_by_prefix<'a, V: Clone>(
-    map: &'a OrdMap<JobKey, V>,
-    namespace: &'a str,
-    prefix: &'a str,
-) -> impl Iterator<Item = &'a JobKey> + 'a {
-    map.range((Bound::Included(job_key(namespace, prefix)), Bound::Unbounded))
-        .take_while(move |((job_namespace, job_id), _)| job_namespace == namespace && job_id.starts_with(prefix))
-        .map(|(key, _)| key)
 }
 
 /// The values of `ids` (an index entry), skipping any not in `map`.

@@ -37,6 +37,7 @@ const SUFFIXES: &[&str] = &[
     "dispatch",
     "children",
     "deployments",
+    "deployment",
     "queue",
     "outcome",
 ];
@@ -83,7 +84,17 @@ async fn job_dispatcher(
             Ok(json_reply(&server.gate.line(&params.namespace(), &job_id), snapshot.index()))
         }
         ("GET", "outcome") => crate::outcome::http_outcome(&server, &params, &job_id).await,
-        ("GET", "deployments") => Ok(json_reply(&Vec::<serde_json::Value>::new(), server.state.index())),
+        ("GET", "deployments") => {
+            let snapshot = server.state.snapshot();
+            find_job(&snapshot, &params, &job_id)?;
+            Ok(json_reply(&Vec::<serde_json::Value>::new(), snapshot.index()))
+        }
+        // No deployments yet: Nomad answers `null` for a job that has none.
+        ("GET", "deployment") => {
+            let snapshot = server.state.snapshot();
+            find_job(&snapshot, &params, &job_id)?;
+            Ok(json_reply(&Option::<serde_json::Value>::None, snapshot.index()))
+        }
         ("POST" | "PUT", "plan") => plan(&server, &params, &job_id, &body).await,
         ("POST" | "PUT", "evaluate") => {
             let reply = server.evaluate_job(&params.namespace(), &job_id).await?;
@@ -106,25 +117,134 @@ async fn get_job(server: &AppState, params: &Params, job_id: &str) -> ApiResult 
     Ok(json_reply(&*job, job.modify_index.max(1)))
 }
 
+/// `GET /v1/jobs`: the job list, with Nomad's `prefix`, `filter`,
+/// `per_page` and `next_token` (`<namespace>.<id>` of the first job of the
+/// next page, in `X-Nomad-NextToken`), and Drover's `parent`, `group`,
+/// `label` and `children=false` (leave out dispatched and periodic children:
+/// archived children are then skipped without being read, so the list costs
+/// what the parents cost, however many children there are).
 async fn list_jobs(State(server): State<AppState>, params: Params) -> ApiResult {
     let snapshot = blocking_snapshot(&server, &params).await?;
-    let namespace = params.namespace();
-    let with_meta = params.flag("meta");
-    let parent = params.get("parent").map(str::to_string);
-    let labels = super::runs::label_filter(&params)?;
-    let jobs = snapshot.jobs_by_prefix(&namespace, params.prefix());
-    let stubs: Vec<JobListStub> = jobs
-        .iter()
-        .filter(|job| parent.as_ref().is_none_or(|p| &job.parent_id == p))
-        .filter(|job| params.get("group").is_none_or(|group| drover_jobspec::metronome::in_group(&job.id, group)))
-        .filter(|job| labels.iter().all(|(key, value)| job.meta.get(key) == Some(value)))
-        .map(|job| list_stub(&snapshot, job, with_meta))
-        .collect();
-    Ok(json_reply(&stubs, snapshot.index()))
+    let query = JobListQuery::from_params(&params)?;
+    let namespaces: Vec<String> = match params.namespace().as_str() {
+        "*" => snapshot.job_namespaces().into_iter().collect(),
+        namespace => vec![namespace.to_string()],
+    };
+    let mut stubs: Vec<JobListStub> = Vec::new();
+    let mut next_token = None;
+    'namespaces: for namespace in &namespaces {
+        let from = match &query.from {
+            Some((token_namespace, _)) if token_namespace > namespace => continue,
+            Some((token_namespace, id)) if token_namespace == namespace => Some(id.as_str()),
+            _ => None,
+        };
+        for entry in snapshot.job_listing(namespace, params.prefix(), from, query.children) {
+            let Some(job) = entry.read() else { continue };
+            let Some(stub) = query.row(&snapshot, &job) else { continue };
+            if query.per_page.is_some_and(|per_page| stubs.len() >= per_page) {
+                next_token = Some(format!("{}.{}", job.namespace, job.id));
+                break 'namespaces;
+            }
+            stubs.push(stub);
+        }
+    }
+    let mut reply = json_reply(&stubs, snapshot.index());
+    if let Some(token) = next_token
+        && let Ok(value) = axum::http::HeaderValue::from_str(&token)
+    {
+        reply.headers_mut().insert(NEXT_TOKEN_HEADER, value);
+    }
+    Ok(reply)
+}
+
+/// The header naming the first item of the next page (Nomad's).
+const NEXT_TOKEN_HEADER: &str = "X-Nomad-NextToken";
+
+/// What `GET /v1/jobs` keeps and how much of it.
+struct JobListQuery {
+    with_meta: bool,
+    parent: Option<String>,
+    group: Option<String>,
+    labels: Vec<(String, String)>,
+    filter: Option<super::filter::Filter>,
+    children: bool,
+    per_page: Option<usize>,
+    /// Where the page starts: `(namespace, job ID)` of `next_token`.
+    from: Option<(String, String)>,
+}
+
+impl JobListQuery {
+    fn from_params(params: &Params) -> Result<JobListQuery, ApiError> {
+        let bad = |message: String| ApiError(ServerError::BadRequest(message));
+        let filter = match params.get("filter").filter(|text| !text.is_empty()) {
+            Some(text) => Some(super::filter::Filter::parse(text).map_err(bad)?),
+            None => None,
+        };
+        if params.flag("reverse") {
+            return Err(bad("reverse=true is not supported yet on the job list".to_string()));
+        }
+        let per_page = match params.number("per_page")? {
+            Some(0) | None => None,
+            Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        };
+        let from =
+            params.get("next_token").filter(|token| !token.is_empty()).map(|token| match token.split_once('.') {
+                Some((namespace, id)) => (namespace.to_string(), id.to_string()),
+                None => (params.namespace(), token.to_string()),
+            });
+        let children = match params.get("children") {
+            None | Some("" | "true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => return Err(bad(format!("invalid children {other:?}: expected true or false"))),
+        };
+        Ok(JobListQuery {
+            with_meta: params.flag("meta"),
+            parent: params.get("parent").map(str::to_string),
+            group: params.get("group").map(str::to_string),
+            labels: super::runs::label_filter(params)?,
+            filter,
+            children,
+            per_page,
+            from,
+        })
+    }
+
+    /// The list row of `job`, if it passes every filter. The summary is
+    /// computed only for rows that pass, unless the filter reads it.
+    fn row(&self, snapshot: &Snapshot, job: &Job) -> Option<JobListStub> {
+        if !self.children && !job.parent_id.is_empty() {
+            return None;
+        }
+        if self.parent.as_ref().is_some_and(|parent| &job.parent_id != parent)
+            || self.group.as_deref().is_some_and(|group| !drover_jobspec::metronome::in_group(&job.id, group))
+            || !self.labels.iter().all(|(key, value)| job.meta.get(key) == Some(value))
+        {
+            return None;
+        }
+        let Some(filter) = &self.filter else { return Some(list_stub(snapshot, job, self.with_meta)) };
+        let reads_summary = filter.reads("JobSummary");
+        let mut stub = list_stub_with(snapshot, job, true, reads_summary);
+        let row = serde_json::to_value(&stub).ok()?;
+        if !filter.matches(&row) {
+            return None;
+        }
+        if !reads_summary {
+            stub.job_summary = Some(job_summary(snapshot, job));
+        }
+        if !self.with_meta {
+            stub.meta = None;
+        }
+        Some(stub)
+    }
 }
 
 /// The list row of a job.
 pub(crate) fn list_stub(snapshot: &Snapshot, job: &Job, with_meta: bool) -> JobListStub {
+    list_stub_with(snapshot, job, with_meta, true)
+}
+
+/// The list row of a job, its summary left out unless `with_summary`.
+fn list_stub_with(snapshot: &Snapshot, job: &Job, with_meta: bool, with_summary: bool) -> JobListStub {
     JobListStub {
         id: job.id.clone(),
         parent_id: job.parent_id.clone(),
@@ -139,7 +259,7 @@ pub(crate) fn list_stub(snapshot: &Snapshot, job: &Job, with_meta: bool) -> JobL
         stop: job.stop,
         status: job.status.clone(),
         status_description: job.status_description.clone(),
-        job_summary: Some(job_summary(snapshot, job)),
+        job_summary: if with_summary { Some(job_summary(snapshot, job)) } else { None },
         create_index: job.create_index,
         modify_index: job.modify_index,
         job_modify_index: job.job_modify_index,

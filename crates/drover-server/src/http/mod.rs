@@ -8,6 +8,7 @@ mod allocs;
 mod client_proxy;
 mod evals;
 mod events;
+mod filter;
 mod jobs;
 mod metronome;
 mod nodes;
@@ -37,8 +38,12 @@ use crate::server::ServerInner;
 /// Shared handler state.
 pub(crate) type AppState = Arc<ServerInner>;
 
-/// The whole API.
+/// The whole API, behind the slash merge (see [`merge_slashes`]).
 pub(crate) fn router(server: AppState) -> Router {
+    Router::new().fallback_service(api(server)).layer(axum::middleware::from_fn(merge_slashes))
+}
+
+fn api(server: AppState) -> Router {
     Router::new()
         .merge(jobs::routes())
         .merge(metronome::routes())
@@ -53,12 +58,63 @@ pub(crate) fn router(server: AppState) -> Router {
         .merge(crate::ui::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(server.clone(), check_capability))
+        .layer(axum::middleware::from_fn_with_state(server.clone(), check_region))
         .layer(axum::middleware::from_fn_with_state(server.clone(), record_latency))
         .with_state(server)
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError(ServerError::NotFound(format!("Invalid URL path {:?}", uri.path())))
+}
+
+/// Treats repeated slashes in a path as one, on every API: DC/OS's clients
+/// build paths such as `/v1/jobs/myjob/schedules//nightly`, which DC/OS's
+/// front proxy (nginx, merging slashes) used to clean up before Metronome saw them.
+async fn merge_slashes(mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path.contains("//") {
+        let mut merged = String::with_capacity(path.len());
+        for c in path.chars() {
+            if !(c == '/' && merged.ends_with('/')) {
+                merged.push(c);
+            }
+        }
+        if let Some(query) = request.uri().query() {
+            merged.push('?');
+            merged.push_str(query);
+        }
+        let mut parts = request.uri().clone().into_parts();
+        match merged.parse() {
+            Ok(path_and_query) => parts.path_and_query = Some(path_and_query),
+            Err(_) => return ApiError(ServerError::BadRequest(format!("invalid path {path:?}"))).into_response(),
+        }
+        match axum::http::Uri::from_parts(parts) {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(_) => return ApiError(ServerError::BadRequest(format!("invalid path {path:?}"))).into_response(),
+        }
+    }
+    next.run(request).await
+}
+
+/// Refuses a request for another region (`?region=`): this server answers
+/// for its own region only, as Nomad does with no path to the one asked for.
+async fn check_region(State(server): State<AppState>, request: Request, next: Next) -> Response {
+    let asked = request
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("region=")))
+        .map(percent_decode)
+        .filter(|region| !region.is_empty());
+    if let Some(region) = asked
+        && region != server.config.region
+    {
+        return ApiError(ServerError::BadRequest(format!(
+            "No path to region {region:?}: this server knows only region {:?}",
+            server.config.region
+        )))
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Refuses a request whose token lacks the capability its route needs.

@@ -128,22 +128,17 @@ pub(super) async fn route(
     Some(result)
 }
 
-/// Label (job `meta`) filters of the job list: `?filter=meta.team=ml` and
-/// `?label=team=ml`, several separated by `,`; every one must match.
+/// Label (job `meta`) filters of the job list: `?label=team=ml`, several
+/// separated by `,`; every one must match. (`?filter=` is Nomad's expression
+/// language: `Meta.team == "ml"`.)
 pub(super) fn label_filter(params: &Params) -> Result<Vec<(String, String)>, ApiError> {
     let mut labels = Vec::new();
-    for (param, prefix) in [("filter", "meta."), ("label", "")] {
-        let Some(text) = params.get(param).filter(|text| !text.is_empty()) else { continue };
-        for item in text.split(',') {
-            let parsed =
-                item.strip_prefix(prefix).and_then(|rest| rest.split_once('=')).filter(|(key, _)| !key.is_empty());
-            let Some((key, value)) = parsed else {
-                return Err(ApiError(ServerError::BadRequest(format!(
-                    "invalid {param} {item:?}: expected {prefix}<key>=<value>"
-                ))));
-            };
-            labels.push((key.to_string(), value.to_string()));
-        }
+    let Some(text) = params.get("label").filter(|text| !text.is_empty()) else { return Ok(labels) };
+    for item in text.split(',') {
+        let Some((key, value)) = item.split_once('=').filter(|(key, _)| !key.is_empty()) else {
+            return Err(ApiError(ServerError::BadRequest(format!("invalid label {item:?}: expected <key>=<value>"))));
+        };
+        labels.push((key.to_string(), value.to_string()));
     }
     Ok(labels)
 }

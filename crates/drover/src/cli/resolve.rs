@@ -27,16 +27,37 @@ fn pick<T>(
     }
 }
 
-/// The job a prefix names.
+/// How many jobs a prefix search reads at most: enough to show an
+/// ambiguous prefix, and a bound on the cost of finding a job however many
+/// jobs (or children) the server holds.
+pub const JOB_MATCH_LIMIT: usize = 20;
+
+/// The job a prefix names: an exact ID wins; a prefix without `/` is not
+/// matched against children (`<parent>/dispatch-...`), so a parent with
+/// many children is found as fast as one with none.
 pub async fn job(client: &Client, prefix: &str) -> anyhow::Result<JobListStub> {
-    let jobs = client.jobs_list(prefix).await.context("Error querying jobs")?;
+    let (jobs, more) = matching_jobs(client, prefix).await?;
     pick(
         prefix,
         jobs,
         |job| &job.id,
         || format!("No job(s) with prefix or id {prefix:?} found"),
-        |jobs| format!("Prefix matched multiple jobs\n\n{}", job_table(jobs)),
+        |jobs| format!("Prefix matched multiple jobs\n\n{}{}", job_table(jobs), more_jobs_line(more)),
     )
+}
+
+/// The first [`JOB_MATCH_LIMIT`] jobs a prefix matches, and whether there are more.
+pub async fn matching_jobs(client: &Client, prefix: &str) -> anyhow::Result<(Vec<JobListStub>, bool)> {
+    client.jobs_matching(prefix, JOB_MATCH_LIMIT).await.context("Error querying jobs")
+}
+
+/// The line under a cut list of matching jobs.
+pub fn more_jobs_line(more: bool) -> String {
+    if more {
+        format!("\n(only the first {JOB_MATCH_LIMIT} matches are shown; give more of the ID)")
+    } else {
+        String::new()
+    }
 }
 
 /// The allocation a prefix names.

@@ -163,8 +163,8 @@ fn read_payload(input: Option<&str>) -> anyhow::Result<Vec<u8>> {
 /// is, so the server can say it is not parameterized); otherwise the one
 /// parameterized job with that prefix (its children share the prefix and do not count).
 async fn resolve_parameterized(client: &Client, prefix: &str) -> anyhow::Result<JobListStub> {
-    let jobs = client.jobs_list(prefix).await.context("Error querying jobs")?;
-    pick_parameterized(prefix, jobs).map_err(|message| anyhow!(message))
+    let (jobs, more) = resolve::matching_jobs(client, prefix).await?;
+    pick_parameterized(prefix, jobs).map_err(|message| anyhow!("{message}{}", resolve::more_jobs_line(more)))
 }
 
 /// The choice of [`resolve_parameterized`], without I/O.

@@ -230,7 +230,7 @@ pub async fn next_launch_line(client: &Client, job_id: &str) -> anyhow::Result<O
     Ok(next.map(|at| format!("Approximate next launch time: {} ({})", format::time(at), format::age(at, now_nanos()))))
 }
 
-/// `GET /v1/jobs?filter=meta.<key>=<value>,...`: jobs whose labels (meta) match every filter.
+/// `GET /v1/jobs?label=<key>=<value>,...`: jobs whose labels (meta) match every `meta.<key>=<value>` filter.
 pub async fn jobs_with_labels(
     client: &Client,
     filters: &[String],
@@ -238,8 +238,9 @@ pub async fn jobs_with_labels(
     if let Some(bad) = filters.iter().find(|filter| !filter.starts_with("meta.") || !filter.contains('=')) {
         anyhow::bail!("invalid filter {bad:?}: the job list filters by labels, meta.<key>=<value>");
     }
+    let labels: Vec<&str> = filters.iter().filter_map(|filter| filter.strip_prefix("meta.")).collect();
     let (jobs, _) = client
-        .get_json("/v1/jobs", &[("filter", filters.join(","))])
+        .get_json("/v1/jobs", &[("label", labels.join(","))])
         .await
         .map_err(server_error)
         .context("Error querying jobs")?;
