@@ -21,9 +21,10 @@ use axum::extract::{Path, State};
 use axum::routing::post;
 use serde::Serialize;
 
+use drover_state::{Op, Txn};
 use drover_types::{
     Constraint, EphemeralDisk, Job, JobType, MAX_PRIORITY, Node, ReschedulePolicy, Resources, RestartPolicy, Task,
-    TaskGroup, client_status, eval_status, node_status, task_event,
+    TaskGroup, client_status, eligibility, eval_status, node_status, task_event,
 };
 
 use crate::error::ServerError;
@@ -32,6 +33,10 @@ use crate::server::ServerInner;
 
 /// Longest a test waits for the probe when the caller gives no `?timeout=`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest a test waits, after the probe's purge, for the probe's
+/// allocations and evaluations to finish so that they can be removed.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Prefix of probe job IDs.
 pub(crate) const PROBE_PREFIX: &str = "drover-node-test-";
@@ -65,6 +70,20 @@ async fn test_node(State(server): State<AppState>, Path(node_id): Path<String>, 
     };
     let result = server.test_node(&node_id, timeout).await?;
     Ok(json_reply(&result, server.state.index()))
+}
+
+/// Why a probe could not be placed on `node` although it is up: it is
+/// draining or ineligible for scheduling; with the command that changes it.
+fn not_schedulable(node: &Node) -> Option<String> {
+    let short: String = node.id.chars().take(8).collect();
+    if node.drain {
+        return Some(format!("runner is draining; end the drain with \"drover node drain -disable {short}\""));
+    }
+    (node.scheduling_eligibility == eligibility::INELIGIBLE).then(|| {
+        format!(
+            "runner is ineligible for scheduling; make it eligible with \"drover node eligibility -enable {short}\""
+        )
+    })
 }
 
 /// The probe task for a node: `raw_exec` `/bin/true` or `mock`.
@@ -140,17 +159,54 @@ impl ServerInner {
         if node.status == node_status::DOWN {
             return Ok(result(false, "runner is down: it missed its heartbeats".to_string()));
         }
+        if let Some(message) = not_schedulable(&node) {
+            return Ok(result(false, message));
+        }
         let job = probe_job(&node);
         let driver = job.task_groups[0].tasks[0].driver.clone();
         let reply = self.register_job(job.clone(), None).await?;
         let outcome = self.wait_for_probe(&job, &reply.eval_id, &driver, started + timeout).await;
-        if let Err(err) = self.deregister_job(&job.namespace_or_default(), &job.id, true).await {
-            tracing::warn!(job_id = %job.id, error = %err, "could not purge node test probe");
-        }
-        Ok(match outcome {
+        let reply = match outcome {
             Outcome::Passed(message) => result(true, message),
             Outcome::Failed(message) => result(false, message),
-        })
+        };
+        self.purge_probe(&job).await;
+        Ok(reply)
+    }
+
+    /// Purges a probe job with its allocations and evaluations, so a test
+    /// leaves nothing listed behind. The purge's deregister evaluation stops
+    /// whatever the probe still runs (a timed-out probe); its allocations and
+    /// evaluations are removed once all are finished, waiting at most
+    /// [`CLEANUP_TIMEOUT`] (a probe that outlasts it stays listed until GC).
+    async fn purge_probe(&self, job: &Job) {
+        let namespace = job.namespace_or_default();
+        if let Err(err) = self.deregister_job(&namespace, &job.id, true).await {
+            tracing::warn!(job_id = %job.id, error = %err, "could not purge node test probe");
+            return;
+        }
+        let deadline = Instant::now() + CLEANUP_TIMEOUT;
+        loop {
+            let snapshot = self.state.snapshot();
+            let evals = snapshot.evals_by_job(&namespace, &job.id);
+            let allocs = snapshot.allocs_by_job(&namespace, &job.id);
+            if evals.iter().all(|eval| eval.is_terminal()) && allocs.iter().all(|alloc| alloc.terminal()) {
+                let ops = vec![
+                    Op::DeleteAllocs(allocs.iter().map(|alloc| alloc.id.clone()).collect()),
+                    Op::DeleteEvals(evals.iter().map(|eval| eval.id.clone()).collect()),
+                ];
+                if let Err(err) = self.state.apply(Txn { preconditions: vec![], ops }).await {
+                    tracing::warn!(job_id = %job.id, error = %err, "could not remove node test probe's allocations");
+                }
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(job_id = %job.id, "node test probe outlasted its purge; its allocations stay listed");
+                return;
+            }
+            self.state.wait_index_above(snapshot.index(), deadline - now).await;
+        }
     }
 
     async fn wait_for_probe(&self, job: &Job, eval_id: &str, driver: &str, deadline: Instant) -> Outcome {

@@ -227,6 +227,9 @@ impl ServerInner {
     }
 
     /// Stops a job (it stays registered, `dead (stopped)`) or purges it.
+    /// Stopping a parent leaves its children alone, as in Nomad; purging one
+    /// purges its children with it ([`Self::deregister_family`]), stopping
+    /// their allocations, so a purge never leaves orphans running.
     pub async fn deregister_job(
         &self,
         namespace: &str,
@@ -236,6 +239,10 @@ impl ServerInner {
         let snapshot = self.state.snapshot();
         let job =
             snapshot.job(namespace, job_id).ok_or_else(|| ServerError::NotFound(format!("job not found: {job_id}")))?;
+        let children = snapshot.children_counts(namespace, job_id);
+        if purge && children.pending + children.running + children.dead > 0 {
+            return self.deregister_family(namespace, job_id, true).await;
+        }
         let mut ops = Vec::new();
         let mut evals = Vec::new();
         self.deregister_ops(namespace, &job, purge, true, &mut ops, &mut evals);

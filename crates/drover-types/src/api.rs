@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::alloc::{Allocation, TaskState};
+use crate::alloc::{AllocatedResources, Allocation, TaskState};
 use crate::eval::AllocMetric;
 use crate::job::{Job, JobType};
 use crate::node::{DriverInfo, Node};
@@ -229,6 +229,8 @@ pub struct AllocListStub {
     pub client_status: String,
     /// Client description.
     pub client_description: String,
+    /// Resources reserved for it (what a node's allocated totals add up).
+    pub allocated_resources: AllocatedResources,
     /// Task states.
     pub task_states: BTreeMap<String, TaskState>,
     /// Replaced allocation.
@@ -266,6 +268,7 @@ impl AllocListStub {
             desired_description: alloc.desired_description.clone(),
             client_status: alloc.client_status.clone(),
             client_description: alloc.client_description.clone(),
+            allocated_resources: alloc.allocated_resources.clone(),
             task_states: alloc.task_states.clone(),
             previous_allocation: alloc.previous_allocation.clone(),
             next_allocation: alloc.next_allocation.clone(),

@@ -70,13 +70,30 @@ fn runner_health_test_and_purge() {
     let test = cluster.cli(&["node", "test", &node_a[..8]]);
     test.expect_code(0).expect_stdout(&format!("Runner \"{}\" test succeeded in ", &node_a[..8]));
     assert!(cluster.api("/v1/jobs").as_array().expect("array").is_empty(), "the probe job is purged");
+    // Its allocation and evaluations go with it.
+    for path in ["/v1/allocations".to_string(), format!("/v1/node/{node_a}/allocations"), "/v1/evaluations".to_string()]
+    {
+        let listed = cluster.api(&path);
+        assert!(listed.as_array().expect("array").is_empty(), "{path} still lists the probe's work: {listed}");
+    }
+    cluster.cli(&["node", "status", &node_a]).expect_code(0).expect_stdout("Allocations\nNo allocations placed");
 
-    // An ineligible runner fails the test with the placement reason.
+    // An ineligible or draining runner fails the test saying so and how to change it.
+    let short_a = &node_a[..8];
     cluster.cli(&["node", "eligibility", "-disable", &node_a]).expect_code(0);
     cluster.cli(&["node", "status"]).expect_code(0).expect_stdout("ineligible");
     let test = cluster.cli(&["node", "test", "-timeout", "10s", &node_a]);
-    test.expect_code(1).expect_stdout("test failed: placement failed: group \"probe\"");
+    test.expect_code(1).expect_stdout(&format!(
+        "test failed: runner is ineligible for scheduling; make it eligible with \"drover node eligibility -enable {short_a}\""
+    ));
     cluster.cli(&["node", "eligibility", "-enable", &node_a]).expect_code(0);
+    cluster.cli(&["node", "drain", "-enable", "-yes", &node_a]).expect_code(0);
+    let test = cluster.cli(&["node", "test", "-timeout", "10s", &node_a]);
+    test.expect_code(1).expect_stdout(&format!(
+        "test failed: runner is draining; end the drain with \"drover node drain -disable {short_a}\""
+    ));
+    cluster.cli(&["node", "drain", "-disable", &node_a]).expect_code(0);
+    assert!(cluster.api("/v1/jobs").as_array().expect("array").is_empty(), "no probe job is left");
 
     // A killed runner goes down within the heartbeat grace; its test says so.
     runner_a.kill();
@@ -191,7 +208,7 @@ job "web" {
 fn queued_and_running_work_is_cancelled_promptly() {
     let cluster = Cluster::start();
     let _runner = cluster.client("runner-a", &[]);
-    cluster.node_with_status("runner-a", "ready");
+    let node_a = cluster.node_with_status("runner-a", "ready");
 
     // Queued: more memory than any runner has; `job stop` takes it out at once.
     write_job(
@@ -241,8 +258,29 @@ job "big" {
     };
     let run = curl("POST", "/jobs/sleeper/runs");
     let run_id = run["id"].as_str().expect("run id").to_string();
-    wait_for("the run ACTIVE", Duration::from_secs(30), || {
-        (curl("GET", &format!("/jobs/sleeper/runs/{run_id}"))["status"] == "ACTIVE").then_some(())
+    let running_task = |run_id: &str| -> String {
+        wait_for("the run ACTIVE with a running task", Duration::from_secs(30), || {
+            let run = curl("GET", &format!("/jobs/sleeper/runs/{run_id}"));
+            let tasks = run["tasks"].as_array()?;
+            let task = tasks.iter().find(|task| task["status"] == "TASK_RUNNING")?;
+            (run["status"] == "ACTIVE").then(|| task["id"].as_str().map(str::to_string)).flatten()
+        })
+    };
+    let first_alloc = running_task(&run_id);
+
+    // The runner's status counts what the run's allocation reserves (cpus 0.1, mem 32).
+    let node_status = cluster.cli(&["node", "status", &node_a]);
+    node_status.expect_code(0).expect_stdout("\n100/").expect_stdout("32 MiB/");
+
+    // `alloc stop` on a run's allocation replaces it, as in Nomad: the run stays ACTIVE.
+    cluster.cli(&["alloc", "stop", "-detach", &first_alloc]).expect_code(0);
+    wait_for("a replacement allocation running for the run", Duration::from_secs(30), || {
+        let run = curl("GET", &format!("/jobs/sleeper/runs/{run_id}"));
+        let tasks = run["tasks"].as_array()?;
+        let replaced = tasks.iter().any(|task| task["id"] == first_alloc.as_str() && task["status"] != "TASK_RUNNING");
+        let replacement =
+            tasks.iter().any(|task| task["id"] != first_alloc.as_str() && task["status"] == "TASK_RUNNING");
+        (run["status"] == "ACTIVE" && replaced && replacement).then_some(())
     });
     let out = cluster.cli(&["job", "runs", "stop", "sleeper", &run_id]);
     out.expect_code(0);
@@ -250,6 +288,23 @@ job "big" {
         let run = curl("GET", &format!("/jobs/sleeper/runs/{run_id}"));
         (run["status"] == "FAILED").then_some(run)
     });
-    assert_eq!(finished["tasks"][0]["status"], "TASK_KILLED", "{finished}");
+    let tasks = finished["tasks"].as_array().expect("tasks");
+    assert!(tasks.len() == 2 && tasks.iter().all(|task| task["status"] == "TASK_KILLED"), "{finished}");
+
+    // Purging the job with a forced run active stops the run's allocation
+    // and purges its child job with it.
+    let force = cluster.cli(&["job", "periodic", "force", "sleeper"]);
+    force.expect_code(0);
+    let runs = curl("GET", "/jobs/sleeper/runs");
+    let forced = runs.as_array().and_then(|runs| runs.first()).and_then(|run| run["id"].as_str()).expect("forced run");
+    let forced_alloc = running_task(forced);
+    cluster.cli(&["job", "stop", "-purge", "sleeper"]).expect_code(0);
+    wait_for("the forced run's allocation stopped", Duration::from_secs(30), || {
+        let alloc = cluster.api(&format!("/v1/allocation/{forced_alloc}"));
+        (alloc["DesiredStatus"] == "stop" && alloc["ClientStatus"] == "complete").then_some(())
+    });
+    let jobs = cluster.api("/v1/jobs");
+    let left: Vec<&Value> = jobs.as_array().expect("array").iter().filter(|job| job["ID"] != "big").collect();
+    assert!(left.is_empty(), "the purge left jobs behind: {left:?}");
     cluster.cli(&["queue"]).expect_code(0).expect_stdout("No queued work");
 }
