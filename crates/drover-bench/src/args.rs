@@ -16,6 +16,7 @@ Scenarios:
   e2e_throughput    N tiny real processes dispatched, run and recorded complete; vs fork/exec/wait of /bin/true
   memory            server RSS, data dir size and restart time with N finished dispatched jobs
   backlog           N dispatches waiting for capacity: RSS, API p99 while waiting, drain rate once nodes join
+  cli_dispatch      a shell loop of `drover job dispatch -detach`, with no children and then with N; per s and ratio
   all               every scenario (with -quick: small sizes, about two minutes)
 
 Options:

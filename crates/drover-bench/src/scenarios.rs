@@ -2,7 +2,8 @@
 //! bounded load and adds its figures to the [`Report`]. Sizes: `-n`/`-nodes`
 //! when given, else a full default, or a small one with `-quick`.
 //!
-//! Comparison figures (issue 6): dispatch_accept ≥ 10,000/s (Nomad 2.0: about
+//! Targets (docs/BENCHMARKS.md compares each figure with the published ones
+//! of peer systems): dispatch_accept ≥ 10,000/s (Nomad 2.0: about
 //! 780/s, 1.11: 160/s); placement ≥ 50,000/s on 10,000 nodes, cost within 2x
 //! from 1,000 to 10,000 nodes (Nomad C1M: about 3,750/s); backlog RSS ≤ 2 GiB,
 //! API p99 ≤ 50 ms; dispatch_latency p50 ≤ 5 ms, p99 ≤ 25 ms;
@@ -21,8 +22,8 @@ use crate::api::Api;
 use crate::{Figure, Options, Report};
 
 /// Every scenario, in the order `all` runs them.
-pub const SCENARIOS: [&str; 6] =
-    ["dispatch_accept", "placement", "dispatch_latency", "e2e_throughput", "memory", "backlog"];
+pub const SCENARIOS: [&str; 7] =
+    ["dispatch_accept", "placement", "dispatch_latency", "e2e_throughput", "memory", "backlog", "cli_dispatch"];
 
 /// Runs `options.scenario` (or all of them).
 pub async fn run(options: &Options, drover: &Path, report: &mut Report<'_>) -> anyhow::Result<()> {
@@ -50,6 +51,7 @@ async fn run_one(scenario: &str, options: &Options, drover: &Path, report: &mut 
         "e2e_throughput" => e2e_throughput(options, drover, report).await,
         "memory" => memory(options, drover, report).await,
         "backlog" => backlog(options, drover, report).await,
+        "cli_dispatch" => cli_dispatch(options, drover, report).await,
         other => bail!("unknown scenario {other:?}: expected one of {} or all", SCENARIOS.join(", ")),
     }
 }
@@ -284,6 +286,57 @@ async fn dispatch_accept(options: &Options, drover: &Path, report: &mut Report<'
         report.add(Figure::new("dispatch_accept_rss", rss_bytes(pid).0 as f64, "bytes").with("n", result.ok));
     }
     Ok(())
+}
+
+/// A shell loop of `drover job dispatch -detach` (one CLI process each, as a
+/// user's script runs it), first on a parent with no children, then on the
+/// same parent once `-n` more children exist (dispatched over the API, so
+/// they are parked: kept in storage, as finished children are): the CLI's
+/// cost must not grow with the children. Target: the second rate at least
+/// 80% of the first.
+async fn cli_dispatch(options: &Options, drover: &Path, report: &mut Report<'_>) -> anyhow::Result<()> {
+    let children = size(options, 5_000, 100_000);
+    let loops: u64 = if options.quick { 100 } else { 1_000 };
+    let (_agent, api) = server_or_address(options, drover).await?;
+    let parent = format!("bench-cli-{}", unix_nanos() % 1_000_000);
+    api.register_job(&batch_job(&parent, 1, mock_task("0s"), true)).await?;
+    let before = shell_dispatch_loop(drover, api.address(), &parent, loops).await?;
+    let filled = dispatch_many(&api, &parent, children, concurrency(options, 64), Duration::from_secs(600)).await;
+    if filled.ok < children {
+        bail!("only {} of {children} children dispatched ({} errors)", filled.ok, filled.errors);
+    }
+    let after = shell_dispatch_loop(drover, api.address(), &parent, loops).await?;
+    let (rate_before, rate_after) = (loops as f64 / before.as_secs_f64(), loops as f64 / after.as_secs_f64());
+    report.add(Figure::new("cli_dispatch_no_children", rate_before, "per_s").with("n", loops));
+    report.add(
+        Figure::new("cli_dispatch_with_children", rate_after, "per_s")
+            .with("n", loops)
+            .with("children", children)
+            .with("ratio", round2(rate_after / rate_before))
+            .with("target_ratio", 0.8),
+    );
+    Ok(())
+}
+
+/// Runs `for i in 1..n: drover job dispatch -detach <parent>` in `sh` and
+/// times the whole loop.
+async fn shell_dispatch_loop(drover: &Path, address: &str, parent: &str, n: u64) -> anyhow::Result<Duration> {
+    let script = r#"i=0; while [ "$i" -lt "$N" ]; do "$DROVER" job dispatch -detach -address "$ADDR" "$PARENT" >/dev/null || exit 1; i=$((i+1)); done"#;
+    let started = Instant::now();
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("N", n.to_string())
+        .env("DROVER", drover)
+        .env("ADDR", address)
+        .env("PARENT", parent)
+        .status()
+        .await
+        .context("running the dispatch loop in sh")?;
+    if !status.success() {
+        bail!("a `drover job dispatch -detach` in the loop failed ({status})");
+    }
+    Ok(started.elapsed())
 }
 
 fn round2(x: f64) -> f64 {

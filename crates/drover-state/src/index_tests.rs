@@ -96,6 +96,19 @@ fn assert_in_step(state: &StateMaps) {
     }
     assert_eq!(state.live_allocs_by_node, live, "live allocs by node");
 
+    let mut by_job: BTreeMap<JobKey, Vec<&Allocation>> = BTreeMap::new();
+    for alloc in state.allocs.values() {
+        by_job.entry(job_key(&alloc.namespace, &alloc.job_id)).or_default().push(alloc);
+    }
+    let recounted: BTreeMap<JobKey, BTreeMap<String, drover_types::api::TaskGroupSummary>> = by_job
+        .into_iter()
+        .map(|(key, allocs)| (key, crate::JobAllocCounts::of(allocs).groups))
+        .filter(|(_, groups)| !groups.is_empty())
+        .collect();
+    let kept: BTreeMap<JobKey, BTreeMap<String, drover_types::api::TaskGroupSummary>> =
+        state.alloc_counts.iter().map(|(key, counts)| (key.clone(), counts.groups.clone())).collect();
+    assert_eq!(kept, recounted, "allocation counts per job");
+
     let mut counts: OrdMap<JobKey, ChildCounts> = OrdMap::new();
     let mut tokens: IdIndex<TokenKey> = IdIndex::default();
     let mut system: OrdSet<JobKey> = OrdSet::new();

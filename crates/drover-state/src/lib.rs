@@ -52,6 +52,7 @@
 //! - Deleting evaluations or allocations produces no [`Change`]: there is no
 //!   [`ChangedObject`] variant for it (the rows are still deleted).
 
+mod alloc_counts;
 mod apply;
 mod archive;
 mod backend;
@@ -74,6 +75,7 @@ use std::time::Duration;
 use drover_types::{AllocClientUpdate, Allocation, DrainStrategy, Evaluation, Job, JobHistory, Node, Run};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+pub use crate::alloc_counts::JobAllocCounts;
 pub use crate::children::ChildCounts;
 pub use crate::snapshot::{ListedJob, Snapshot};
 

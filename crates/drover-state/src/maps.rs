@@ -2,7 +2,8 @@
 //! object, plus the secondary indexes kept in step with them.
 //!
 //! Every mutation goes through a `put_*` / `remove_*` method here so the
-//! indexes (allocs by job, node and eval; live allocs by node; evals by job;
+//! indexes (allocs by job, node and eval; allocation counts per job and
+//! group; live allocs by node; evals by job;
 //! children by parent and by idempotency token; children counts per parent;
 //! system jobs; resources used per node) can never drift from the primary maps. Cloning a
 //! [`StateMaps`] is O(1): the `imbl` maps share structure until written.
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use drover_types::{Allocation, Evaluation, Job, JobHistory, JobType, Node, Run};
 use imbl::{OrdMap, OrdSet};
 
+use crate::alloc_counts::JobAllocCounts;
 use crate::archive::ArchivedJob;
 use crate::children::{ChildClass, ChildCounts};
 use crate::id_index::IdIndex;
@@ -67,6 +69,8 @@ pub(crate) struct StateMaps {
     pub(crate) nodes: OrdMap<Key, Arc<Node>>,
     /// Allocation IDs per job.
     pub(crate) allocs_by_job: IdIndex<JobKey>,
+    /// Allocation counts per job and task group (absent = no allocations).
+    pub(crate) alloc_counts: OrdMap<JobKey, Arc<JobAllocCounts>>,
     /// Allocation IDs per node.
     pub(crate) allocs_by_node: IdIndex<Key>,
     /// Allocation IDs per node, of the allocations not client-terminal: what
@@ -302,7 +306,17 @@ impl StateMaps {
     /// adds what it holds to its node's used resources.
     pub(crate) fn index_alloc(&mut self, alloc: &Allocation, id: Key) {
         let node = Key::from(&alloc.node_id);
-        self.allocs_by_job.add(job_key(&alloc.namespace, &alloc.job_id), id.clone());
+        let job = job_key(&alloc.namespace, &alloc.job_id);
+        match self.alloc_counts.get_mut(&job) {
+            Some(counts) => Arc::make_mut(counts).add(alloc),
+            None => {
+                let counts = JobAllocCounts::of([alloc]);
+                if !counts.is_empty() {
+                    self.alloc_counts.insert(job.clone(), Arc::new(counts));
+                }
+            }
+        }
+        self.allocs_by_job.add(job, id.clone());
         self.allocs_by_node.add(node.clone(), id.clone());
         if !alloc.client_terminal() {
             self.live_allocs_by_node.add(node, id.clone());
@@ -321,7 +335,15 @@ impl StateMaps {
     }
 
     pub(crate) fn unindex_alloc(&mut self, alloc: &Allocation) {
-        self.allocs_by_job.remove(&job_key(&alloc.namespace, &alloc.job_id), &alloc.id);
+        let job = job_key(&alloc.namespace, &alloc.job_id);
+        if let Some(counts) = self.alloc_counts.get_mut(&job) {
+            let counts = Arc::make_mut(counts);
+            counts.remove(alloc);
+            if counts.is_empty() {
+                self.alloc_counts.remove(&job);
+            }
+        }
+        self.allocs_by_job.remove(&job, &alloc.id);
         let node = Key::from(&alloc.node_id);
         self.allocs_by_node.remove(&node, &alloc.id);
         if !alloc.client_terminal() {

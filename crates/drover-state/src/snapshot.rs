@@ -13,6 +13,7 @@ use drover_types::{Allocation, Evaluation, Job, JobHistory, Node, Run};
 use imbl::OrdMap;
 
 use crate::StateError;
+use crate::alloc_counts::JobAllocCounts;
 use crate::archive::{ArchiveRead, attach_spec};
 use crate::children::ChildCounts;
 use crate::id_index::IdIndex;
@@ -216,12 +217,13 @@ impl Snapshot {
             .range(range(start))
             .take_while(move |(key, _)| in_list(key))
             .map(|(key, job)| (key, Some(job)));
+        // Left out, the archived children are not walked at all (a range
+        // that ends before it starts), not walked and dropped one by one.
         let archived_keys = self
             .maps
             .archived
             .range(range(start))
-            .take_while(move |(key, _)| in_list(key))
-            .filter(move |_| archived)
+            .take_while(move |(key, _)| archived && in_list(key))
             .map(|(key, _)| (key, None));
         MergedByKey { left: resident.peekable(), right: archived_keys.peekable() }.map(move |(key, job)| ListedJob {
             snapshot: self,
@@ -350,6 +352,21 @@ impl Snapshot {
         self.of_job(namespace, job_id, &self.maps.allocs, &self.maps.allocs_by_job, |archive| {
             archive.allocs_of_job(namespace, job_id)
         })
+    }
+
+    /// How a job's allocations stand per task group: kept in step with every
+    /// allocation write for jobs in memory (O(log jobs)); counted from
+    /// storage for an archived child.
+    pub fn alloc_counts(&self, namespace: &str, job_id: &str) -> Arc<JobAllocCounts> {
+        let key = job_key(namespace, job_id);
+        if let Some(counts) = self.maps.alloc_counts.get(&key) {
+            return Arc::clone(counts);
+        }
+        if self.archived_job(&key) {
+            let allocs = self.allocs_by_job(namespace, job_id);
+            return Arc::new(JobAllocCounts::of(allocs.iter().map(|alloc| &**alloc)));
+        }
+        Arc::default()
     }
 
     /// Allocations on a node, ordered by ID: every one ever placed there and

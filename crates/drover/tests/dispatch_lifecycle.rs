@@ -242,6 +242,12 @@ fn children_are_listed_with_filters() {
         .cli(work, &["job", "status", "-children", "-filter", "color=red", "video-encode"])
         .expect_code(1)
         .expect_stderr("Invalid filter \"color=red\"");
+    // A prefix finds the parent, not its children; a prefix with `/` reaches into them.
+    agent.cli(work, &["job", "status", "-short", "video"]).expect_code(0).expect_stdout("video-encode");
+    agent
+        .cli(work, &["job", "status", "video-encode/dispatch-"])
+        .expect_code(1)
+        .expect_stderr("Prefix matched multiple jobs");
     open_gate(&gate);
 }
 

@@ -504,23 +504,23 @@ mod tests {
 
     #[test]
     fn bad_filters_say_what_and_where() {
-        let err = Filter::parse(r#"Status = "x""#).unwrap_err();
+        let err = Filter::parse(r#"Status = "x""#).expect_err("a bad filter");
         assert!(err.contains("expected == at position 8"), "{err}");
-        let err = Filter::parse(r#"Status == "x"#).unwrap_err();
+        let err = Filter::parse(r#"Status == "x"#).expect_err("a bad filter");
         assert!(err.contains("not closed"), "{err}");
-        let err = Filter::parse(r#"Status =="#).unwrap_err();
+        let err = Filter::parse(r#"Status =="#).expect_err("a bad filter");
         assert!(err.contains("expected a value at the end"), "{err}");
-        let err = Filter::parse(r#"Status == x y"#).unwrap_err();
+        let err = Filter::parse(r#"Status == x y"#).expect_err("a bad filter");
         assert!(err.contains("unexpected \"y\" at position 13"), "{err}");
-        let err = Filter::parse(r#"Status matches "(""#).unwrap_err();
+        let err = Filter::parse(r#"Status matches "(""#).expect_err("a bad filter");
         assert!(err.contains("invalid regular expression"), "{err}");
-        let err = Filter::parse(r#"(Status == x"#).unwrap_err();
+        let err = Filter::parse(r#"(Status == x"#).expect_err("a bad filter");
         assert!(err.contains("expected \")\""), "{err}");
     }
 
     #[test]
     fn a_filter_names_the_fields_it_reads() {
-        let filter = Filter::parse(r#"ParentID == "" and JobSummary.Summary.web.Running == 1"#).unwrap();
+        let filter = Filter::parse(r#"ParentID == "" and JobSummary.Summary.web.Running == 1"#).expect("parses");
         assert!(filter.reads("JobSummary"));
         assert!(filter.reads("ParentID"));
         assert!(!filter.reads("Status"));

@@ -14,7 +14,7 @@ use drover_types::api::{
     AllocListStub, JobChildrenSummary, JobListStub, JobPlanRequest, JobPlanResponse, JobRegisterRequest, JobSummary,
     PlanAnnotations, TaskGroupSummary,
 };
-use drover_types::{Evaluation, Job, client_status, desired_status, eval_status};
+use drover_types::{Evaluation, Job, eval_status};
 
 use super::{ApiError, ApiResult, AppState, Params, blocking_snapshot, json_reply, parse_body};
 use crate::error::ServerError;
@@ -268,25 +268,15 @@ fn list_stub_with(snapshot: &Snapshot, job: &Job, with_meta: bool, with_summary:
     }
 }
 
-/// Allocation counts per group (all allocations of the job) and children counts.
+/// Allocation counts per group (all allocations of the job) and children
+/// counts, both kept by the state as it is written.
 pub(crate) fn job_summary(snapshot: &Snapshot, job: &Job) -> JobSummary {
     let mut summary: BTreeMap<String, TaskGroupSummary> =
         job.task_groups.iter().map(|tg| (tg.name.clone(), TaskGroupSummary::default())).collect();
-    let mut modify_index = job.modify_index;
-    for alloc in snapshot.allocs_by_job(&job.namespace, &job.id) {
-        modify_index = modify_index.max(alloc.modify_index);
-        let entry = summary.entry(alloc.task_group.clone()).or_default();
-        match alloc.client_status.as_str() {
-            client_status::PENDING if alloc.desired_status == desired_status::RUN => entry.starting += 1,
-            client_status::PENDING => entry.complete += 1,
-            client_status::RUNNING => entry.running += 1,
-            client_status::COMPLETE => entry.complete += 1,
-            client_status::FAILED => entry.failed += 1,
-            client_status::LOST => entry.lost += 1,
-            client_status::UNKNOWN => entry.unknown += 1,
-            _ => {}
-        }
-    }
+    // Kept by the state in step with every allocation write: read, not counted.
+    let counts = snapshot.alloc_counts(&job.namespace, &job.id);
+    summary.extend(counts.groups.iter().map(|(group, counted)| (group.clone(), *counted)));
+    let modify_index = job.modify_index.max(counts.modify_index);
     if let Some(latest) = latest_eval(snapshot, job)
         && !job.stop
         && matches!(latest.status.as_str(), eval_status::BLOCKED | eval_status::COMPLETE | eval_status::PENDING)
