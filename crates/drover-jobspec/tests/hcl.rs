@@ -31,7 +31,6 @@ const FULL: &str = r#"job "example" {
     restart { attempts = 2 interval = "30m" delay = "15s" mode = "fail" }
     reschedule { attempts = 1 interval = "24h" delay = "5s" delay_function = "constant" max_delay = "1h" unlimited = false }
     ephemeral_disk { size = 300 }
-    network { port "db" {} }
     task "redis" {
       driver = "raw_exec"
       user = "nobody"
@@ -45,9 +44,6 @@ const FULL: &str = r#"job "example" {
       constraint { attribute = "${node.unique.id}" operator = "!=" value = "abc" }
       dispatch_payload { file = "config.json" }
       logs { max_files = 5 max_file_size = 15 }
-      service { name = "redis" port = "db" }
-      template { data = "x" destination = "local/x" }
-      artifact { source = "https://example.com/x.tgz" }
     }
   }
 }
@@ -212,9 +208,6 @@ const FULL_HCL2: &str = r#"job "example" {
     ephemeral_disk {
       size = 300
     }
-    network {
-      port "db" {}
-    }
     task "redis" {
       driver = "raw_exec"
       user   = "nobody"
@@ -251,10 +244,6 @@ const FULL_HCL2: &str = r#"job "example" {
       logs {
         max_files     = 5
         max_file_size = 15
-      }
-      service {
-        name = "redis"
-        port = "db"
       }
     }
   }
@@ -477,77 +466,76 @@ fn driver_config_is_free_form_json() {
     );
 }
 
+/// Parses `source` and checks the error's Display.
+fn check_error(source: &str, expected: &str) {
+    match drover_jobspec::parse(source, "test.drover.hcl") {
+        Ok(job) => panic!("expected an error, got {job:?}"),
+        Err(err) => assert_eq!(err.to_string(), expected, "\nsource:\n{source}"),
+    }
+}
+
 #[test]
-fn nomad_blocks_drover_ignores_are_accepted() {
-    check(
-        r#"job "x" {
+fn nomad_blocks_drover_does_not_run_are_refused_by_name() {
+    check_error(
+        &task_job("      template {\n        data        = \"x\"\n        destination = \"local/x\"\n      }"),
+        "test.drover.hcl:6:7: group \"g\" -> task \"t\": the \"template\" block is not supported yet",
+    );
+    check_error(
+        &task_job("      vault {\n        policies = [\"x\"]\n      }"),
+        "test.drover.hcl:6:7: group \"g\" -> task \"t\": the \"vault\" block is not supported yet",
+    );
+    check_error(
+        &task_job("      restart {\n        attempts = 1\n      }"),
+        "test.drover.hcl:6:7: group \"g\" -> task \"t\": the \"restart\" block is not supported yet; in a task, write restart in the group (it applies to every task)",
+    );
+    check_error(
+        &task_job("      resources {\n        memory_max = 512\n      }"),
+        "test.drover.hcl:7:9: group \"g\" -> task \"t\" -> resources: the \"memory_max\" attribute is not supported yet",
+    );
+    check_error(
+        "job \"x\" {\n  group \"g\" {\n    network {\n      port \"db\" {}\n    }\n  }\n}\n",
+        "test.drover.hcl:3:5: group \"g\": the \"network\" block is not supported yet",
+    );
+    check_error(
+        "job \"x\" {\n  group \"g\" {\n    shutdown_delay = \"5s\"\n  }\n}\n",
+        "test.drover.hcl:3:5: group \"g\": the \"shutdown_delay\" attribute is not supported yet",
+    );
+}
+
+#[test]
+fn soft_preferences_and_unset_or_inert_nomad_fields_are_accepted() {
+    let source = r#"job "x" {
   vault_token = "ignored"
-  spread {
-    attribute = "${node.datacenter}"
-  }
   affinity {
     attribute = "${meta.x}"
     value     = "y"
   }
-  multiregion {}
   group "g" {
-    shutdown_delay = "5s"
-    network {
-      port "db" {
-        to = 6379
-      }
+    prevent_reschedule_on_lost = false
+    spread {
+      attribute = "${node.datacenter}"
     }
-    service {
-      name = "db"
-      check {
-        type = "tcp"
-      }
-    }
-    volume "data" {
-      type   = "host"
-      source = "data"
-    }
-    scaling {
-      max = 3
-    }
-    migrate {}
-    update {}
     task "t" {
       driver = "raw_exec"
-      template {
-        data        = <<EOT
-{{ key "x" }}
-EOT
-        destination = "local/x"
-      }
-      artifact {
-        source = "https://example.com/x.tgz"
-      }
-      lifecycle {
-        hook = "prestart"
-      }
-      vault {
-        policies = ["x"]
-      }
-      identity {}
-      volume_mount {
-        volume = "data"
-      }
-      restart {
-        attempts = 1
-      }
       resources {
-        cpu        = 200
-        memory_max = 512
-        network {
-          mbits = 10
-        }
+        cpu  = 200
+        iops = 10
+      }
+      logs {
+        disabled = false
       }
     }
   }
 }
-"#,
-        json!({"TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Resources": {"CPU": 200}}]}]}),
+"#;
+    let parsed = drover_jobspec::parse_with_warnings(source, "test.drover.hcl").unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(parsed.job.task_groups[0].tasks[0].resources.cpu, 200);
+    assert_eq!(
+        parsed.warnings,
+        [
+            "test.drover.hcl:3:3: job \"x\": the \"affinity\" block is not supported yet and is ignored; it is a placement preference, and the job is placed without it",
+            "test.drover.hcl:9:5: group \"g\": the \"spread\" block is not supported yet and is ignored; it is a placement preference, and the job is placed without it",
+        ]
     );
 }
 

@@ -74,12 +74,12 @@ fn json_errors_have_file_line_column() {
     check_error("{\"ID\": \"x\"", "job.json:1:10: EOF while parsing an object");
     check_error(
         "{\n  \"ID\": \"x\",\n  \"TaskGroups\": [{\"Name\": \"g\", \"Count\": \"x\"}]\n}",
-        "job.json:3:43: invalid type: string \"x\", expected u32",
+        "job.json:3:43: Job.TaskGroups[0].Count: invalid type: string \"x\", expected u32",
     );
-    check_error("{\"Job\": {\"ID\": 7}}", "job.json:1:16: invalid type: integer `7`, expected a string");
+    check_error("{\"Job\": {\"ID\": 7}}", "job.json:1:16: Job.ID: invalid type: integer `7`, expected a string");
     check_error(
         "{\"Job\": {\"ID\": \"x\", \"Type\": \"daemon\"}}",
-        "job.json:1:36: unknown variant `daemon`, expected one of `service`, `batch`, `system`, `sysbatch`",
+        "job.json:1:36: Job.Type: unknown variant `daemon`, expected one of `service`, `batch`, `system`, `sysbatch`",
     );
     check_error("[1, 2]", "job.json:1:1: expected a JSON object with a Job, got an array");
     check_error(
@@ -97,5 +97,50 @@ fn json_validation_errors_name_the_file() {
     check_error(
         r#"{"Job": {"ID": "x", "ParameterizedJob": {}, "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t"}]}]}}"#,
         "job.json: job -> parameterized: parameterized job can only be used with \"batch\" or \"sysbatch\" scheduler\njob.json: group \"g\" -> task \"t\": missing task driver",
+    );
+}
+
+#[test]
+fn json_jobs_refuse_unknown_keys_and_blocks_drover_does_not_run() {
+    let with_task = |extra: &str| {
+        format!(
+            r#"{{"Job": {{"ID": "x", "TaskGroups": [{{"Name": "g", "Tasks": [{{"Name": "t", "Driver": "raw_exec"{extra}}}]}}]}}}}"#
+        )
+    };
+    let unknown =
+        drover_jobspec::parse(&with_task(r#", "Templatez": []"#), "job.json").err().map(|err| err.to_string());
+    assert!(
+        unknown.as_deref().is_some_and(|message| message
+            .starts_with("job.json: Job.TaskGroups[0].Tasks[0]: unknown field \"Templatez\" (expected one of ")),
+        "{unknown:?}"
+    );
+    check_error(
+        &with_task(r#", "Templates": [{"DestPath": "local/x", "EmbeddedTmpl": "x"}]"#),
+        "job.json: Job.TaskGroups[0].Tasks[0].Templates: the \"template\" block is not supported yet",
+    );
+    check_error(
+        r#"{"Job": {"ID": "x"}, "EnforceIndex": true}"#,
+        "job.json: EnforceIndex: a register request option is not read from a jobspec file; give it on the command line (-check-index)",
+    );
+    // What Nomad's Go SDK sends for blocks left out is accepted.
+    check(
+        &with_task(r#", "Templates": null, "Artifacts": [], "Vault": null, "ShutdownDelay": 0, "Kind": """#),
+        |job| {
+            assert_eq!(job.task_groups[0].tasks[0].driver, "raw_exec");
+        },
+    );
+}
+
+#[test]
+fn json_affinities_are_accepted_with_a_warning() {
+    let source = r#"{"ID": "x", "Affinities": [{"LTarget": "${node.datacenter}", "RTarget": "dc1", "Operand": "=", "Weight": 50}],
+        "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "raw_exec"}]}]}"#;
+    let parsed = drover_jobspec::parse_with_warnings(source, "job.json").unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(parsed.job.id, "x");
+    assert_eq!(
+        parsed.warnings,
+        [
+            "job.json: Job.Affinities: the \"affinity\" block is not supported yet and is ignored; it is a placement preference, and the job is placed without it"
+        ]
     );
 }

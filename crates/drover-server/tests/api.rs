@@ -477,3 +477,70 @@ async fn the_request_path_checks_capabilities() {
     assert_eq!(status, 200, "status endpoints are outside namespace ACLs");
     server.handle.shutdown().await;
 }
+
+/// Job content Drover does not run is never dropped without a word: an
+/// unknown key or a block Drover does not run yet is a 400 naming it, a soft
+/// preference is accepted with a warning in `Warnings` (register and plan),
+/// and `/v1/jobs/parse` refuses the same blocks (and HCL2 variables).
+#[tokio::test]
+async fn job_content_drover_does_not_run_is_refused_or_warned_about() {
+    let server = TestServer::start().await;
+    let mut invented = job("odd", "batch", 1, 64);
+    invented["Job"]["Frobnicate"] = json!(true);
+    let (status, body) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(invented)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.as_str().is_some_and(|text| text.starts_with("Job: unknown field \"Frobnicate\" (expected one of ")),
+        "{body}"
+    );
+
+    let mut vault = job("secretive", "batch", 1, 64);
+    vault["Job"]["TaskGroups"][0]["Tasks"][0]["Vault"] = json!({"Policies": ["read"]});
+    let (status, body) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(vault)).await;
+    assert_eq!(
+        (status, body),
+        (400, json!("Job.TaskGroups[0].Tasks[0].Vault: the \"vault\" block is not supported yet"))
+    );
+    let (status, _) = server.call(reqwest::Method::GET, "/v1/job/secretive", None).await;
+    assert_eq!(status, 404, "a refused job is not registered");
+
+    let mut preferring = job("preferring", "batch", 1, 64);
+    preferring["Job"]["Affinities"] =
+        json!([{"LTarget": "${node.datacenter}", "RTarget": "dc1", "Operand": "=", "Weight": 50}]);
+    preferring["Job"]["Multiregion"] = Value::Null;
+    preferring["Job"]["TaskGroups"][0]["Networks"] = json!([]);
+    let warning = "Job.Affinities: the \"affinity\" block is not supported yet and is ignored; it is a placement preference, and the job is placed without it";
+    let (status, plan) = server.call(reqwest::Method::POST, "/v1/job/preferring/plan", Some(preferring.clone())).await;
+    assert_eq!((status, &plan["Warnings"]), (200, &json!(warning)), "{plan}");
+    let (status, reply) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(preferring)).await;
+    assert_eq!((status, &reply["Warnings"]), (200, &json!(warning)), "{reply}");
+
+    let hcl = |block: &str| json!({"JobHCL": format!("job \"p\" {{\n  group \"g\" {{\n{block}\n    task \"t\" {{\n      driver = \"raw_exec\"\n    }}\n  }}\n}}\n")});
+    let (status, body) = server
+        .call(reqwest::Method::PUT, "/v1/jobs/parse", Some(hcl("    service {\n      name = \"web\"\n    }")))
+        .await;
+    assert_eq!((status, body), (400, json!("input.hcl:3:5: group \"g\": the \"service\" block is not supported yet")));
+    let resp = server
+        .http
+        .post(format!("{}/v1/jobs/parse", server.base))
+        .json(&hcl("    spread {\n      attribute = \"${node.datacenter}\"\n    }"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+    let header = resp.headers().get("X-Drover-Warnings").and_then(|value| value.to_str().ok()).map(str::to_string);
+    assert_eq!(
+        header.as_deref(),
+        Some(
+            "input.hcl:3:5: group \"g\": the \"spread\" block is not supported yet and is ignored; it is a placement preference, and the job is placed without it"
+        )
+    );
+    let mut with_variables = hcl("");
+    with_variables["Variables"] = json!("x = 1");
+    let (status, body) = server.call(reqwest::Method::POST, "/v1/jobs/parse", Some(with_variables)).await;
+    assert_eq!(
+        (status, body),
+        (400, json!("Variables is not supported yet: HCL2 input variables are not implemented"))
+    );
+    server.handle.shutdown().await;
+}

@@ -13,6 +13,7 @@ use hcl::edit::structure::{Block, Structure};
 
 use super::{Ctx, Item, Path, Spec, attr_value, checked, no_label, value};
 use crate::error::JobspecError;
+use crate::fields;
 
 /// Constraint keys that name the operator themselves: `version = ">= 1.2"`.
 const CONSTRAINT_SHORTHANDS: &[&str] =
@@ -32,9 +33,8 @@ const CONSTRAINT: Spec = Spec {
         "value",
         "version",
     ],
-    ignored_attributes: &[],
     blocks: &[],
-    ignores_nomad_blocks: false,
+    nomad: &[],
 };
 
 /// Opens a block that takes no label: its path and the items its spec reads.
@@ -128,12 +128,8 @@ impl RestartPartial {
     }
 }
 
-const RESTART: Spec = Spec {
-    attributes: &["attempts", "delay", "interval", "mode"],
-    ignored_attributes: &["render_templates"],
-    blocks: &[],
-    ignores_nomad_blocks: false,
-};
+const RESTART: Spec =
+    Spec { attributes: &["attempts", "delay", "interval", "mode"], blocks: &[], nomad: fields::RESTART };
 
 /// A group's `restart { ... }`.
 pub(super) fn restart(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Result<RestartPartial, JobspecError> {
@@ -178,9 +174,8 @@ impl ReschedulePartial {
 
 const RESCHEDULE: Spec = Spec {
     attributes: &["attempts", "delay", "delay_function", "interval", "max_delay", "unlimited"],
-    ignored_attributes: &[],
     blocks: &[],
-    ignores_nomad_blocks: false,
+    nomad: &[],
 };
 
 /// A job's or group's `reschedule { ... }`.
@@ -208,12 +203,7 @@ pub(super) fn reschedule(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Res
     Ok(res)
 }
 
-const EPHEMERAL_DISK: Spec = Spec {
-    attributes: &["migrate", "size", "sticky"],
-    ignored_attributes: &[],
-    blocks: &[],
-    ignores_nomad_blocks: false,
-};
+const EPHEMERAL_DISK: Spec = Spec { attributes: &["migrate", "size", "sticky"], blocks: &[], nomad: &[] };
 
 /// A group's `ephemeral_disk { ... }`; `size` is in MB.
 pub(super) fn ephemeral_disk(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Result<EphemeralDisk, JobspecError> {
@@ -230,12 +220,8 @@ pub(super) fn ephemeral_disk(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) ->
     Ok(res)
 }
 
-const PERIODIC: Spec = Spec {
-    attributes: &["cron", "crons", "enabled", "prohibit_overlap", "time_zone"],
-    ignored_attributes: &[],
-    blocks: &[],
-    ignores_nomad_blocks: false,
-};
+const PERIODIC: Spec =
+    Spec { attributes: &["cron", "crons", "enabled", "prohibit_overlap", "time_zone"], blocks: &[], nomad: &[] };
 
 /// A job's `periodic { ... }`.
 pub(super) fn periodic(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Result<PeriodicConfig, JobspecError> {
@@ -254,12 +240,8 @@ pub(super) fn periodic(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Resul
     Ok(res)
 }
 
-const PARAMETERIZED: Spec = Spec {
-    attributes: &["max_concurrent", "meta_optional", "meta_required", "payload"],
-    ignored_attributes: &[],
-    blocks: &[],
-    ignores_nomad_blocks: false,
-};
+const PARAMETERIZED: Spec =
+    Spec { attributes: &["max_concurrent", "meta_optional", "meta_required", "payload"], blocks: &[], nomad: &[] };
 
 /// A job's `parameterized { ... }`.
 pub(super) fn parameterized(
@@ -362,12 +344,7 @@ pub(super) fn config(
     Ok(body.into_iter().collect())
 }
 
-const RESOURCES: Spec = Spec {
-    attributes: &["cpu", "disk", "memory"],
-    ignored_attributes: &["cores", "iops", "memory_max", "secrets"],
-    blocks: &[],
-    ignores_nomad_blocks: true,
-};
+const RESOURCES: Spec = Spec { attributes: &["cpu", "disk", "memory"], blocks: &[], nomad: fields::RESOURCES };
 
 /// A task's `resources { ... }`: `cpu` in MHz, `memory` and `disk` in MB.
 pub(super) fn resources(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Result<Resources, JobspecError> {
@@ -384,12 +361,7 @@ pub(super) fn resources(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Resu
     Ok(res)
 }
 
-const LOGS: Spec = Spec {
-    attributes: &["max_file_size", "max_files"],
-    ignored_attributes: &["disabled", "enabled"],
-    blocks: &[],
-    ignores_nomad_blocks: false,
-};
+const LOGS: Spec = Spec { attributes: &["max_file_size", "max_files"], blocks: &[], nomad: fields::LOG_CONFIG };
 
 /// A task's `logs { ... }`; `max_file_size` is in MB.
 pub(super) fn logs(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Result<LogConfig, JobspecError> {
@@ -405,8 +377,7 @@ pub(super) fn logs(ctx: &mut Ctx<'_>, block: &Block, parent: &Path) -> Result<Lo
     Ok(res)
 }
 
-const DISPATCH_PAYLOAD: Spec =
-    Spec { attributes: &["file"], ignored_attributes: &[], blocks: &[], ignores_nomad_blocks: false };
+const DISPATCH_PAYLOAD: Spec = Spec { attributes: &["file"], blocks: &[], nomad: &[] };
 
 /// A task's `dispatch_payload { file = "..." }`.
 pub(super) fn dispatch_payload(

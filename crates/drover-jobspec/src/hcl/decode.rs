@@ -10,31 +10,24 @@ use hcl::edit::structure::Block;
 
 use super::blocks::{self, ReschedulePartial, RestartPartial};
 use super::{Ctx, Item, Path, Spec, attr_value, checked, name_label, value};
+use crate::fields;
 
 const JOB: Spec = Spec {
     attributes: &["all_at_once", "datacenters", "meta", "name", "namespace", "node_pool", "priority", "region", "type"],
-    ignored_attributes: &["consul_token", "vault_namespace", "vault_token"],
     blocks: &["constraint", "group", "meta", "parameterized", "periodic", "reschedule", "update"],
-    ignores_nomad_blocks: true,
+    nomad: fields::JOB,
 };
 
 const GROUP: Spec = Spec {
     attributes: &["count", "meta"],
-    ignored_attributes: &[
-        "max_client_disconnect",
-        "prevent_reschedule_on_lost",
-        "shutdown_delay",
-        "stop_after_client_disconnect",
-    ],
     blocks: &["constraint", "ephemeral_disk", "meta", "reschedule", "restart", "task"],
-    ignores_nomad_blocks: true,
+    nomad: fields::GROUP,
 };
 
 const TASK: Spec = Spec {
     attributes: &["config", "driver", "env", "kill_signal", "kill_timeout", "leader", "meta", "user"],
-    ignored_attributes: &["kind", "shutdown_delay"],
     blocks: &["config", "constraint", "dispatch_payload", "env", "logs", "meta", "resources"],
-    ignores_nomad_blocks: true,
+    nomad: fields::TASK,
 };
 
 /// Policies a group wrote, completed with the job type's defaults at the end.

@@ -3,9 +3,11 @@
 //!
 //! [`read_job`] finds the one `job` block and hands it to [`decode`], which
 //! walks it block by block with a [`Spec`] per block kind: the names it
-//! reads, the Nomad names it accepts and ignores, and an error listing the
-//! valid names for anything else. [`Ctx`] turns spans into positions and
-//! remembers where each block is so validation errors get a position too.
+//! reads, the Nomad names it does not implement (from [`crate::fields`]:
+//! refused, warned about or dropped, as the JSON reader does), and an error
+//! listing the valid names for anything else. [`Ctx`] turns spans into
+//! positions, collects warnings and remembers where each block is so
+//! validation errors get a position too.
 
 mod blocks;
 mod decode;
@@ -21,6 +23,7 @@ use hcl::edit::structure::{Attribute, Block, Body, Structure};
 
 use self::layout::Normalized;
 use crate::error::{JobspecError, Position};
+use crate::fields::{self, NomadField, Treatment};
 
 /// Reads the job in an HCL file, without canonicalizing or validating it;
 /// the returned [`Ctx`] locates validation errors afterwards.
@@ -38,7 +41,7 @@ pub(crate) fn read_job<'a>(source: &'a str, file: &'a str) -> Result<(Job, Ctx<'
             }
         }
     };
-    let mut ctx = Ctx { file, source, layout, positions: BTreeMap::new() };
+    let mut ctx = Ctx { file, source, layout, positions: BTreeMap::new(), warnings: Vec::new() };
     let mut job_blocks = Vec::new();
     for structure in body.iter() {
         match structure {
@@ -96,6 +99,8 @@ pub(crate) struct Ctx<'a> {
     layout: Normalized,
     /// Validation path (`group "cache" -> restart -> mode`) to every place it was written.
     positions: BTreeMap<String, Vec<Position>>,
+    /// Warnings so far, rendered as errors are (`file:line:column: path: message`).
+    warnings: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -113,6 +118,17 @@ impl Ctx<'_> {
             path: path.to_string(),
             message: message.into(),
         }
+    }
+
+    /// Records a warning about the block or attribute at `span` in the block at `path`.
+    fn warn(&mut self, span: Option<Range<usize>>, path: &str, message: impl Into<String>) {
+        let warning = self.error(span, path, message).to_string();
+        self.warnings.push(warning);
+    }
+
+    /// The warnings collected while reading the job.
+    pub(crate) fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Remembers that the block or attribute at validation path `path` is at `span`.
@@ -156,40 +172,12 @@ impl Path {
 struct Spec {
     /// Attributes read.
     attributes: &'static [&'static str],
-    /// Nomad attributes accepted and ignored.
-    ignored_attributes: &'static [&'static str],
     /// Blocks read.
     blocks: &'static [&'static str],
-    /// Whether Nomad's other blocks ([`NOMAD_BLOCKS`]) are accepted and ignored.
-    ignores_nomad_blocks: bool,
+    /// Nomad's attributes and blocks here that Drover does not implement
+    /// (a table of [`crate::fields`]).
+    nomad: &'static [NomadField],
 }
-
-/// Blocks Nomad knows that Drover accepts and ignores (networking, service
-/// discovery, templates, artifacts, volumes, secrets and deployment tuning).
-const NOMAD_BLOCKS: &[&str] = &[
-    "affinity",
-    "artifact",
-    "consul",
-    "csi_plugin",
-    "device",
-    "disconnect",
-    "identity",
-    "lifecycle",
-    "migrate",
-    "multiregion",
-    "network",
-    "numa",
-    "restart",
-    "scaling",
-    "service",
-    "spread",
-    "template",
-    "ui",
-    "update",
-    "vault",
-    "volume",
-    "volume_mount",
-];
 
 /// Blocks that may appear more than once in a body.
 const REPEATABLE_BLOCKS: &[&str] = &["constraint", "group", "task"];
@@ -210,7 +198,12 @@ fn checked<'b>(ctx: &mut Ctx<'_>, body: &'b Body, path: &Path, spec: &Spec) -> R
         match structure {
             Structure::Attribute(attr) => {
                 let key = attr.key.value().as_str();
-                if spec.ignored_attributes.contains(&key) {
+                if !spec.attributes.contains(&key)
+                    && let Some(field) = fields::hcl_field(spec.nomad, key, false)
+                {
+                    // An expression (not a literal) counts as set.
+                    let set = value::json(&attr.value).map_or(true, |item| !fields::attribute_unset(&item));
+                    nomad_field(ctx, field, set, attr.key.span(), path)?;
                     continue;
                 }
                 if !spec.attributes.contains(&key) {
@@ -230,7 +223,8 @@ fn checked<'b>(ctx: &mut Ctx<'_>, body: &'b Body, path: &Path, spec: &Spec) -> R
             Structure::Block(block) => {
                 let name = block.ident.value().as_str();
                 if !spec.blocks.contains(&name) {
-                    if spec.ignores_nomad_blocks && NOMAD_BLOCKS.contains(&name) {
+                    if let Some(field) = fields::hcl_field(spec.nomad, name, true) {
+                        nomad_field(ctx, field, true, block.ident.span(), path)?;
                         continue;
                     }
                     let message = if spec.attributes.contains(&name) {
@@ -248,6 +242,25 @@ fn checked<'b>(ctx: &mut Ctx<'_>, body: &'b Body, path: &Path, spec: &Spec) -> R
         }
     }
     Ok(res)
+}
+
+/// A Nomad attribute or block Drover does not implement: refused or warned
+/// about when `set`, else (and when its treatment is to drop it) skipped.
+fn nomad_field(
+    ctx: &mut Ctx<'_>,
+    field: &NomadField,
+    set: bool,
+    span: Option<Range<usize>>,
+    path: &Path,
+) -> Result<(), JobspecError> {
+    match field.treatment {
+        Treatment::Refuse if set => Err(ctx.error(span, &path.shown, field.refusal())),
+        Treatment::Warn if set => {
+            ctx.warn(span, &path.shown, field.warning());
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Reads an attribute's value with `convert`; errors name the key.

@@ -22,7 +22,7 @@ use crate::error::ServerError;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/jobs", get(list_jobs).put(register).post(register))
-        .route("/v1/jobs/parse", post(parse_job))
+        .route("/v1/jobs/parse", post(parse_job).put(parse_job))
         .route("/v1/job/{*rest}", any(job_dispatcher))
 }
 
@@ -330,21 +330,47 @@ fn latest_eval(snapshot: &Snapshot, job: &Job) -> Option<Arc<Evaluation>> {
 }
 
 async fn register(State(server): State<AppState>, params: Params, body: Bytes) -> ApiResult {
-    let request: JobRegisterRequest = parse_body(&body)?;
-    register_request(&server, &params, request, None).await
+    let (request, warnings) = job_body(&body, drover_jobspec::read_register_request)?;
+    register_request(&server, &params, request, warnings, None).await
 }
 
 async fn register_at(server: &AppState, params: &Params, job_id: &str, body: &Bytes) -> ApiResult {
-    let request: JobRegisterRequest = parse_body(body)?;
-    register_request(server, params, request, Some(job_id)).await
+    let (request, warnings) = job_body(body, drover_jobspec::read_register_request)?;
+    register_request(server, params, request, warnings, Some(job_id)).await
+}
+
+/// A request read by `drover_jobspec`, with its warnings.
+type Checked<T> = (T, Vec<String>);
+
+/// A register or plan body read key by key (unknown keys and Nomad blocks
+/// Drover does not run are 400s naming them), with its warnings.
+fn job_body<T>(
+    body: &Bytes,
+    read: fn(&[u8]) -> Result<Checked<T>, drover_jobspec::JsonFieldError>,
+) -> Result<Checked<T>, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError(ServerError::BadRequest("request body is empty; expected JSON".to_string())));
+    }
+    read(body).map_err(|err| ApiError(ServerError::BadRequest(err.to_string())))
+}
+
+/// Nomad's `Warnings`: one per line, after any the operation gave itself.
+fn with_warnings(own: String, warnings: &[String]) -> String {
+    std::iter::once(own).filter(|own| !own.is_empty()).chain(warnings.iter().cloned()).collect::<Vec<_>>().join("\n")
 }
 
 async fn register_request(
     server: &AppState,
     params: &Params,
     request: JobRegisterRequest,
+    warnings: Vec<String>,
     path_id: Option<&str>,
 ) -> ApiResult {
+    if request.eval_priority != 0 {
+        return Err(ApiError(ServerError::BadRequest(
+            "EvalPriority is not supported yet; the evaluation takes the job's priority".to_string(),
+        )));
+    }
     let Some(mut job) = request.job else {
         return Err(ApiError(ServerError::BadRequest("Job must be specified".to_string())));
     };
@@ -369,7 +395,8 @@ async fn register_request(
         }
     }
     let enforce = if request.enforce_index { Some(request.job_modify_index) } else { None };
-    let reply = server.register_job(job, enforce).await?;
+    let mut reply = server.register_job(job, enforce).await?;
+    reply.warnings = with_warnings(reply.warnings, &warnings);
     Ok(json_reply(&reply, reply.index))
 }
 
@@ -512,7 +539,7 @@ impl ChildFilter {
 }
 
 async fn plan(server: &AppState, params: &Params, job_id: &str, body: &Bytes) -> ApiResult {
-    let request: JobPlanRequest = parse_body(body)?;
+    let (request, warnings): (JobPlanRequest, _) = job_body(body, drover_jobspec::read_plan_request)?;
     let Some(mut job) = request.job else {
         return Err(ApiError(ServerError::BadRequest("Job must be specified".to_string())));
     };
@@ -522,7 +549,8 @@ async fn plan(server: &AppState, params: &Params, job_id: &str, body: &Bytes) ->
     if job.namespace.is_empty() {
         job.namespace = params.namespace();
     }
-    let reply = plan_job(server, job, request.diff).await?;
+    let mut reply = plan_job(server, job, request.diff).await?;
+    reply.warnings = with_warnings(reply.warnings, &warnings);
     Ok(json_reply(&reply, reply.index))
 }
 
@@ -580,22 +608,51 @@ pub(crate) async fn plan_job(server: &AppState, mut job: Job, with_diff: bool) -
     })
 }
 
+/// The header listing a parsed jobspec's warnings (its reply body is the
+/// job itself, as in Nomad, so they cannot go there).
+const WARNINGS_HEADER: &str = "X-Drover-Warnings";
+
 async fn parse_job(State(server): State<AppState>, body: Bytes) -> ApiResult {
+    /// Nomad's `JobsParseRequest`; every field it has is read or refused.
     #[derive(serde::Deserialize)]
-    #[serde(rename_all = "PascalCase")]
+    #[serde(rename_all = "PascalCase", deny_unknown_fields)]
     struct ParseRequest {
         #[serde(rename = "JobHCL")]
         job_hcl: String,
+        /// HCL1 or HCL2: Drover's parser reads both layouts.
+        #[serde(default, rename = "hclv1")]
+        _hcl_v1: bool,
+        #[serde(default)]
+        variables: String,
         #[serde(default)]
         canonicalize: bool,
     }
     let request: ParseRequest = parse_body(&body)?;
-    let mut job = drover_jobspec::parse_hcl(&request.job_hcl, "input.hcl")
+    if !request.variables.trim().is_empty() {
+        return Err(ApiError(ServerError::BadRequest(
+            "Variables is not supported yet: HCL2 input variables are not implemented".to_string(),
+        )));
+    }
+    let parsed = drover_jobspec::parse_hcl_with_warnings(&request.job_hcl, "input.hcl")
         .map_err(|e| ApiError(ServerError::BadRequest(e.to_string())))?;
+    let mut job = parsed.job;
     if request.canonicalize {
         job.canonicalize();
     }
-    Ok(json_reply(&job, server.state.index()))
+    let mut reply = json_reply(&job, server.state.index());
+    if !parsed.warnings.is_empty() {
+        // A header holds one line of visible ASCII.
+        let text: String = parsed
+            .warnings
+            .join("; ")
+            .chars()
+            .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+            .collect();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&text) {
+            reply.headers_mut().insert(WARNINGS_HEADER, value);
+        }
+    }
+    Ok(reply)
 }
 
 #[cfg(test)]

@@ -25,9 +25,12 @@ pub struct PlanArgs {
     /// Full IDs and the contents of added and removed tasks.
     #[arg(long)]
     pub verbose: bool,
-    /// Ignored (accepted for Nomad compatibility).
+    /// Not supported yet (HCL2 input variables): giving it is an error.
     #[arg(long = "var", value_name = "key=value")]
     pub vars: Vec<String>,
+    /// Not supported yet (HCL2 input variables): giving it is an error.
+    #[arg(long = "var-file", value_name = "path")]
+    pub var_files: Vec<String>,
     /// General options.
     #[command(flatten)]
     pub general: GeneralOptions,
@@ -50,12 +53,15 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let job = spec::load(&args.file)?;
+    spec::no_variables(&args.vars, &args.var_files)?;
+    let parsed = spec::load(&args.file)?;
+    let job = parsed.job;
     let (client, ui) = args.general.resolve()?;
     let job_type = job.job_type;
     let job_id = job.id.clone();
     let request = JobPlanRequest { job: Some(job), diff: true };
-    let resp = client.job_plan(&job_id, &request).await.map_err(server_error).context("Error during plan")?;
+    let mut resp = client.job_plan(&job_id, &request).await.map_err(server_error).context("Error during plan")?;
+    resp.warnings = spec::warnings(&parsed.warnings, &resp.warnings);
     ui.text(&render(&resp, job_type, &args.file, args.diff, args.verbose, &ui))?;
     Ok(ExitCode::from(exit_code(&resp)))
 }

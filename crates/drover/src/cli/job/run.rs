@@ -24,10 +24,10 @@ pub struct RunArgs {
     /// Full IDs.
     #[arg(long)]
     pub verbose: bool,
-    /// Ignored (accepted for Nomad compatibility).
+    /// Not supported yet (HCL2 input variables): giving it is an error.
     #[arg(long = "var", value_name = "key=value")]
     pub vars: Vec<String>,
-    /// Ignored (accepted for Nomad compatibility).
+    /// Not supported yet (HCL2 input variables): giving it is an error.
     #[arg(long = "var-file", value_name = "path")]
     pub var_files: Vec<String>,
     /// General options.
@@ -39,7 +39,9 @@ pub struct RunArgs {
 
 /// Runs `job run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut job = spec::load(&args.file)?;
+    spec::no_variables(&args.vars, &args.var_files)?;
+    let parsed = spec::load(&args.file)?;
+    let mut job = parsed.job;
     let (client, ui) = args.general.resolve()?;
     let namespace = &client.config().namespace;
     if !namespace.is_empty() && (job.namespace.is_empty() || job.namespace == drover_types::DEFAULT_NAMESPACE) {
@@ -55,8 +57,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..JobRegisterRequest::default()
     };
     let resp = client.job_register(&request).await.map_err(server_error).context("Error submitting job")?;
-    if !resp.warnings.is_empty() {
-        ui.line(&ui.bold(&format!("Job Warnings:\n{}\n", resp.warnings.trim())))?;
+    let warnings = spec::warnings(&parsed.warnings, &resp.warnings);
+    if !warnings.is_empty() {
+        ui.line(&ui.bold(&format!("Job Warnings:\n{warnings}\n")))?;
     }
     if is_template || resp.eval_id.is_empty() {
         ui.line("Job registration successful")?;
