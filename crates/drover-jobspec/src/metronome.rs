@@ -9,7 +9,8 @@
 //! `docker` driver (`image`, `args`, `privileged`, `force_pull`). `cpus` ×
 //! 1000 is the CPU in MHz, `mem` the memory in MB, `disk` the group's
 //! ephemeral disk in MB; `labels` and `description` are job meta;
-//! `restart` is the job's run policy; `taskKillGracePeriodSeconds` the
+//! `restart` is the job's run policy and `maxLaunchDelay` (default 3600 s)
+//! its `MaxLaunchDelaySeconds`; `taskKillGracePeriodSeconds` the
 //! task's kill timeout; `placement.constraints` become job constraints on
 //! node meta (`hostname` on `${attr.unique.hostname}`).
 //!
@@ -82,6 +83,8 @@ const SCHEDULE_FIELDS: &[&str] =
 /// Metronome's defaults for absent resources (`cpus` 1.0, `mem` 128 MB, `disk` 0).
 const DEFAULT_CPUS: f64 = 1.0;
 const DEFAULT_MEM: f64 = 128.0;
+/// Metronome's default `maxLaunchDelay`: a run not running within an hour fails.
+const DEFAULT_MAX_LAUNCH_DELAY: u64 = 3600;
 
 /// Checks a job ID against [`JOB_ID_PATTERN`]: dot-separated segments of
 /// `a-z`, `0-9` and `-`, each starting and ending with a letter or digit.
@@ -158,8 +161,9 @@ pub struct NotMetronome {
 }
 
 /// Renders a job in Metronome's shape (`id`, `description`, `labels`, `run`,
-/// `schedules`). Only batch jobs with one group of one task that are not
-/// children have one.
+/// `schedules`). Only batch templates (run on demand or on a schedule, not
+/// parameterized) with one group of one task have one: the jobs a Metronome
+/// run can start.
 pub fn job_to_metronome(job: &Job) -> Result<Value, NotMetronome> {
     let not = |reason: &str| NotMetronome { job_id: job.id.clone(), reason: reason.to_string() };
     if job.job_type != JobType::Batch {
@@ -167,6 +171,12 @@ pub fn job_to_metronome(job: &Job) -> Result<Value, NotMetronome> {
     }
     if !job.parent_id.is_empty() {
         return Err(not("it is a child of another job"));
+    }
+    if job.is_parameterized() {
+        return Err(not("it is a parameterized job: it runs by dispatch (POST /v1/job/<id>/dispatch)"));
+    }
+    if !job.is_periodic() {
+        return Err(not("it runs when registered, not on demand or on a schedule"));
     }
     let [group] = job.task_groups.as_slice() else { return Err(not("it does not have exactly one task group")) };
     let [task] = group.tasks.as_slice() else { return Err(not("its group does not have exactly one task")) };
@@ -240,6 +250,9 @@ pub fn job_to_metronome(job: &Job) -> Result<Value, NotMetronome> {
     run.insert("restart".to_string(), Value::Object(restart));
     if task.kill_timeout > 0 {
         run.insert("taskKillGracePeriodSeconds".to_string(), json!(task.kill_timeout as f64 / NANOS_PER_SEC as f64));
+    }
+    if job.run_policy.max_launch_delay_seconds > 0 {
+        run.insert("maxLaunchDelay".to_string(), json!(job.run_policy.max_launch_delay_seconds));
     }
     let constraints: Vec<Value> = job.constraints.iter().filter_map(placement_constraint).collect();
     if !constraints.is_empty() {
@@ -584,7 +597,7 @@ fn read_run(ctx: &mut Ctx, id: &str, value: &Value) -> Option<(TaskGroup, RunPol
     let gpus = ctx.integer(path, map, "gpus", 0).unwrap_or(0);
     let env = ctx.string_map(path, map, "env");
     let user = ctx.string(path, map, "user").unwrap_or_default();
-    let _ = ctx.integer(path, map, "maxLaunchDelay", 1);
+    let max_launch_delay = ctx.integer(path, map, "maxLaunchDelay", 1).unwrap_or(DEFAULT_MAX_LAUNCH_DELAY);
     let grace = ctx.number(path, map, "taskKillGracePeriodSeconds", 0.0);
 
     let mut config: BTreeMap<String, Value> = BTreeMap::new();
@@ -631,10 +644,11 @@ fn read_run(ctx: &mut Ctx, id: &str, value: &Value) -> Option<(TaskGroup, RunPol
             config.insert("artifacts".to_string(), Value::Array(artifacts));
         }
     }
-    let run_policy = match map.get("restart") {
+    let mut run_policy = match map.get("restart") {
         Some(value) => read_restart(ctx, value),
         None => RunPolicy::default(),
     };
+    run_policy.max_launch_delay_seconds = max_launch_delay;
     let constraints = match map.get("placement") {
         Some(value) => read_placement(ctx, value),
         None => Vec::new(),
@@ -819,12 +833,12 @@ mod tests {
                 if !task.env.is_empty() || !task.user.is_empty() {
                     lines.push(format!("env={:?} user={}", task.env, task.user));
                 }
-                if job.run_policy != RunPolicy::default() {
-                    lines.push(format!(
-                        "restart={:?} deadline={}",
-                        job.run_policy.restart_policy, job.run_policy.active_deadline_seconds
-                    ));
-                }
+                lines.push(format!(
+                    "restart={:?} deadline={} max_launch_delay={}",
+                    job.run_policy.restart_policy,
+                    job.run_policy.active_deadline_seconds,
+                    job.run_policy.max_launch_delay_seconds
+                ));
                 for schedule in &job.schedules {
                     lines.push(format!(
                         "schedule {} {:?} tz={:?} enabled={} {:?} deadline={}",
@@ -857,6 +871,7 @@ id=myjob type=batch on_demand=true
 task=myjob driver=raw_exec config={"args":["-c","sleep 20000"],"command":"/bin/sh"}
 cpu=10 mem=32 disk=0 kill_timeout=5000000000
 meta={"description": "A job that sleeps regularly"}
+restart=Never deadline=0 max_launch_delay=3600
 schedule sleep-schedule "20 0 * * *" tz="" enabled=true Allow deadline=900
 "#,
         );
@@ -867,7 +882,7 @@ schedule sleep-schedule "20 0 * * *" tz="" enabled=true Allow deadline=900
         check(
             r#"{"id": "marketing.report", "labels": {"team": "web"},
                 "run": {"args": ["/usr/bin/env", "A=1"], "cpus": 1.5, "mem": 100.5, "disk": 64,
-                        "env": {"X": "1"}, "user": "nobody", "maxLaunchDelay": 3600,
+                        "env": {"X": "1"}, "user": "nobody", "maxLaunchDelay": 600,
                         "taskKillGracePeriodSeconds": 30,
                         "restart": {"policy": "ON_FAILURE", "activeDeadlineSeconds": 120},
                         "artifacts": [{"uri": "https://example.com/a.tgz"}],
@@ -879,7 +894,7 @@ task=report driver=raw_exec config={"args":["A=1"],"artifacts":[{"cache":false,"
 cpu=1500 mem=101 disk=64 kill_timeout=30000000000
 meta={"team": "web"}
 env={"X": "1"} user=nobody
-restart=OnFailure deadline=120
+restart=OnFailure deadline=120 max_launch_delay=600
 constraint ${meta.rack} = r1
 constraint ${attr.unique.hostname} regexp ^(?:web.*)$
 "#,
@@ -896,6 +911,7 @@ constraint ${attr.unique.hostname} regexp ^(?:web.*)$
 id=img type=batch on_demand=true
 task=img driver=docker config={"args":["-c","echo hi"],"command":"/bin/sh","force_pull":true,"image":"ubuntu:14.04","parameters":[{"key":"label","value":"a=b"}],"privileged":false}
 cpu=100 mem=64 disk=0 kill_timeout=5000000000
+restart=Never deadline=0 max_launch_delay=3600
 "#,
         );
         check(
@@ -971,7 +987,7 @@ error /schedules/2/id: a schedule with id ok already exists
             "run": {"cmd": "echo hi", "cpus": 0.5, "mem": 64, "disk": 10, "gpus": 0,
                     "env": {"X": "1"}, "user": "nobody",
                     "restart": {"policy": "ON_FAILURE", "activeDeadlineSeconds": 30},
-                    "taskKillGracePeriodSeconds": 7.5,
+                    "taskKillGracePeriodSeconds": 7.5, "maxLaunchDelay": 120,
                     "artifacts": [{"uri": "https://e.com/x", "executable": true, "extract": false, "cache": false}],
                     "placement": {"constraints": [{"attribute": "rack", "operator": "IS", "value": "r1"}]}},
             "schedules": [{"id": "nightly", "cron": "20 0 * * *", "timezone": "Europe/Berlin",
@@ -984,11 +1000,29 @@ error /schedules/2/id: a schedule with id ok already exists
             "docker": {"image": "alpine", "forcePullImage": false, "privileged": true, "parameters": []},
             "restart": {"policy": "NEVER"}, "taskKillGracePeriodSeconds": 5.0}, "schedules": []});
         let job = metronome_to_job(&docker).expect("valid");
-        assert_eq!(job_to_metronome(&job).expect("metronome form"), docker);
+        // An absent maxLaunchDelay is Metronome's default, shown back.
+        let mut with_default = docker.clone();
+        with_default["run"]["maxLaunchDelay"] = json!(3600);
+        assert_eq!(job_to_metronome(&job).expect("metronome form"), with_default);
         let service = Job { id: "web".to_string(), job_type: JobType::Service, ..Job::default() };
         assert_eq!(
             job_to_metronome(&service).map_err(|e| e.to_string()),
             Err("job \"web\" has no Metronome form: it is a service job, not batch".to_string())
+        );
+        // Only templates a Metronome run can start: not a batch job that ran
+        // when registered, nor a parameterized one.
+        let mut plain = job.clone();
+        plain.run_on_demand = false;
+        assert_eq!(
+            job_to_metronome(&plain).map_err(|e| e.to_string()),
+            Err("job \"img\" has no Metronome form: it runs when registered, not on demand or on a schedule"
+                .to_string())
+        );
+        plain.parameterized_job = Some(drover_types::ParameterizedJobConfig::default());
+        assert_eq!(
+            job_to_metronome(&plain).map_err(|e| e.to_string()),
+            Err("job \"img\" has no Metronome form: it is a parameterized job: it runs by dispatch (POST /v1/job/<id>/dispatch)"
+                .to_string())
         );
     }
 

@@ -20,8 +20,11 @@
 //! - Manual runs ignore the concurrency policy; FORBID skips are recorded as
 //!   `SKIPPED` runs; REPLACE stops the active runs' children and launches.
 //! - `ON_FAILURE` relaunches a failed attempt after 1 s, 2 s, 4 s ... (capped
-//!   at 60 s) until one succeeds or `ActiveDeadlineSeconds` passes; a run still
+//!   at 60 s, and at half the time left before `ActiveDeadlineSeconds`, at
+//!   least 1 s) until one succeeds or the deadline is reached; a run still
 //!   going at its deadline is stopped (SIGTERM, `kill_timeout`, SIGKILL) and fails.
+//! - A run whose first attempt still waits to run `MaxLaunchDelaySeconds`
+//!   after its creation (Metronome's `maxLaunchDelay`) is stopped and fails.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -156,6 +159,24 @@ pub(crate) fn backoff_nanos(n_attempts: usize) -> i64 {
     (1_i64 << exponent).min(MAX_BACKOFF_SECS) * NANOS_PER_SEC
 }
 
+/// `secs` seconds in ns, saturating: a huge value from a job never overflows.
+fn secs_to_nanos(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(NANOS_PER_SEC)
+}
+
+/// When the attempt after `n_attempts` failed ones starts, the last having
+/// ended at `ended_at`: after the backoff, but with an active deadline at most
+/// halfway to it (and at least 1 s after the failure), so attempts go on until
+/// the deadline. At or after `deadline` when less than 1 s is left.
+pub(crate) fn retry_at(ended_at: i64, n_attempts: usize, deadline: Option<i64>) -> i64 {
+    let backoff = backoff_nanos(n_attempts);
+    let wait = match deadline {
+        Some(deadline) => backoff.min((deadline.saturating_sub(ended_at) / 2).max(NANOS_PER_SEC)),
+        None => backoff,
+    };
+    ended_at.saturating_add(wait)
+}
+
 /// The policy: what to do for one job at `input.now`.
 pub(crate) fn decide(input: &JobInput<'_>) -> Decision {
     let now = input.now;
@@ -181,7 +202,7 @@ pub(crate) fn decide(input: &JobInput<'_>) -> Decision {
             }
         }
         let deadline = (policy.active_deadline_seconds > 0)
-            .then(|| run.created_at.saturating_add(policy.active_deadline_seconds as i64 * NANOS_PER_SEC));
+            .then(|| run.created_at.saturating_add(secs_to_nanos(policy.active_deadline_seconds)));
         let finish = |mut run: Run, status: &str, reason: String, at: i64| {
             run.status = status.to_string();
             run.reason = reason;
@@ -224,14 +245,29 @@ pub(crate) fn decide(input: &JobInput<'_>) -> Decision {
                     continue;
                 }
                 if policy.restart_policy == RunRestartPolicy::OnFailure {
-                    let retry_at = ended_at.saturating_add(backoff_nanos(n_attempts));
+                    let retry_at = retry_at(ended_at, n_attempts, deadline);
                     match deadline {
-                        Some(deadline) if now >= deadline || retry_at >= deadline => {
+                        Some(deadline) if now >= deadline => {
                             let reason = format!(
-                                "failed: active deadline {}s passed after {n_attempts} attempts (exit code {})",
-                                policy.active_deadline_seconds, attempt.exit_code
+                                "failed: active deadline {}s reached after {n_attempts} {} (last exit code {})",
+                                policy.active_deadline_seconds,
+                                if n_attempts == 1 { "attempt" } else { "attempts" },
+                                attempt.exit_code
                             );
                             decision.actions.push(Action::Update(finish(updated, run_status::FAILED, reason, now)));
+                        }
+                        // Under a second left: no attempt could run; the run
+                        // fails at its deadline.
+                        Some(deadline) if retry_at >= deadline => {
+                            updated.reason = format!(
+                                "attempt {n_attempts} failed with exit code {}; no time for another before the active deadline",
+                                attempt.exit_code
+                            );
+                            if updated != *run {
+                                decision.actions.push(Action::Update(updated.clone()));
+                            }
+                            wake(deadline, &mut decision);
+                            still_active.push(updated);
                         }
                         _ if now >= retry_at => {
                             updated.status = run_status::STARTING.to_string();
@@ -266,21 +302,29 @@ pub(crate) fn decide(input: &JobInput<'_>) -> Decision {
                 }
             }
         }
-        match deadline {
-            Some(deadline) if now >= deadline && run.stop_reason.is_empty() => {
-                updated.stop_reason = format!("killed: active deadline {}s passed", policy.active_deadline_seconds);
-                decision.actions.push(Action::Stop(updated.clone()));
+        // The max launch delay applies while the first attempt waits to run.
+        let launch_by = (policy.max_launch_delay_seconds > 0
+            && attempt.state == ChildState::Pending
+            && updated.started_at == 0
+            && updated.child_job_ids.len() == 1)
+            .then(|| run.created_at.saturating_add(secs_to_nanos(policy.max_launch_delay_seconds)));
+        if !run.stop_reason.is_empty() {
+            if updated != *run {
+                decision.actions.push(Action::Update(updated.clone()));
             }
-            Some(deadline) if run.stop_reason.is_empty() => {
-                wake(deadline, &mut decision);
-                if updated != *run {
-                    decision.actions.push(Action::Update(updated.clone()));
-                }
+        } else if deadline.is_some_and(|deadline| now >= deadline) {
+            updated.stop_reason = format!("killed: active deadline {}s passed", policy.active_deadline_seconds);
+            decision.actions.push(Action::Stop(updated.clone()));
+        } else if launch_by.is_some_and(|launch_by| now >= launch_by) {
+            updated.stop_reason =
+                format!("failed: not started within its max launch delay of {}s", policy.max_launch_delay_seconds);
+            decision.actions.push(Action::Stop(updated.clone()));
+        } else {
+            for at in deadline.into_iter().chain(launch_by) {
+                wake(at, &mut decision);
             }
-            _ => {
-                if updated != *run {
-                    decision.actions.push(Action::Update(updated.clone()));
-                }
+            if updated != *run {
+                decision.actions.push(Action::Update(updated.clone()));
             }
         }
         still_active.push(updated);
@@ -318,7 +362,7 @@ pub(crate) fn decide(input: &JobInput<'_>) -> Decision {
         }
         let slot = to_nanos(latest);
         let lateness = now - slot;
-        let deadline = schedule.starting_deadline_seconds as i64 * NANOS_PER_SEC;
+        let deadline = secs_to_nanos(schedule.starting_deadline_seconds);
         if schedule.starting_deadline_seconds > 0 && lateness > deadline {
             decision.actions.push(Action::Record {
                 schedule_id: schedule.id.clone(),
@@ -691,9 +735,12 @@ async fn evaluate(server: &ServerInner, key: &JobKey, scope: &Scope) -> Option<i
     let job = snapshot.job(&key.0, &key.1)?;
     let now = now_nanos();
     // The run of a parked child (waiting for capacity, archived) has nothing
-    // to decide unless a deadline or a schedule's concurrency policy reads
-    // it; a full pass skips it rather than copy a million of them.
-    let skip_parked = !job.is_periodic() && job.run_policy.active_deadline_seconds == 0;
+    // to decide unless a deadline, a max launch delay or a schedule's
+    // concurrency policy reads it; a full pass skips it rather than copy a
+    // million of them.
+    let skip_parked = !job.is_periodic()
+        && job.run_policy.active_deadline_seconds == 0
+        && job.run_policy.max_launch_delay_seconds == 0;
     let parked = |run: &Run| {
         skip_parked
             && run.status == run_status::STARTING

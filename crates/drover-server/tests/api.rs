@@ -319,6 +319,12 @@ async fn children_and_runs_are_named_in_dispatch_order() {
     let run_ids: Vec<String> = children.iter().map(|child| run_of(child)).collect();
     assert!(run_ids.windows(2).all(|w| w[0] < w[1]), "run IDs sort in dispatch order: {run_ids:?}");
     assert!(run_ids.iter().all(|id| id.len() == 19 && id.bytes().all(|b| b.is_ascii_alphanumeric())), "{run_ids:?}");
+    // ?limit=N: the newest N (what the UI's "Last run" reads).
+    let newest = server.get("/v1/job/resize/runs?limit=2").await;
+    let newest: Vec<&str> = newest.as_array().expect("a list").iter().filter_map(|run| run["ID"].as_str()).collect();
+    assert_eq!(newest, vec![run_ids[49].as_str(), run_ids[48].as_str()]);
+    let (status, reply) = server.call(reqwest::Method::GET, "/v1/job/resize/runs?limit=0", None).await;
+    assert_eq!((status, reply), (400, json!("invalid limit 0: expected at least 1")));
     server.handle.shutdown().await;
 }
 

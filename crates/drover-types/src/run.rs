@@ -155,6 +155,10 @@ pub struct RunPolicy {
     /// A run still going this long after its creation is killed and fails; with
     /// `ON_FAILURE` no attempt starts after it. 0 = no deadline.
     pub active_deadline_seconds: u64,
+    /// A run whose first attempt is still waiting to run (for placement or
+    /// for its task to start) this long after its creation is stopped and
+    /// fails (Metronome's `maxLaunchDelay`). 0 = it waits as long as it takes.
+    pub max_launch_delay_seconds: u64,
     /// Successful finished runs kept; 0 = the server's `run_history_successful`.
     pub history_successful: u32,
     /// Failed (and skipped) finished runs kept; 0 = the server's `run_history_failed`.

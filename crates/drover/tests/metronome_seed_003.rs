@@ -156,11 +156,20 @@ fn seed_003_api_examples_replayed_with_curl() {
         (404, json!({"jobSpec": "myjob", "id": "20160725212507ghwfZ", "message": "Job Run not found"}))
     );
 
-    // Deleting with an active run is refused unless told to stop it.
+    // Deleting with an active run is refused unless told to stop it; a
+    // stopCurrentJobRuns that is not a boolean is refused before anything.
     assert_eq!(
         curl(&agent, "DELETE", "/jobs/myjob?stopCurrentJobRuns=false", None),
         (409, json!({"message": "There are active job runs. Override with stopCurrentJobRuns=true"}))
     );
+    assert_eq!(
+        curl(&agent, "DELETE", "/jobs/myjob?stopCurrentJobRuns=maybe", None),
+        (
+            400,
+            json!({"message": "Cannot parse parameter stopCurrentJobRuns as Boolean: should be true, false, 0 or 1, got \"maybe\""})
+        )
+    );
+    assert_eq!(curl(&agent, "GET", "/jobs/myjob/runs", None).1[0]["id"], run_id.as_str(), "the run is still active");
 
     // Stop the run: the reply is the finished run.
     let (status, stopped) = curl(&agent, "POST", &format!("/jobs/myjob/runs/{run_id}/actions/stop"), None);
@@ -220,7 +229,58 @@ fn seed_003_api_examples_replayed_with_curl() {
 
     let (status, plain) = curl(&agent, "POST", "/jobs", Some(r#"{"id": "once", "run": {"cmd": "true"}}"#));
     assert_eq!(status, 201, "{plain}");
+    assert_eq!(plain["run"]["maxLaunchDelay"], 3600, "Metronome's default is shown: {plain}");
     assert_eq!(curl(&agent, "DELETE", "/jobs/once", None).0, 200);
+
+    // maxLaunchDelay is honoured: a run that cannot be placed (no node has
+    // that hostname) fails once it has waited that long.
+    let (status, stuck) = curl(
+        &agent,
+        "POST",
+        "/jobs",
+        Some(
+            r#"{"id": "stuck", "run": {"cmd": "true", "cpus": 0.01, "mem": 32, "maxLaunchDelay": 1,
+                "placement": {"constraints": [{"attribute": "hostname", "operator": "IS", "value": "no-such-host"}]}}}"#,
+        ),
+    );
+    assert_eq!(status, 201, "{stuck}");
+    assert_eq!(stuck["run"]["maxLaunchDelay"], 1);
+    let (status, run) = curl(&agent, "POST", "/jobs/stuck/runs", None);
+    assert_eq!(status, 201, "{run}");
+    let run_id = run["id"].as_str().expect("run id").to_string();
+    let failed = wait_for("the unplaced run to fail", Duration::from_secs(30), || {
+        let (_, run) = curl(&agent, "GET", &format!("/jobs/stuck/runs/{run_id}"), None);
+        (run["status"] == "FAILED").then_some(run)
+    });
+    assert!(is_metronome_time(&failed["completedAt"]), "{failed}");
+    let reason = agent.api(&format!("/v1/job/stuck/runs/{run_id}"))["Reason"].clone();
+    assert_eq!(reason, "failed: not started within its max launch delay of 1s");
+    assert_eq!(curl(&agent, "DELETE", "/jobs/stuck", None).0, 200);
+
+    // Only jobs with a Metronome form are Metronome jobs: a parameterized
+    // job is neither listed nor readable nor runnable here, with one answer.
+    std::fs::write(
+        dir.path().join("param.hcl"),
+        r#"job "param" {
+  type = "batch"
+  parameterized {}
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+    }
+  }
+}
+"#,
+    )
+    .expect("write job");
+    agent.cli(dir.path(), &["job", "run", "param.hcl"]).expect_code(0);
+    assert_eq!(curl(&agent, "GET", "/jobs", None), (200, json!([])));
+    let not_metronome = json!({"message": "job \"param\" has no Metronome form: it is a parameterized job: it runs by dispatch (POST /v1/job/<id>/dispatch)"});
+    assert_eq!(curl(&agent, "GET", "/jobs/param", None), (409, not_metronome.clone()));
+    assert_eq!(curl(&agent, "POST", "/jobs/param/runs", None), (409, not_metronome));
 }
 
 #[test]

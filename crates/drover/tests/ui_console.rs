@@ -371,6 +371,30 @@ async fn ui_dispatches_a_parameterized_job_with_payload_and_meta() {
     assert_eq!(child["Meta"]["quality"], json!("high"), "{child}");
     assert_eq!(child["Payload"], json!("ZnJhbWVzOiAxLTIwMA=="), "payload is the base64 of the text: {child}");
     browser.assert_no_errors("the dispatched run").await;
+
+    // Once the finished child is garbage-collected, the jobs list still shows
+    // the last run, from the run record.
+    let runs = browser.api("GET", "/v1/job/video.encode/runs", Value::Null).await;
+    let run_id = runs[0]["ID"].as_str().expect("the dispatch's run").to_string();
+    browser.api("PUT", "/v1/system/gc", Value::Null).await;
+    let jobs = browser.api("GET", "/v1/jobs", Value::Null).await;
+    assert!(
+        jobs.as_array().is_some_and(|jobs| jobs.iter().all(|job| job["ID"] != json!(child_id))),
+        "the child is collected: {jobs}"
+    );
+    browser.open("/ui/jobs").await;
+    let cell = "[data-job-id=\"video.encode\"] td:last-child";
+    let last_run = browser
+        .wait_js(
+            "the last run in the jobs list",
+            &format!("const el = document.querySelector('{cell}'); return el && el.querySelector('[data-last-run]') ? el.innerText : null;"),
+        )
+        .await;
+    let last_run = last_run.as_str().unwrap_or_default().to_lowercase();
+    assert!(last_run.contains("complete") && !last_run.contains("not yet run"), "last run cell: {last_run:?}");
+    let shown = browser.js(&format!("return document.querySelector('{cell} [data-last-run]').dataset.lastRun;")).await;
+    assert_eq!(shown, json!(run_id));
+    browser.assert_no_errors("the jobs list").await;
     browser.close().await;
 }
 

@@ -169,7 +169,8 @@ fn embeds(query: Option<&str>) -> Result<Vec<String>, MetronomeError> {
 }
 
 /// The job if it exists and has a Metronome form (a batch template with one
-/// task); a job that exists but does not fit is a 409 saying why.
+/// task, not parameterized: what `GET /jobs` lists); a job that exists but
+/// does not fit is a 409 saying why, on every `/jobs/{id}...` path alike.
 fn metronome_job(snapshot: &Snapshot, namespace: &str, job_id: &str) -> Result<Arc<Job>, MetronomeError> {
     let job = snapshot.job(namespace, job_id).ok_or_else(|| MetronomeError::job_not_found(job_id))?;
     if !job.parent_id.is_empty() {
@@ -318,6 +319,23 @@ fn history_json(snapshot: &Snapshot, job: &Job, with_runs: bool) -> Value {
     value
 }
 
+/// A boolean query parameter as Metronome (Play) reads it: `true`, `false`,
+/// `1` or `0` (any case); absent is false; anything else is a 400.
+fn bool_param(params: &Params, key: &str) -> Result<bool, MetronomeError> {
+    match params.get(key).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(_) => Err(MetronomeError::message(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Cannot parse parameter {key} as Boolean: should be true, false, 0 or 1, got {:?}",
+                params.get(key).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
 // ---- jobs ----
 
 async fn list_jobs(State(server): State<AppState>, params: Params, RawQuery(query): RawQuery) -> MetronomeResult {
@@ -327,7 +345,7 @@ async fn list_jobs(State(server): State<AppState>, params: Params, RawQuery(quer
     let jobs: Vec<Value> = snapshot
         .jobs_by_prefix(&namespace, "")
         .iter()
-        .filter(|job| job.parent_id.is_empty() && job.is_periodic() && mapping::job_to_metronome(job).is_ok())
+        .filter(|job| job.parent_id.is_empty() && mapping::job_to_metronome(job).is_ok())
         .map(|job| job_json(&snapshot, job, &embeds))
         .collect();
     reply(StatusCode::OK, Value::Array(jobs))
@@ -410,8 +428,8 @@ async fn delete_job(State(server): State<AppState>, Path(job_id): Path<String>, 
     let snapshot = server.state.snapshot();
     let job = metronome_job(&snapshot, &namespace, &job_id)?;
     let body = job_json(&snapshot, &job, &[]);
+    let stop_runs = bool_param(&params, "stopCurrentJobRuns")?;
     let active = active_runs(&snapshot, &job);
-    let stop_runs = matches!(params.get("stopCurrentJobRuns"), Some("true" | "True" | "1"));
     if !active.is_empty() && !stop_runs {
         return Err(MetronomeError::message(
             StatusCode::CONFLICT,

@@ -1,6 +1,7 @@
 //! Runs, run history, forced launches and schedules of a job:
 //!
-//! - `GET /v1/job/:id/runs`, `GET /v1/job/:id/runs/:run_id`, `POST /v1/job/:id/runs/:run_id/stop`
+//! - `GET /v1/job/:id/runs[?limit=N]` (newest first), `GET /v1/job/:id/runs/:run_id`,
+//!   `POST /v1/job/:id/runs/:run_id/stop`
 //! - `GET /v1/job/:id/history`
 //! - `POST /v1/job/:id/periodic/force` (Nomad's reply `{EvalID, EvalCreateIndex, Index}`)
 //! - `GET|POST /v1/job/:id/schedules`, `GET|PUT|DELETE /v1/job/:id/schedules/:schedule_id`;
@@ -150,8 +151,14 @@ fn find_job(snapshot: &drover_state::Snapshot, namespace: &str, job_id: &str) ->
 async fn list_runs(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
     let snapshot = blocking_snapshot(server, params).await?;
     let namespace = params.namespace();
+    let limit = match params.number("limit")? {
+        None => usize::MAX,
+        Some(0) => return Err(ApiError(ServerError::BadRequest("invalid limit 0: expected at least 1".to_string()))),
+        Some(limit) => usize::try_from(limit).unwrap_or(usize::MAX),
+    };
     find_job(&snapshot, &namespace, job_id)?;
-    let runs: Vec<Run> = snapshot.runs_of_job(&namespace, job_id).iter().map(|run| (**run).clone()).collect();
+    let runs: Vec<Run> =
+        snapshot.runs_of_job(&namespace, job_id).iter().take(limit).map(|run| (**run).clone()).collect();
     Ok(json_reply(&runs, snapshot.index()))
 }
 

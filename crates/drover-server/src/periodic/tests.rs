@@ -338,7 +338,8 @@ wake None"#,
 update r1 ACTIVE "attempt 4 failed with exit code 1; retrying" exit [1, 1, 1, 1] allocs ["a1"]
 wake Some(18)"#,
     );
-    // With a 10 s deadline from creation at 2 s: a failure at 11.5 s ends the run.
+    // With a 10 s deadline from creation at 2 s: after a failure at 11.5 s no
+    // attempt fits; the run fails at 12 s, when the deadline is reached.
     check(
         Case {
             job: Job { run_policy: policy(10), ..job(vec![]) },
@@ -348,7 +349,19 @@ wake Some(18)"#,
             now: secs(11) + NANOS_PER_SEC / 2,
         },
         r#"
-update r1 FAILED "failed: active deadline 10s passed after 1 attempts (exit code 1)" exit [1] allocs ["a1"]
+update r1 ACTIVE "attempt 1 failed with exit code 1; no time for another before the active deadline" exit [1] allocs ["a1"]
+wake Some(12)"#,
+    );
+    check(
+        Case {
+            job: Job { run_policy: policy(10), ..job(vec![]) },
+            slots: &[],
+            runs: active(),
+            attempts: failed_at(secs(11) + NANOS_PER_SEC / 2),
+            now: secs(12),
+        },
+        r#"
+update r1 FAILED "failed: active deadline 10s reached after 1 attempt (last exit code 1)" exit [1] allocs ["a1"]
 wake None"#,
     );
     // Success ends it whatever the policy.
@@ -366,6 +379,80 @@ wake None"#,
     );
 }
 
+/// The issue's case: `ON_FAILURE`, a 20 s deadline and a task that exits 3
+/// 0.1 s after it starts. The backoff (1, 2, 4, 8, 16 s) alone would give up
+/// after the fifth attempt at 15.5 s; the wait is capped at half the time left
+/// instead, so attempts go on until the deadline, where the run fails.
+#[test]
+fn on_failure_retries_go_on_until_the_deadline() {
+    let job = Job {
+        run_policy: RunPolicy {
+            restart_policy: RunRestartPolicy::OnFailure,
+            active_deadline_seconds: 20,
+            ..RunPolicy::default()
+        },
+        ..job(vec![])
+    };
+    let tenth = NANOS_PER_SEC / 10;
+    let mut current = run("r1", "c1", "ACTIVE", T0);
+    let mut starts = vec![T0];
+    let mut now = T0 + tenth;
+    let slots = BTreeMap::new();
+    for _ in 0..100 {
+        let ended_at = starts.last().copied().unwrap_or(T0) + tenth;
+        let child = current.current_child().unwrap_or_default().to_string();
+        let attempts: BTreeMap<String, Attempt> =
+            [(child, attempt(ChildState::Failed { ended_at }, 3))].into_iter().collect();
+        let input = JobInput {
+            job: &job,
+            slots: &slots,
+            active_runs: vec![current.clone()],
+            runs_only: false,
+            attempts: &attempts,
+            now,
+        };
+        let decision = decide(&input);
+        match decision.actions.as_slice() {
+            [Action::Retry(next)] => {
+                current = next.clone();
+                current.child_job_ids.push(format!("c{}", starts.len() + 1));
+                starts.push(now);
+                now += tenth;
+            }
+            [Action::Update(next)] if next.is_terminal() => {
+                current = next.clone();
+                break;
+            }
+            [Action::Update(next)] => {
+                current = next.clone();
+                now = decision.next_wake.unwrap_or(i64::MAX);
+            }
+            [] => now = decision.next_wake.unwrap_or(i64::MAX),
+            other => panic!("unexpected actions {other:?}"),
+        }
+    }
+    let tenths: Vec<i64> = starts.iter().map(|at| (at - T0) / tenth).collect();
+    assert_eq!(tenths, vec![0, 11, 32, 73, 137, 169, 185, 196], "attempt start times (0.1 s)");
+    assert_eq!(current.status, "FAILED");
+    assert_eq!(current.reason, "failed: active deadline 20s reached after 8 attempts (last exit code 3)");
+    assert_eq!(current.finished_at, secs(20));
+    assert_eq!(current.exit_codes, vec![3; 8]);
+}
+
+#[test]
+fn retry_waits_the_backoff_capped_by_the_time_left() {
+    let at = |ended: i64, n, deadline: Option<i64>| {
+        (retry_at(secs(ended), n, deadline.map(secs)) - T0) / (NANOS_PER_SEC / 10)
+    };
+    // No deadline: the backoff.
+    assert_eq!(at(10, 5, None), 260);
+    // 40 s left: 16 s backoff; 10 s left: 5 s; 1.5 s left: 1 s; 0.5 s: still 1 s (past the deadline).
+    assert_eq!(at(10, 5, Some(50)), 260);
+    assert_eq!(at(10, 5, Some(20)), 150);
+    assert_eq!(retry_at(secs(10), 5, Some(secs(11) + NANOS_PER_SEC / 2)), secs(11));
+    assert_eq!(retry_at(secs(10), 1, Some(secs(10) + NANOS_PER_SEC / 2)), secs(11));
+}
+
 #[test]
 fn active_deadline_kills_a_run_still_going() {
     let job = Job { run_policy: RunPolicy { active_deadline_seconds: 5, ..RunPolicy::default() }, ..job(vec![]) };
@@ -378,6 +465,73 @@ fn active_deadline_kills_a_run_still_going() {
 stop r1 "killed: active deadline 5s passed"
 wake None"#,
     );
+}
+
+#[test]
+fn max_launch_delay_fails_a_run_that_never_started() {
+    let job = Job { run_policy: RunPolicy { max_launch_delay_seconds: 60, ..RunPolicy::default() }, ..job(vec![]) };
+    let mut waiting = run("r1", "cron/periodic-2", "STARTING", secs(2));
+    waiting.started_at = 0;
+    waiting.allocations.clear();
+    let pending = || vec![("cron/periodic-2", Attempt { state: ChildState::Pending, allocs: vec![], exit_code: 0 })];
+    check(
+        Case { job: job.clone(), slots: &[], runs: vec![waiting.clone()], attempts: pending(), now: secs(30) },
+        "wake Some(62)",
+    );
+    check(
+        Case { job: job.clone(), slots: &[], runs: vec![waiting.clone()], attempts: pending(), now: secs(62) },
+        r#"
+stop r1 "failed: not started within its max launch delay of 60s"
+wake None"#,
+    );
+    // Its stopped child is dead: the run fails with that reason.
+    let mut stopping = waiting.clone();
+    stopping.stop_reason = "failed: not started within its max launch delay of 60s".to_string();
+    check(
+        Case {
+            job: job.clone(),
+            slots: &[],
+            runs: vec![stopping],
+            attempts: vec![(
+                "cron/periodic-2",
+                Attempt { state: ChildState::Failed { ended_at: secs(63) }, allocs: vec![], exit_code: 0 },
+            )],
+            now: secs(63),
+        },
+        r#"
+update r1 FAILED "failed: not started within its max launch delay of 60s" exit [0] allocs []
+wake None"#,
+    );
+    // A run that started is never failed by it, however long it runs.
+    let mut started = run("r1", "cron/periodic-2", "ACTIVE", secs(2));
+    started.started_at = secs(3);
+    check(
+        Case {
+            job,
+            slots: &[],
+            runs: vec![started],
+            attempts: vec![("cron/periodic-2", attempt(ChildState::Running, 0))],
+            now: secs(100),
+        },
+        "wake None",
+    );
+}
+
+#[test]
+fn huge_deadlines_never_overflow() {
+    let job = Job {
+        run_policy: RunPolicy {
+            active_deadline_seconds: u64::MAX,
+            max_launch_delay_seconds: u64::MAX,
+            ..RunPolicy::default()
+        },
+        ..job(vec![])
+    };
+    let mut waiting = run("r1", "cron/periodic-2", "STARTING", secs(2));
+    waiting.started_at = 0;
+    let pending = vec![("cron/periodic-2", Attempt { state: ChildState::Pending, allocs: vec![], exit_code: 0 })];
+    let expect = format!("wake Some({})", (i64::MAX - T0) / NANOS_PER_SEC);
+    check(Case { job, slots: &[], runs: vec![waiting], attempts: pending, now: secs(3) }, &expect);
 }
 
 #[test]

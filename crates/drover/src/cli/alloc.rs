@@ -224,9 +224,9 @@ pub fn event_description(event: &TaskEvent) -> String {
     }
 }
 
-/// Flags of `alloc logs`.
+/// Which log and how much of it: the flags `alloc logs` and `job runs logs` share.
 #[derive(Debug, Clone, clap::Args)]
-pub struct LogsArgs {
+pub struct LogOutput {
     /// Print stderr instead of stdout.
     #[arg(long)]
     pub stderr: bool,
@@ -245,10 +245,22 @@ pub struct LogsArgs {
     /// Full IDs.
     #[arg(long)]
     pub verbose: bool,
+}
+
+/// Flags of `alloc logs`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogsArgs {
+    /// Which log and how much.
+    #[command(flatten)]
+    pub output: LogOutput,
+    /// The first argument is a job ID or prefix: show its newest allocation
+    /// (for a job with runs, that of its newest run that has one).
+    #[arg(long)]
+    pub job: bool,
     /// General options.
     #[command(flatten)]
     pub general: GeneralOptions,
-    /// Allocation ID or prefix.
+    /// Allocation ID or prefix (a job ID or prefix with -job).
     pub alloc: String,
     /// Task name (optional when the allocation has one task).
     pub task: Option<String>,
@@ -298,16 +310,52 @@ fn bullet_list(names: &[String]) -> String {
 
 async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let (client, _ui) = args.general.resolve()?;
-    let stub = resolve::alloc(&client, &args.alloc).await?;
-    let alloc = client.allocation_get(&stub.id).await.context("Error querying allocation")?;
-    let task = pick_task(&alloc, args.task.as_deref(), args.verbose)?;
-    let tail = args.tail || args.lines.is_some() || args.bytes.is_some();
-    let keep_lines = match (args.bytes, args.lines) {
+    let alloc_id =
+        if args.job { job_alloc(&client, &args.alloc).await? } else { resolve::alloc(&client, &args.alloc).await?.id };
+    print_logs(&client, &alloc_id, args.task.as_deref(), &args.output).await
+}
+
+/// The allocation `alloc logs -job <job>` shows: for a job with runs, the
+/// newest allocation of its newest run that has one; else the job's newest
+/// allocation.
+async fn job_alloc(client: &Client, prefix: &str) -> anyhow::Result<String> {
+    let job = resolve::job(client, prefix).await?;
+    let runs = crate::cli::job::runs::fetch_runs(client, &job.id).await?;
+    if !runs.is_empty() {
+        return Ok(crate::cli::job::runs::run_alloc(&job.id, &runs, None)?.1);
+    }
+    let allocs =
+        client.job_allocations(&job.id, true).await.map_err(server_error).context("Error querying allocations")?;
+    allocs
+        .into_iter()
+        .max_by_key(|alloc| (alloc.create_index, alloc.create_time))
+        .map(|alloc| alloc.id)
+        .ok_or_else(|| anyhow::anyhow!("Job {:?} has no allocations", job.id))
+}
+
+/// Prints the log of `task` (or the only task) of allocation `alloc_id`:
+/// the one piece of code behind `alloc logs` and `job runs logs`.
+pub async fn print_logs(
+    client: &Client,
+    alloc_id: &str,
+    task: Option<&str>,
+    output: &LogOutput,
+) -> anyhow::Result<ExitCode> {
+    let alloc = match client.allocation_get(alloc_id).await {
+        Ok(alloc) => alloc,
+        Err(drover_api::ApiError::Status { status: 404, .. }) => {
+            bail!("Allocation {alloc_id} no longer exists: finished allocations are garbage-collected")
+        }
+        Err(err) => return Err(server_error(err)).context("Error querying allocation"),
+    };
+    let task = pick_task(&alloc, task, output.verbose)?;
+    let tail = output.tail || output.lines.is_some() || output.bytes.is_some();
+    let keep_lines = match (output.bytes, output.lines) {
         (Some(_), _) => None,
         (None, Some(lines)) => Some(lines),
         (None, None) => tail.then_some(DEFAULT_TAIL_LINES),
     };
-    let offset = match (args.bytes, keep_lines) {
+    let offset = match (output.bytes, keep_lines) {
         (Some(bytes), _) => bytes,
         (None, Some(lines)) => lines.saturating_add(1).saturating_mul(BYTES_PER_LINE),
         (None, None) => 0,
@@ -315,14 +363,14 @@ async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let request = LogsRequest {
         alloc_id: alloc.id.clone(),
         task,
-        log_type: if args.stderr { LogType::Stderr } else { LogType::Stdout },
-        follow: args.follow,
+        log_type: if output.stderr { LogType::Stderr } else { LogType::Stdout },
+        follow: output.follow,
         from_end: tail,
         offset,
     };
     let mut stream = client.logs_stream(&request).await.map_err(server_error).context("Error reading logs")?;
     match keep_lines {
-        Some(lines) if !args.follow => {
+        Some(lines) if !output.follow => {
             let mut all = Vec::new();
             while let Some(chunk) = stream.next().await {
                 all.extend_from_slice(&chunk.context("Error reading logs")?);

@@ -43,7 +43,7 @@ pub enum JobCommand {
     Dispatch(dispatch::DispatchArgs),
     /// Launch a periodic job now (`periodic force`)
     Periodic(periodic::PeriodicArgs),
-    /// List a job's runs, or stop one (`runs stop`)
+    /// List a job's runs, stop one (`runs stop`) or print one's logs (`runs logs`)
     Runs(runs::RunsArgs),
     /// Add, show, update or remove a job's cron schedules
     Schedule(schedule::ScheduleArgs),

@@ -2,7 +2,8 @@
 // prefix of their ID, with status, type, namespace, labels and last run.
 
 import { get } from "./api.js";
-import { html, setHtml, badge, when, paths, jobGroup, empty, errText } from "./util.js";
+import { html, setHtml, badge, when, paths, jobGroup, empty, errText, jobPath } from "./util.js";
+import { RUN_STATUS } from "./runs.js";
 
 const filters = { search: "", status: "", type: "" };
 
@@ -33,7 +34,14 @@ function summaryBar(job) {
   return html`<div class="stack" title="${text}">${Object.entries(totals).filter(([, v]) => v).map(([k, v]) => html`<span class="s-${k}" style="width:${(v / n) * 100}%"></span>`)}</div>`;
 }
 
-function lastRun(job, children) {
+/** The newest run of a scheduled or parameterized job: its run record (kept
+ * after its child job is garbage-collected), else its newest child. */
+function lastRun(job, children, latestRuns) {
+  const run = latestRuns.get(job.ID);
+  if (run) {
+    const status = RUN_STATUS[run.Status] || "pending";
+    return html`<span data-last-run="${run.ID}">${when(run.CreatedAt)} ${badge(status)}</span>`;
+  }
   const kids = children.get(job.ID) || [];
   if (kids.length) {
     const latest = kids.reduce((a, b) => (a.SubmitTime > b.SubmitTime ? a : b));
@@ -56,7 +64,7 @@ function matches(job) {
   return true;
 }
 
-function table(jobs) {
+function table(jobs, latestRuns) {
   const children = new Map();
   for (const job of jobs) {
     if (job.ParentID) {
@@ -85,7 +93,7 @@ function table(jobs) {
         <td class="hide-sm">${job.Namespace}</td>
         <td class="hide-sm">${labels(job.Meta)}</td>
         <td class="hide-sm">${summaryBar(job)}</td>
-        <td>${lastRun(job, children)}</td></tr>`)}`)}</tbody></table></div></div>`;
+        <td>${lastRun(job, children, latestRuns)}</td></tr>`)}`)}</tbody></table></div></div>`;
 }
 
 /** Mounts the jobs list. */
@@ -102,16 +110,21 @@ export async function mount(root, _params, app) {
   root.querySelector("#job-status").value = filters.status;
   root.querySelector("#job-type").value = filters.type;
   let jobs = [];
+  let latestRuns = new Map();
   const live = root.querySelector("#jobs-live");
   const draw = () => {
-    setHtml(live, table(jobs));
+    setHtml(live, table(jobs, latestRuns));
     const top = jobs.filter((j) => !j.ParentID);
     const running = top.filter((j) => j.Status === "running").length;
     root.querySelector("#jobs-subtitle").textContent = `${top.length} job${top.length === 1 ? "" : "s"} · ${running} running · ${jobs.length - top.length} runs of scheduled and parameterized jobs`;
   };
   const refresh = async () => {
     try {
-      jobs = await get("/v1/jobs?meta=true");
+      const listed = await get("/v1/jobs?meta=true");
+      const templates = listed.filter((j) => !j.ParentID && (j.Periodic || j.ParameterizedJob));
+      const newest = await Promise.all(templates.map((j) => get(`${jobPath(j.ID)}/runs?limit=1`).catch(() => [])));
+      jobs = listed;
+      latestRuns = new Map(templates.map((j, i) => [j.ID, Array.isArray(newest[i]) ? newest[i][0] : undefined]).filter(([, run]) => run));
       draw();
     } catch (err) {
       setHtml(live, html`<div class="alert alert-error">${errText(err)}</div>`);
@@ -121,5 +134,5 @@ export async function mount(root, _params, app) {
   root.querySelector("#job-status").addEventListener("change", (ev) => { filters.status = ev.target.value; draw(); });
   root.querySelector("#job-type").addEventListener("change", (ev) => { filters.type = ev.target.value; draw(); });
   await refresh();
-  return app.onChange(["Job", "Allocation"], refresh);
+  return app.onChange(["Job", "Allocation", "Run"], refresh);
 }

@@ -23,7 +23,8 @@ function fromAllocs(allocs) {
   return { status, start, end: status === "running" ? 0 : end };
 }
 
-const RUN_STATUS = { SUCCESS: "complete", FAILED: "failed", ACTIVE: "running", STARTING: "pending", INITIAL: "pending", SKIPPED: "stopped" };
+/** A run record's status in the UI's words (the badges of runs derived from allocations). */
+export const RUN_STATUS = { SUCCESS: "complete", FAILED: "failed", ACTIVE: "running", STARTING: "pending", INITIAL: "pending", SKIPPED: "stopped" };
 
 /** The runs of `job`, oldest first (at most `limit`): the server's run records when it keeps them, else derived. */
 export async function loadRuns(job, allocs, children, limit = 40) {
