@@ -15,7 +15,7 @@
 //! emptied back to their bare layout and reused as spares while the pool is
 //! short, or removed. Reusing a tree costs no inode or directory block, which
 //! making and removing nine directories per allocation does (see
-//! docs/BENCHMARKS.md, session 6). A tree the task changed in ways emptying
+//! docs/BENCHMARKS.md, e2e_throughput). A tree the task changed in ways emptying
 //! cannot undo (a layout directory replaced or its mode changed) is removed
 //! instead.
 

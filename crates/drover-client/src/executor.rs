@@ -1,8 +1,8 @@
 //! The executor: one long-lived process per client (`drover executor serve
 //! <name>`) that runs every raw_exec task of that client, so tasks outlive a
 //! client restart and a task start costs the fork and exec of the task alone
-//! (an executor process per task cost more CPU than the task: see
-//! docs/BENCHMARKS.md, session 6).
+//! (an executor process per task cost more CPU than the task: see commit
+//! `5cfc1ec` in docs/BENCHMARKS.md, "History of changes").
 //!
 //! The client starts it with its first raw_exec task and talks to it over a
 //! Unix socket in Linux's abstract namespace, named after the client's data
@@ -492,8 +492,8 @@ fn parse_stat_start_time(stat: &str) -> Option<u64> {
 pub const STATUS_FILE: &str = "status.jsonl";
 
 /// The exit status in a task's status file (its second line), `None` until
-/// it is there whole. An `exit.json` (written by per-task executors before
-/// session 6) holds just the exit status.
+/// it is there whole. An `exit.json` (written by executors before commit
+/// `ce9217a`) holds just the exit status.
 pub fn read_exit_file(path: &Path) -> Option<ExitFile> {
     let text = std::fs::read_to_string(path).ok()?;
     if path.file_name().is_some_and(|name| name == "exit.json") {

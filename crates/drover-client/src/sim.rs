@@ -15,8 +15,8 @@
 //!   HTTP/2 over one connection, which carries every request of its nodes,
 //!   long polls included (~210 connections for 10,000 nodes, not ~20,000:
 //!   the kernel's search for a free port made each new connection cost more,
-//!   and their buffers cost the server ~1 GB; see docs/BENCHMARKS.md,
-//!   session 6).
+//!   and their buffers cost the server ~1 GB; see commit `bd3ed26` and
+//!   docs/BENCHMARKS.md, "Simulated nodes").
 //! - Registration and heartbeats go through one bounded pool
 //!   ([`SimConfig::max_in_flight`] requests at a time); heartbeats are spread
 //!   evenly over half the TTL instead of firing together.

@@ -7,7 +7,8 @@
 //! group commit. A suffix that grows with the time inside the second makes
 //! the inserts append: a group commit of many dispatches dirties a handful of
 //! pages (dispatch_accept wrote 14 KB per dispatch instead of 24 KB, and its
-//! state writer spent 30–43% less CPU; docs/BENCHMARKS.md, session 9).
+//! state writer spent 30–43% less CPU: commit `fb53047` in docs/BENCHMARKS.md,
+//! "History of changes").
 //!
 //! A suffix is the microsecond within the second scaled up, plus a random
 //! remainder, and never less than the one before it in this process: two
