@@ -248,6 +248,11 @@ fn children_are_listed_with_filters() {
         .cli(work, &["job", "status", "video-encode/dispatch-"])
         .expect_code(1)
         .expect_stderr("Prefix matched multiple jobs");
+    // A region this server is not in is refused, not ignored.
+    agent
+        .cli(work, &["job", "status", "-region", "eu", "video-encode"])
+        .expect_code(1)
+        .expect_stderr("No path to region \"eu\"");
     open_gate(&gate);
 }
 
