@@ -227,7 +227,7 @@ impl ServerInner {
             } else if let Some(class) = self.broker.class_of_child(&child)
                 && let Some((block, epoch)) = self.broker.class_block(&class)
             {
-                fresh = crate::pipeline::parked_eval(fresh, &block, now);
+                fresh = crate::worker::parked_eval(fresh, &block, now);
                 parked_epoch = Some(epoch);
             }
             evals.push(fresh);

@@ -32,12 +32,13 @@ mod node_test;
 mod ordered_ids;
 mod outcome;
 mod periodic;
-mod pipeline;
+mod plan_apply;
 mod queue;
 mod server;
 mod tls;
 mod ui;
 mod watch;
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -140,12 +141,12 @@ pub async fn start_with_state(
     };
     let inner = ServerInner::new(config, state);
     // A wave gives every worker a full batch to place.
-    inner.broker.set_wave_size(inner.config.num_schedulers.max(1) * pipeline::MAX_BATCH);
+    inner.broker.set_wave_size(inner.config.num_schedulers.max(1) * worker::MAX_BATCH);
     inner.restore();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for _ in 0..inner.config.num_schedulers.max(1) {
-        tasks.push(tokio::spawn(pipeline::run_worker(inner.clone())));
+        tasks.push(tokio::spawn(worker::run_worker(inner.clone())));
     }
     tasks.push(tokio::spawn(inner.node_watch.clone().follow(inner.state.clone())));
     tasks.push(tokio::spawn(background_ticks(inner.clone(), shutdown_rx.clone())));

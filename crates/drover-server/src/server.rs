@@ -18,7 +18,7 @@ use crate::broker::EvalBroker;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::metrics::Metrics;
-use crate::pipeline::PlanApplier;
+use crate::plan_apply::PlanApplier;
 use crate::watch::NodeWatch;
 
 /// Everything a running server holds; shared by handlers and background tasks.
@@ -73,7 +73,7 @@ impl ServerInner {
     /// Builds the server around an open store (no tasks started).
     pub(crate) fn new(config: ServerConfig, state: StateStore) -> Arc<ServerInner> {
         let metrics = Arc::new(Metrics::default());
-        let applier = crate::pipeline::start_applier(state.clone(), metrics.clone());
+        let applier = crate::plan_apply::start_applier(state.clone(), metrics.clone());
         let evals_state = state.clone();
         let eval_source: crate::broker::EvalSource =
             Arc::new(move |eval_id: &str| evals_state.snapshot().eval(eval_id));

@@ -580,7 +580,7 @@ pub(crate) async fn plan_job(server: &AppState, mut job: Job, with_diff: bool) -
         eval,
         job: if job.is_template() { None } else { Some(job.clone()) },
         now: drover_types::now_nanos(),
-        seed: crate::pipeline::plan_seed(&job.id, snapshot.index(), 0),
+        seed: crate::worker::plan_seed(&job.id, snapshot.index(), 0),
         alloc_ids: drover_scheduler::AllocIds::Seeded,
     };
     let snapshot_for_plan = snapshot.clone();
@@ -588,7 +588,7 @@ pub(crate) async fn plan_job(server: &AppState, mut job: Job, with_diff: bool) -
     let existing_for_diff = existing.clone();
     let (plan, diff) = tokio::task::spawn_blocking(move || {
         let plan = if input.job.is_some() {
-            drover_scheduler::schedule(&crate::pipeline::SnapshotView(&snapshot_for_plan), &input)
+            drover_scheduler::schedule(&crate::worker::SnapshotView(&snapshot_for_plan), &input)
         } else {
             drover_scheduler::Plan::default()
         };
