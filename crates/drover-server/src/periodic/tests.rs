@@ -8,6 +8,7 @@ use drover_types::{
     ConcurrencyPolicy, Job, JobSchedule, NANOS_PER_SEC, PeriodicConfig, Run, RunPolicy, RunRestartPolicy,
 };
 
+use super::decide::{Action, Attempt, ChildState, Decision, JobInput, backoff_nanos, decide, retry_at};
 use super::*;
 
 /// 2026-01-01T00:00:00Z.

@@ -1,25 +1,7 @@
-//! Metronome (DC/OS Jobs) job JSON, both ways: [`metronome_to_job`] turns a
-//! Metronome job into a Drover [`Job`], [`job_to_metronome`] renders a job
-//! back in Metronome's shape for the `/service/metronome/v1` API.
-//!
-//! The mapping: a `batch` job marked `RunOnDemand` (it runs only when started,
-//! by hand or by a schedule), one group and one task named after the last
-//! segment of the ID. `run.cmd` runs as `raw_exec` `/bin/sh -c <cmd>`,
-//! `run.args` as the command line itself; with `run.docker` the task uses the
-//! `docker` driver (`image`, `args`, `privileged`, `force_pull`). `cpus` ×
-//! 1000 is the CPU in MHz, `mem` the memory in MB, `disk` the group's
-//! ephemeral disk in MB; `labels` and `description` are job meta;
-//! `restart` is the job's run policy and `maxLaunchDelay` (default 3600 s)
-//! its `MaxLaunchDelaySeconds`; `taskKillGracePeriodSeconds` the
-//! task's kill timeout; `placement.constraints` become job constraints on
-//! node meta (`hostname` on `${attr.unique.hostname}`).
-//!
-//! Validation follows Metronome's schema (unknown fields are rejected, as
-//! its `additionalProperties: false` says) and reports every problem with its
-//! JSON pointer path ([`FieldError`]), which the API turns into Metronome's
-//! 422 `details`. Decision: the JSON is walked as a [`serde_json::Value`]
-//! rather than derived, so every error carries its path and all of them are
-//! reported at once.
+//! Metronome job JSON to a Drover job: [`metronome_to_job`] and
+//! [`metronome_to_schedule`]. The JSON is walked by hand ([`Ctx`]) against
+//! Metronome's field tables, and every problem is collected as a
+//! [`FieldError`] with its JSON pointer path.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +10,8 @@ use drover_types::{
     Resources, RestartPolicy, RunPolicy, RunRestartPolicy, Task, TaskGroup,
 };
 use serde_json::{Map, Value, json};
+
+use super::{DESCRIPTION_META_KEY, GPU_ATTRIBUTE, validate_job_id};
 
 /// One problem in a Metronome job or schedule, at a JSON pointer path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,12 +27,6 @@ impl std::fmt::Display for FieldError {
         write!(f, "{}: {}", self.path, self.message)
     }
 }
-
-/// Meta key holding a Metronome job's `description`.
-pub const DESCRIPTION_META_KEY: &str = "description";
-
-/// The regular expression Metronome documents for job IDs.
-pub const JOB_ID_PATTERN: &str = r"^([a-z0-9]+(\-+[a-z0-9]+)*)(\.([a-z0-9]+(\-+[a-z0-9]+)*))*$";
 
 const JOB_FIELDS: &[&str] = &["id", "description", "labels", "run", "schedules"];
 const RUN_FIELDS: &[&str] = &[
@@ -86,36 +64,6 @@ const DEFAULT_MEM: f64 = 128.0;
 /// Metronome's default `maxLaunchDelay`: a run not running within an hour fails.
 const DEFAULT_MAX_LAUNCH_DELAY: u64 = 3600;
 
-/// Checks a job ID against [`JOB_ID_PATTERN`]: dot-separated segments of
-/// `a-z`, `0-9` and `-`, each starting and ending with a letter or digit.
-pub fn validate_job_id(id: &str) -> Result<(), String> {
-    let segment_ok = |segment: &str| {
-        !segment.is_empty()
-            && segment.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
-            && !segment.starts_with('-')
-            && !segment.ends_with('-')
-    };
-    if id.split('.').all(segment_ok) {
-        return Ok(());
-    }
-    Err(format!(
-        "{id:?} is not a valid job id: dot-separated segments of lowercase letters, digits and '-', each starting and ending with a letter or digit (pattern {JOB_ID_PATTERN})"
-    ))
-}
-
-/// The job group of an ID: everything before the last dot (`marketing` for
-/// `marketing.myjob`); empty for an ID without dots.
-pub fn job_group(id: &str) -> &str {
-    id.rsplit_once('.').map_or("", |(group, _)| group)
-}
-
-/// Whether job `job_id` is in job group `group`, directly (`marketing.myjob`
-/// in `marketing`) or in a nested group (`marketing.eu.myjob`).
-pub fn in_group(job_id: &str, group: &str) -> bool {
-    let group = group.trim_end_matches('.');
-    !group.is_empty() && job_id.strip_prefix(group).is_some_and(|rest| rest.starts_with('.'))
-}
-
 /// Reads a Metronome job JSON object into a canonicalized, validated job.
 pub fn metronome_to_job(value: &Value) -> Result<Job, Vec<FieldError>> {
     let mut ctx = Ctx::default();
@@ -148,171 +96,6 @@ pub fn metronome_to_schedule(value: &Value) -> Result<JobSchedule, Vec<FieldErro
         _ if !ctx.errors.is_empty() => Err(ctx.errors),
         _ => Err(vec![FieldError { path: "/".to_string(), message: "expected a JSON object".to_string() }]),
     }
-}
-
-/// Why a job has no Metronome form.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("job {job_id:?} has no Metronome form: {reason}")]
-pub struct NotMetronome {
-    /// The job.
-    pub job_id: String,
-    /// What does not fit, lowercase.
-    pub reason: String,
-}
-
-/// Renders a job in Metronome's shape (`id`, `description`, `labels`, `run`,
-/// `schedules`). Only batch templates (run on demand or on a schedule, not
-/// parameterized) with one group of one task have one: the jobs a Metronome
-/// run can start.
-pub fn job_to_metronome(job: &Job) -> Result<Value, NotMetronome> {
-    let not = |reason: &str| NotMetronome { job_id: job.id.clone(), reason: reason.to_string() };
-    if job.job_type != JobType::Batch {
-        return Err(not(&format!("it is a {} job, not batch", job.job_type.as_str())));
-    }
-    if !job.parent_id.is_empty() {
-        return Err(not("it is a child of another job"));
-    }
-    if job.is_parameterized() {
-        return Err(not("it is a parameterized job: it runs by dispatch (POST /v1/job/<id>/dispatch)"));
-    }
-    if !job.is_periodic() {
-        return Err(not("it runs when registered, not on demand or on a schedule"));
-    }
-    let [group] = job.task_groups.as_slice() else { return Err(not("it does not have exactly one task group")) };
-    let [task] = group.tasks.as_slice() else { return Err(not("its group does not have exactly one task")) };
-
-    let mut run = Map::new();
-    let config = &task.config;
-    let command = config.get("command").and_then(Value::as_str).unwrap_or("");
-    let args: Vec<String> = config
-        .get("args")
-        .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    let shell_cmd = (command == "/bin/sh" && args.len() == 2 && args[0] == "-c").then(|| args[1].clone());
-    match (task.driver.as_str(), shell_cmd) {
-        ("docker", Some(cmd)) | ("raw_exec", Some(cmd)) => {
-            run.insert("cmd".to_string(), json!(cmd));
-        }
-        ("docker", None) => {
-            if !command.is_empty() {
-                run.insert("cmd".to_string(), json!(command));
-            }
-            if !args.is_empty() {
-                run.insert("args".to_string(), json!(args));
-            }
-        }
-        _ => {
-            let mut argv = Vec::with_capacity(args.len() + 1);
-            if !command.is_empty() {
-                argv.push(command.to_string());
-            }
-            argv.extend(args);
-            run.insert("args".to_string(), json!(argv));
-        }
-    }
-    run.insert("cpus".to_string(), json!(task.resources.cpu as f64 / 1000.0));
-    run.insert("mem".to_string(), json!(task.resources.memory_mb));
-    run.insert("disk".to_string(), json!(group.ephemeral_disk.map(|disk| disk.size_mb).unwrap_or(0)));
-    let gpus = task
-        .constraints
-        .iter()
-        .find(|c| c.l_target == GPU_ATTRIBUTE)
-        .and_then(|c| c.r_target.parse::<u64>().ok())
-        .unwrap_or(0);
-    run.insert("gpus".to_string(), json!(gpus));
-    if !task.env.is_empty() {
-        run.insert("env".to_string(), json!(task.env));
-    }
-    if !task.user.is_empty() {
-        run.insert("user".to_string(), json!(task.user));
-    }
-    if task.driver == "docker" {
-        let mut docker = Map::new();
-        docker.insert("image".to_string(), config.get("image").cloned().unwrap_or(json!("")));
-        docker.insert("forcePullImage".to_string(), json!(config_bool(config, "force_pull")));
-        docker.insert("privileged".to_string(), json!(config_bool(config, "privileged")));
-        docker.insert("parameters".to_string(), config.get("parameters").cloned().unwrap_or(json!([])));
-        run.insert("docker".to_string(), Value::Object(docker));
-    }
-    if let Some(artifacts) = config.get("artifacts") {
-        run.insert("artifacts".to_string(), artifacts.clone());
-    }
-    let policy = match job.run_policy.restart_policy {
-        RunRestartPolicy::Never => "NEVER",
-        RunRestartPolicy::OnFailure => "ON_FAILURE",
-    };
-    let mut restart = Map::new();
-    restart.insert("policy".to_string(), json!(policy));
-    if job.run_policy.active_deadline_seconds > 0 {
-        restart.insert("activeDeadlineSeconds".to_string(), json!(job.run_policy.active_deadline_seconds));
-    }
-    run.insert("restart".to_string(), Value::Object(restart));
-    if task.kill_timeout > 0 {
-        run.insert("taskKillGracePeriodSeconds".to_string(), json!(task.kill_timeout as f64 / NANOS_PER_SEC as f64));
-    }
-    if job.run_policy.max_launch_delay_seconds > 0 {
-        run.insert("maxLaunchDelay".to_string(), json!(job.run_policy.max_launch_delay_seconds));
-    }
-    let constraints: Vec<Value> = job.constraints.iter().filter_map(placement_constraint).collect();
-    if !constraints.is_empty() {
-        run.insert("placement".to_string(), json!({ "constraints": constraints }));
-    }
-
-    let mut labels = job.meta.clone();
-    let description = labels.remove(DESCRIPTION_META_KEY);
-    let mut out = Map::new();
-    out.insert("id".to_string(), json!(job.id));
-    if let Some(description) = description {
-        out.insert("description".to_string(), json!(description));
-    }
-    out.insert("labels".to_string(), json!(labels));
-    out.insert("run".to_string(), Value::Object(run));
-    out.insert("schedules".to_string(), Value::Array(job.schedules.iter().map(schedule_to_metronome).collect()));
-    Ok(Value::Object(out))
-}
-
-/// Renders a schedule in Metronome's shape (without `nextRunAt`, which needs
-/// the cron library; the API adds it).
-pub fn schedule_to_metronome(schedule: &JobSchedule) -> Value {
-    let policy = match schedule.concurrency_policy {
-        ConcurrencyPolicy::Allow => "ALLOW",
-        ConcurrencyPolicy::Forbid => "FORBID",
-        ConcurrencyPolicy::Replace => "REPLACE",
-    };
-    json!({
-        "id": schedule.id,
-        "cron": schedule.cron,
-        "timezone": if schedule.time_zone.is_empty() { "UTC" } else { schedule.time_zone.as_str() },
-        "startingDeadlineSeconds": schedule.starting_deadline_seconds,
-        "concurrencyPolicy": policy,
-        "enabled": schedule.enabled,
-    })
-}
-
-/// Node attribute a GPU count is checked against (no node sets it yet, so
-/// a job asking for GPUs is honestly unplaceable).
-const GPU_ATTRIBUTE: &str = "${attr.gpu.count}";
-
-fn config_bool(config: &BTreeMap<String, Value>, key: &str) -> bool {
-    config.get(key).and_then(Value::as_bool).unwrap_or(false)
-}
-
-fn placement_constraint(constraint: &Constraint) -> Option<Value> {
-    let attribute = if constraint.l_target == "${attr.unique.hostname}" {
-        "hostname".to_string()
-    } else {
-        constraint.l_target.strip_prefix("${meta.")?.strip_suffix('}')?.to_string()
-    };
-    let (operator, value) = match constraint.operand.as_str() {
-        "=" => ("IS", constraint.r_target.clone()),
-        "regexp" => {
-            let inner = constraint.r_target.strip_prefix("^(?:")?.strip_suffix(")$")?;
-            ("LIKE", inner.to_string())
-        }
-        _ => return None,
-    };
-    Some(json!({ "attribute": attribute, "operator": operator, "value": value }))
 }
 
 #[derive(Default)]
@@ -957,91 +740,5 @@ error /schedules/2/id: a schedule with id ok already exists
 "#,
         );
         check("[1]", "error /: expected an object, got an array");
-    }
-
-    #[test]
-    fn job_ids_follow_metronome_pattern() {
-        for good in ["a", "myjob", "prod.example.app", "a--b", "0.1-x"] {
-            assert_eq!(validate_job_id(good), Ok(()), "{good}");
-        }
-        for bad in ["", "-a", "a-", "a..b", ".a", "a.", "A", "a_b", "a/b"] {
-            assert!(validate_job_id(bad).is_err(), "{bad}");
-        }
-        assert_eq!(job_group("marketing.myjob"), "marketing");
-        assert_eq!(job_group("a.b.c"), "a.b");
-        assert_eq!(job_group("solo"), "");
-        assert!(in_group("marketing.myjob", "marketing"));
-        assert!(in_group("marketing.eu.myjob", "marketing"));
-        assert!(in_group("marketing.eu.myjob", "marketing.eu."));
-        assert!(!in_group("marketingx.myjob", "marketing"));
-        assert!(!in_group("marketing", "marketing"));
-        assert!(!in_group("a.b", ""));
-    }
-
-    #[test]
-    fn jobs_render_back_in_metronome_shape() {
-        let input = json!({
-            "id": "marketing.report",
-            "description": "weekly",
-            "labels": {"team": "web"},
-            "run": {"cmd": "echo hi", "cpus": 0.5, "mem": 64, "disk": 10, "gpus": 0,
-                    "env": {"X": "1"}, "user": "nobody",
-                    "restart": {"policy": "ON_FAILURE", "activeDeadlineSeconds": 30},
-                    "taskKillGracePeriodSeconds": 7.5, "maxLaunchDelay": 120,
-                    "artifacts": [{"uri": "https://e.com/x", "executable": true, "extract": false, "cache": false}],
-                    "placement": {"constraints": [{"attribute": "rack", "operator": "IS", "value": "r1"}]}},
-            "schedules": [{"id": "nightly", "cron": "20 0 * * *", "timezone": "Europe/Berlin",
-                           "startingDeadlineSeconds": 60, "concurrencyPolicy": "REPLACE", "enabled": false}]
-        });
-        let job = metronome_to_job(&input).expect("valid");
-        let back = job_to_metronome(&job).expect("metronome form");
-        assert_eq!(back, input);
-        let docker = json!({"id": "img", "labels": {}, "run": {"args": ["--flag"], "cpus": 1.0, "mem": 32, "disk": 0, "gpus": 0,
-            "docker": {"image": "alpine", "forcePullImage": false, "privileged": true, "parameters": []},
-            "restart": {"policy": "NEVER"}, "taskKillGracePeriodSeconds": 5.0}, "schedules": []});
-        let job = metronome_to_job(&docker).expect("valid");
-        // An absent maxLaunchDelay is Metronome's default, shown back.
-        let mut with_default = docker.clone();
-        with_default["run"]["maxLaunchDelay"] = json!(3600);
-        assert_eq!(job_to_metronome(&job).expect("metronome form"), with_default);
-        let service = Job { id: "web".to_string(), job_type: JobType::Service, ..Job::default() };
-        assert_eq!(
-            job_to_metronome(&service).map_err(|e| e.to_string()),
-            Err("job \"web\" has no Metronome form: it is a service job, not batch".to_string())
-        );
-        // Only templates a Metronome run can start: not a batch job that ran
-        // when registered, nor a parameterized one.
-        let mut plain = job.clone();
-        plain.run_on_demand = false;
-        assert_eq!(
-            job_to_metronome(&plain).map_err(|e| e.to_string()),
-            Err("job \"img\" has no Metronome form: it runs when registered, not on demand or on a schedule"
-                .to_string())
-        );
-        plain.parameterized_job = Some(drover_types::ParameterizedJobConfig::default());
-        assert_eq!(
-            job_to_metronome(&plain).map_err(|e| e.to_string()),
-            Err("job \"img\" has no Metronome form: it is a parameterized job: it runs by dispatch (POST /v1/job/<id>/dispatch)"
-                .to_string())
-        );
-    }
-
-    #[test]
-    fn schedules_alone() {
-        let schedule =
-            metronome_to_schedule(&json!({"id": "nightly", "cron": "20 0 * * *", "timeZone": "America/New_York",
-            "nextRunAt": "2016-07-26T00:20:00.000+0000", "startingDeadlineSeconds": 900}))
-            .expect("valid");
-        assert_eq!(schedule.time_zone, "America/New_York");
-        assert_eq!(
-            schedule_to_metronome(&schedule),
-            json!({"id": "nightly", "cron": "20 0 * * *", "timezone": "America/New_York",
-                   "startingDeadlineSeconds": 900, "concurrencyPolicy": "ALLOW", "enabled": true})
-        );
-        let errors = metronome_to_schedule(&json!({"cron": 5})).expect_err("invalid");
-        assert_eq!(
-            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            vec!["/id: is required", "/cron: expected a string, got a number"]
-        );
     }
 }
