@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use drover_types::api::{
-    ClientAllocsResponse, ClientAllocsUpdateRequest, INDEX_HEADER, JobListStub, NodeRegisterResponse, TOKEN_HEADER,
+    ClientAllocsResponse, ClientAllocsUpdateRequest, INDEX_HEADER, IndexResponse, JobListStub, NodeHeartbeatRequest,
+    NodeRegisterResponse, TOKEN_HEADER,
 };
 use drover_types::{AllocClientUpdate, Node};
 
@@ -266,7 +267,7 @@ impl Client {
     /// `PUT /v1/node/:id/heartbeat`: keeps a node `ready`. A 404 means the
     /// server forgot the node: register again.
     pub async fn node_heartbeat(&self, node_id: &str, secret_id: &str) -> Result<NodeRegisterResponse, ApiError> {
-        let body = serde_json::json!({ "SecretID": secret_id });
+        let body = NodeHeartbeatRequest { secret_id: secret_id.to_string() };
         self.write_json(reqwest::Method::PUT, &format!("/v1/node/{node_id}/heartbeat"), &[], Some(&body)).await
     }
 
@@ -291,7 +292,7 @@ impl Client {
     /// `POST /v1/client/allocs/update`: reports allocation client state.
     pub async fn client_allocs_update(&self, node_id: &str, allocs: Vec<AllocClientUpdate>) -> Result<(), ApiError> {
         let body = ClientAllocsUpdateRequest { node_id: node_id.to_string(), allocs };
-        let _: serde_json::Value =
+        let _: IndexResponse =
             self.write_json(reqwest::Method::POST, "/v1/client/allocs/update", &[], Some(&body)).await?;
         Ok(())
     }

@@ -1,59 +1,22 @@
 //! One thin method per HTTP endpoint the command line uses, typed with
-//! `drover-types`; the reply shapes that are not domain objects live here too.
+//! `drover-types`: every request and reply body is a `drover_types::api`
+//! type (or a domain object), the same the server writes.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
-use serde::{Deserialize, Serialize};
-
-use drover_types::api::AgentSelf;
 use drover_types::api::{
-    AllocListStub, JobDeregisterResponse, JobDiff, JobDispatchRequest, JobDispatchResponse, JobListStub, JobOutcome,
-    JobPlanRequest, JobPlanResponse, JobRegisterRequest, JobRegisterResponse, JobSummary, NodeListStub, QueuedDispatch,
-    SearchRequest, SearchResponse,
+    AgentSelf, AllocListStub, AllocRestartRequest, AllocStopResponse, DrainSpec, JobDeregisterResponse,
+    JobDispatchRequest, JobDispatchResponse, JobEvaluateRequest, JobListStub, JobOutcome, JobPlanRequest,
+    JobPlanResponse, JobRegisterRequest, JobRegisterResponse, JobSummary, JobVersionsResponse, NodeDrainRequest,
+    NodeDrainResponse, NodeEligibilityRequest, NodeListStub, NodeModifyResponse, QueuedDispatch, SearchRequest,
+    SearchResponse, SystemGcResponse,
 };
 use drover_types::{Allocation, Evaluation, Job, Node};
+use futures_util::{Stream, StreamExt};
 
 use crate::client::{Client, QueryMeta, encode_component};
 use crate::error::ApiError;
-
-/// `GET /v1/job/:id/versions` reply.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct JobVersionsResponse {
-    /// Versions, newest first.
-    #[serde(deserialize_with = "null_as_default")]
-    pub versions: Vec<Job>,
-    /// `diffs[i]` is the change from `versions[i + 1]` to `versions[i]`
-    /// (only with `?diffs=true`; `null` otherwise).
-    #[serde(deserialize_with = "null_as_default")]
-    pub diffs: Vec<JobDiff>,
-    /// State index.
-    pub index: u64,
-}
-
-/// `POST /v1/allocation/:id/stop` reply.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct AllocStopResponse {
-    /// The evaluation created to replace the allocation.
-    #[serde(rename = "EvalID")]
-    pub eval_id: String,
-    /// State index of the write.
-    pub index: u64,
-}
-
-/// Reply to node drain and eligibility updates.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NodeUpdateResponse {
-    /// Evaluations created by the change.
-    #[serde(rename = "EvalIDs")]
-    pub eval_ids: Vec<String>,
-    /// State index of the write.
-    pub index: u64,
-}
 
 /// Which log stream of a task to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +162,7 @@ impl Client {
 
     /// `POST /v1/job/:id/evaluate`: forces a new evaluation.
     pub async fn job_evaluate(&self, job_id: &str) -> Result<JobRegisterResponse, ApiError> {
-        let body = serde_json::json!({ "JobID": job_id, "EvalOptions": { "ForceReschedule": false } });
+        let body = JobEvaluateRequest { job_id: job_id.to_string(), ..JobEvaluateRequest::default() };
         self.write_json(reqwest::Method::POST, &format!("/v1/job/{}/evaluate", path_id(job_id)), &[], Some(&body)).await
     }
 
@@ -229,7 +192,7 @@ impl Client {
     /// `POST /v1/client/allocation/:id/restart`: restarts one task, or all
     /// tasks when `task` is empty.
     pub async fn allocation_restart(&self, alloc_id: &str, task: &str) -> Result<(), ApiError> {
-        let body = serde_json::json!({ "TaskName": task });
+        let body = AllocRestartRequest { task_name: task.to_string() };
         let path = format!("/v1/client/allocation/{}/restart", path_id(alloc_id));
         let _: serde_json::Value = self.write_json(reqwest::Method::POST, &path, &[], Some(&body)).await?;
         Ok(())
@@ -317,16 +280,18 @@ impl Client {
     /// `POST /v1/node/:id/drain`: starts a drain with a deadline (ns, 0 = none)
     /// when `deadline` is `Some`, ends it (and marks the node eligible again)
     /// when `None`.
-    pub async fn node_drain(&self, node_id: &str, deadline: Option<i64>) -> Result<NodeUpdateResponse, ApiError> {
-        let spec = deadline.map(|ns| serde_json::json!({ "Deadline": ns, "IgnoreSystemJobs": false }));
-        let body = serde_json::json!({ "DrainSpec": spec, "MarkEligible": deadline.is_none() });
+    pub async fn node_drain(&self, node_id: &str, deadline: Option<i64>) -> Result<NodeDrainResponse, ApiError> {
+        let body = NodeDrainRequest {
+            drain_spec: deadline.map(|deadline| DrainSpec { deadline, ignore_system_jobs: false }),
+            mark_eligible: deadline.is_none(),
+        };
         self.write_json(reqwest::Method::POST, &format!("/v1/node/{}/drain", path_id(node_id)), &[], Some(&body)).await
     }
 
     /// `POST /v1/node/:id/eligibility`: marks a node (in)eligible for new work.
-    pub async fn node_eligibility(&self, node_id: &str, eligible: bool) -> Result<NodeUpdateResponse, ApiError> {
+    pub async fn node_eligibility(&self, node_id: &str, eligible: bool) -> Result<NodeModifyResponse, ApiError> {
         let value = if eligible { "eligible" } else { "ineligible" };
-        let body = serde_json::json!({ "Eligibility": value });
+        let body = NodeEligibilityRequest { eligibility: value.to_string() };
         self.write_json(reqwest::Method::POST, &format!("/v1/node/{}/eligibility", path_id(node_id)), &[], Some(&body))
             .await
     }
@@ -350,7 +315,7 @@ impl Client {
     /// `PUT /v1/system/gc`: forces a garbage collection (dead dispatched
     /// children past the threshold, terminal evaluations and allocations).
     pub async fn system_gc(&self) -> Result<(), ApiError> {
-        let _: serde_json::Value = self.write_json::<(), _>(reqwest::Method::PUT, "/v1/system/gc", &[], None).await?;
+        let _: SystemGcResponse = self.write_json::<(), _>(reqwest::Method::PUT, "/v1/system/gc", &[], None).await?;
         Ok(())
     }
 
@@ -359,15 +324,6 @@ impl Client {
     pub async fn agent_self(&self) -> Result<AgentSelf, ApiError> {
         Ok(self.get_json("/v1/agent/self", &[]).await?.0)
     }
-}
-
-/// `null` read as the type's default, as Go servers send empty lists.
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 fn prefix_query(prefix: &str) -> Vec<(&'static str, String)> {

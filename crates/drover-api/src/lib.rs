@@ -19,6 +19,6 @@ mod endpoints;
 mod error;
 
 pub use client::{Client, ClientConfig, QueryMeta};
-pub use drover_types::api::{AllocOutcome, JobOutcome, QueuedDispatch};
-pub use endpoints::{AllocStopResponse, JobVersionsResponse, LogType, LogsRequest, NodeUpdateResponse};
+pub use drover_types::api::{AllocOutcome, AllocStopResponse, JobOutcome, JobVersionsResponse, QueuedDispatch};
+pub use endpoints::{LogType, LogsRequest};
 pub use error::ApiError;

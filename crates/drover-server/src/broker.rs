@@ -301,10 +301,13 @@ impl EvalBroker {
         self.fingerprints.class_of_child(job)
     }
 
-    /// Adds a pending evaluation. Duplicates (same ID already held) are ignored.
+    /// Adds a pending evaluation. Duplicates (same ID already held) are
+    /// ignored, and so is every evaluation while the broker is disabled (it
+    /// is durable in the state, and the next leadership refills the broker
+    /// from there).
     pub fn enqueue(&self, eval: Arc<Evaluation>, now: i64) {
         let mut state = self.lock();
-        if !state.known.insert(eval.id.clone()) {
+        if state.closed || !state.known.insert(eval.id.clone()) {
             return;
         }
         if eval.wait_until > now {
@@ -325,7 +328,12 @@ impl EvalBroker {
     /// job replaces the older one, which is returned (read from the state)
     /// so the caller can cancel it. It waits in line by [`blocked_age`].
     pub fn block(&self, eval: &Evaluation) -> Option<Arc<Evaluation>> {
-        let replaced = self.block_locked(&mut self.lock(), eval)?;
+        let mut state = self.lock();
+        if state.closed {
+            return None;
+        }
+        let replaced = self.block_locked(&mut state, eval)?;
+        drop(state);
         (self.source)(&replaced)
     }
 
@@ -571,6 +579,40 @@ impl EvalBroker {
     pub fn close(&self) {
         self.lock().closed = true;
         self.notify.notify_waiters();
+    }
+
+    /// Disables the broker when leadership is revoked: every `dequeue`
+    /// returns `None` (the workers end after the batch in hand), and every
+    /// queue is emptied. Nothing is lost: each evaluation is durable in the
+    /// state, and [`EvalBroker::enable`] plus a restore refill it from there.
+    pub fn disable(&self) {
+        self.reset(true);
+        self.notify.notify_waiters();
+    }
+
+    /// Enables an emptied broker for a new leadership (refilled by the
+    /// server's restore from the state).
+    pub fn enable(&self) {
+        self.reset(false);
+    }
+
+    /// Whether the broker hands out evaluations (this server leads).
+    pub fn is_enabled(&self) -> bool {
+        !self.lock().closed
+    }
+
+    /// Empties every queue; the wave size stays, and the capacity epoch
+    /// moves on (a decision made before the reset is stale after it).
+    fn reset(&self, closed: bool) {
+        let mut state = self.lock();
+        let fresh = BrokerState {
+            wave_size: state.wave_size,
+            epoch: CapacityEpoch(state.epoch.0 + 1),
+            seq: state.seq,
+            closed,
+            ..BrokerState::default()
+        };
+        *state = fresh;
     }
 
     /// Queue depths.

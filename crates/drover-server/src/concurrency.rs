@@ -13,24 +13,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use drover_state::{ChangedObject, Op, Snapshot, Txn};
-use drover_types::{Evaluation, Job, eval_status, job_status, now_nanos};
+use drover_types::{Evaluation, HELD_DESCRIPTION, Job, JobKey, eval_status, job_status, now_nanos};
 
 use crate::server::ServerInner;
 
-/// Prefix of the status description of a held evaluation.
-pub(crate) const HELD_DESCRIPTION: &str = "waiting for max_concurrent";
-
-type ParentKey = (String, String);
 type Order = (Reverse<i32>, u64);
 
 /// Held evaluations per parent.
 #[derive(Default)]
 pub(crate) struct ConcurrencyGate {
-    queues: Mutex<HashMap<ParentKey, BTreeMap<Order, Arc<Evaluation>>>>,
+    queues: Mutex<HashMap<JobKey, BTreeMap<Order, Arc<Evaluation>>>>,
 }
 
 impl ConcurrencyGate {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ParentKey, BTreeMap<Order, Arc<Evaluation>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobKey, BTreeMap<Order, Arc<Evaluation>>>> {
         self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -96,9 +92,15 @@ impl ConcurrencyGate {
             .unwrap_or_default()
     }
 
+    /// Forgets every line (leadership ends; the next one rebuilds them from
+    /// the state's held evaluations).
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
+    }
+
     /// Every line: (namespace, parent, held children).
     pub(crate) fn all_lines(&self) -> Vec<(String, String, Vec<drover_types::api::QueuedDispatch>)> {
-        let keys: Vec<ParentKey> = self.lock().keys().cloned().collect();
+        let keys: Vec<JobKey> = self.lock().keys().cloned().collect();
         keys.into_iter()
             .map(|(ns, parent)| {
                 let line = self.line(&ns, &parent);

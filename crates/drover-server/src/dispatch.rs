@@ -13,15 +13,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::response::Response;
-
 use drover_state::{Op, Precondition, Snapshot, Txn};
 use drover_types::api::{JobDispatchRequest, JobDispatchResponse};
 use drover_types::{Job, MAX_PRIORITY, eval_status, eval_trigger, new_id, now_nanos, payload_requirement};
 
 use crate::error::ServerError;
-use crate::http::{ApiError, Params, json_reply, parse_body};
 use crate::server::ServerInner;
 
 /// The ID of a dispatched child: `<parent>/dispatch-[<tpl>-]<unix seconds>-<8 hex>`.
@@ -223,7 +219,7 @@ impl ServerInner {
             if held {
                 fresh.status = eval_status::BLOCKED.to_string();
                 fresh.status_description =
-                    format!("{} ({limit} children of {parent_id} running)", crate::concurrency::HELD_DESCRIPTION);
+                    format!("{} ({limit} children of {parent_id} running)", drover_types::HELD_DESCRIPTION);
             } else if let Some(class) = self.broker.class_of_child(&child)
                 && let Some((block, epoch)) = self.broker.class_block(&class)
             {
@@ -258,27 +254,6 @@ impl ServerInner {
             index,
         })
     }
-}
-
-/// `POST /v1/job/:id/dispatch`.
-pub(crate) async fn http_dispatch(
-    server: &Arc<ServerInner>,
-    params: &Params,
-    job_id: &str,
-    body: &Bytes,
-) -> Result<Response, ApiError> {
-    let mut request: JobDispatchRequest =
-        if body.is_empty() { JobDispatchRequest::default() } else { parse_body(body)? };
-    if !request.job_id.is_empty() && request.job_id != job_id {
-        return Err(ApiError(ServerError::BadRequest("Job ID does not match".to_string())));
-    }
-    if let Some(token) = params.get("idempotency_token")
-        && !token.is_empty()
-    {
-        request.idempotency_token = token.to_string();
-    }
-    let reply = server.dispatch_job(&params.namespace(), job_id, request).await?;
-    Ok(json_reply(&reply, reply.index))
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ impl ServerInner {
             return Ok(0);
         }
         let mut ops = Vec::new();
-        let mut collected: BTreeMap<(String, String), CollectedChildren> = BTreeMap::new();
+        let mut collected: BTreeMap<drover_types::JobKey, CollectedChildren> = BTreeMap::new();
         // The counts as the previous chunk's commit left them, not as `snapshot` saw them.
         let counts_now = self.state.snapshot();
         for job in chunk {

@@ -2,9 +2,10 @@
 //! protocol), the evaluation broker, scheduler workers, the plan applier,
 //! node heartbeats and dispatch.
 //!
-//! [`start`] opens the state store in the data dir, refills the broker from it,
-//! starts the workers, the plan applier and the heartbeat sweeper, and serves
-//! HTTP. Data flow for one registration: handler -> [`ServerInner`] operation ->
+//! [`start`] opens the state store in the data dir, establishes leadership
+//! (`leader`: refills the broker from the state, starts the workers, the plan
+//! applier, the cron launcher, the heartbeat sweeper and garbage collection)
+//! and serves HTTP. Data flow for one registration: handler -> [`ServerInner`] operation ->
 //! one durable state write (job + evaluation) -> broker -> worker runs the pure
 //! scheduler over a snapshot -> plan applier re-checks and commits -> clients
 //! see their allocations through their long poll.
@@ -27,6 +28,7 @@ mod dispatch;
 mod error;
 mod gc;
 mod http;
+mod leader;
 mod metrics;
 mod node_test;
 mod ordered_ids;
@@ -44,12 +46,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use acl::{AllowAll, Authorizer, Capability, required_capability};
+pub use acl::{AllowAll, Authorizer, Capability};
 pub use broker::{BrokerStats, EvalBroker};
 pub use config::ServerConfig;
 pub use dispatch::{build_child, dispatched_id, validate_dispatch};
 pub use error::ServerError;
 pub use gc::{CollectedChildren, collected_children};
+pub use http::required_capability;
 pub use metrics::Metrics;
 pub use node_test::NodeTestResult;
 pub use outcome::{AllocOutcome, JobOutcome, outcome};
@@ -90,6 +93,8 @@ pub struct ServerHandle {
     addr: SocketAddr,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The leader-only subsystems while this server leads (see `leader`).
+    leadership: tokio::sync::Mutex<Option<leader::Leadership>>,
 }
 
 impl ServerHandle {
@@ -103,9 +108,37 @@ impl ServerHandle {
         &self.inner
     }
 
-    /// Stops serving: workers finish the evaluation in hand, open long polls
-    /// are cut, background loops end.
+    /// Whether this server leads: its broker, workers, plan applier, cron
+    /// launcher, heartbeat sweeper and garbage collection run.
+    pub async fn is_leader(&self) -> bool {
+        self.leadership.lock().await.is_some()
+    }
+
+    /// Stops the leader-only subsystems (a no-op when not leading): the
+    /// workers finish the batch in hand, the loops end and the in-memory
+    /// queues are dropped. The API keeps serving; writes still commit, and
+    /// the work they create waits in the state for the next leadership.
+    pub async fn revoke_leadership(&self) {
+        let mut leadership = self.leadership.lock().await;
+        if let Some(running) = leadership.take() {
+            self.inner.revoke_leadership(running).await;
+        }
+    }
+
+    /// Starts the leader-only subsystems again (a no-op when leading),
+    /// restoring the broker, the held dispatches and the heartbeat
+    /// deadlines from the state.
+    pub async fn establish_leadership(&self) {
+        let mut leadership = self.leadership.lock().await;
+        if leadership.is_none() {
+            *leadership = Some(self.inner.establish_leadership());
+        }
+    }
+
+    /// Stops serving: the leader-only subsystems stop (workers finish the
+    /// evaluation in hand), open long polls are cut, background loops end.
     pub async fn shutdown(self) {
+        self.revoke_leadership().await;
         let _ = self.shutdown.send(true);
         self.inner.broker.close();
         for task in self.tasks {
@@ -140,28 +173,11 @@ pub async fn start_with_state(
         None => None,
     };
     let inner = ServerInner::new(config, state);
-    // A wave gives every worker a full batch to place.
-    inner.broker.set_wave_size(inner.config.num_schedulers.max(1) * worker::MAX_BATCH);
-    inner.restore();
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
-    for _ in 0..inner.config.num_schedulers.max(1) {
-        tasks.push(tokio::spawn(worker::run_worker(inner.clone())));
-    }
     tasks.push(tokio::spawn(inner.node_watch.clone().follow(inner.state.clone())));
-    tasks.push(tokio::spawn(background_ticks(inner.clone(), shutdown_rx.clone())));
-    tasks.push(tokio::spawn(gc::run_gc(inner.clone(), shutdown_rx.clone())));
-    tasks.push(tokio::spawn(concurrency::follow_children(inner.clone())));
-    tasks.push(tokio::spawn(periodic::run_launcher(inner.clone(), shutdown_rx.clone())));
-    {
-        // Children may have finished while the server was down.
-        let inner = inner.clone();
-        tokio::spawn(async move {
-            for (ns, parent, _) in inner.gate.all_lines() {
-                inner.release_held(&ns, &parent).await;
-            }
-        });
-    }
+    // One server: it leads from the start.
+    let leadership = tokio::sync::Mutex::new(Some(inner.establish_leadership()));
     let app = http::router(inner.clone());
     let mut serve_shutdown = shutdown_rx;
     let stop = async move {
@@ -186,19 +202,5 @@ pub async fn start_with_state(
         }
     }
     tracing::info!(addr = %addr, "server started");
-    Ok(ServerHandle { inner, addr, shutdown: shutdown_tx, tasks })
-}
-
-/// Periodic work: expire heartbeats, promote delayed evaluations.
-async fn background_ticks(server: Arc<ServerInner>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
-        server.broker.promote_due(drover_types::now_nanos());
-        server.expire_heartbeats().await;
-        server.enforce_drain_deadlines().await;
-    }
+    Ok(ServerHandle { inner, addr, shutdown: shutdown_tx, tasks, leadership })
 }

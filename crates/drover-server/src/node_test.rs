@@ -1,5 +1,6 @@
-//! `POST /v1/node/:id/test`: checks that a runner (node) can run work end to
-//! end, as Chef Automate's runner Test button does.
+//! Runner tests (`POST /v1/node/:id/test`, served by `http/node_test.rs`):
+//! checks that a runner (node) can run work end to end, as Chef Automate's
+//! runner Test button does.
 //!
 //! A tiny probe job is registered like any other batch job, pinned to the
 //! node with a `${node.unique.id}` constraint: `raw_exec` `/bin/true` when the
@@ -16,11 +17,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::routing::post;
-use serde::Serialize;
-
 use drover_state::{Op, Txn};
 use drover_types::{
     Constraint, EphemeralDisk, Job, JobType, MAX_PRIORITY, Node, ReschedulePolicy, Resources, RestartPolicy, Task,
@@ -28,11 +24,15 @@ use drover_types::{
 };
 
 use crate::error::ServerError;
-use crate::http::{ApiError, ApiResult, AppState, Params, json_reply};
 use crate::server::ServerInner;
 
+pub use drover_types::api::NodeTestResult;
+
 /// Longest a test waits for the probe when the caller gives no `?timeout=`.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest a test waits for the probe, whatever `?timeout=` asks.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Longest a test waits, after the probe's purge, for the probe's
 /// allocations and evaluations to finish so that they can be removed.
@@ -40,37 +40,6 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Prefix of probe job IDs.
 pub(crate) const PROBE_PREFIX: &str = "drover-node-test-";
-
-/// The answer of a runner test.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NodeTestResult {
-    /// The node tested.
-    #[serde(rename = "NodeID")]
-    pub node_id: String,
-    /// Whether the probe ran and exited 0.
-    pub success: bool,
-    /// From submitting the probe to its end (or to the failure).
-    pub duration_ms: u64,
-    /// `probe task exited 0 on raw_exec` or what went wrong.
-    pub message: String,
-}
-
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/v1/node/{id}/test", post(test_node).put(test_node))
-}
-
-async fn test_node(State(server): State<AppState>, Path(node_id): Path<String>, params: Params) -> ApiResult {
-    let timeout = match params.get("timeout") {
-        None | Some("") => DEFAULT_TIMEOUT,
-        Some(text) => drover_types::parse_duration(text)
-            .map(drover_types::nanos_to_duration)
-            .map_err(|err| ApiError(ServerError::BadRequest(format!("invalid timeout {text:?}: {err}"))))?
-            .min(Duration::from_secs(300)),
-    };
-    let result = server.test_node(&node_id, timeout).await?;
-    Ok(json_reply(&result, server.state.index()))
-}
 
 /// Why a probe could not be placed on `node` although it is up: it is
 /// draining or ineligible for scheduling; with the command that changes it.
@@ -90,9 +59,9 @@ fn not_schedulable(node: &Node) -> Option<String> {
 fn probe_task(node: &Node) -> Task {
     let raw_exec = node.drivers.get("raw_exec").is_some_and(|info| info.detected && info.healthy);
     let (driver, config) = if raw_exec {
-        ("raw_exec", BTreeMap::from([("command".to_string(), serde_json::json!("/bin/true"))]))
+        ("raw_exec", BTreeMap::from([("command".to_string(), serde_json::Value::from("/bin/true"))]))
     } else {
-        ("mock", BTreeMap::from([("run_for".to_string(), serde_json::json!("10ms"))]))
+        ("mock", BTreeMap::from([("run_for".to_string(), serde_json::Value::from("10ms"))]))
     };
     Task {
         name: "probe".to_string(),

@@ -1,18 +1,14 @@
-//! `GET /v1/job/:id/outcome`: the blocking "result" of a job, so a dispatch
-//! can be used like a function call. It waits (up to `?wait=`, default 5m)
-//! until the job is dead, then says how it ended and with which exit code.
+//! The blocking "result" of a job (`GET /v1/job/:id/outcome`), so a dispatch
+//! can be used like a function call: wait (up to `?wait=`, default 5m) until
+//! the job is dead, then say how it ended and with which exit code.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::response::Response;
-
-use drover_state::Snapshot;
+use drover_state::{Snapshot, StateStore};
 use drover_types::{Allocation, Job, JobEnding, client_status, job_status, task_event};
 
 use crate::error::ServerError;
-use crate::http::{ApiError, Params, json_reply};
-use crate::server::ServerInner;
 
 pub use drover_types::api::{AllocOutcome, JobOutcome};
 
@@ -76,30 +72,23 @@ pub fn outcome_with(snapshot: &Snapshot, job: &Job, mut allocs: Vec<Arc<Allocati
     }
 }
 
-pub(crate) async fn http_outcome(
-    server: &Arc<ServerInner>,
-    params: &Params,
+/// The outcome of a job once it is dead, waiting at most `wait` for that;
+/// after `wait` the outcome as it stands (`finished` false).
+pub(crate) async fn wait_outcome(
+    state: &StateStore,
+    namespace: &str,
     job_id: &str,
-) -> Result<Response, ApiError> {
-    let wait = match params.get("wait") {
-        None | Some("") => Duration::from_secs(300),
-        Some(text) => drover_types::nanos_to_duration(
-            drover_types::parse_duration(text)
-                .map_err(|e| ApiError(ServerError::BadRequest(format!("invalid wait {text:?}: {e}"))))?,
-        ),
-    };
+    wait: Duration,
+) -> Result<JobOutcome, ServerError> {
     let deadline = tokio::time::Instant::now() + wait;
-    let namespace = params.namespace();
     loop {
-        let snapshot = server.state.snapshot();
-        let job = snapshot
-            .job(&namespace, job_id)
-            .ok_or_else(|| ApiError(ServerError::NotFound("job not found".to_string())))?;
+        let snapshot = state.snapshot();
+        let job = snapshot.job(namespace, job_id).ok_or_else(|| ServerError::NotFound("job not found".to_string()))?;
         let result = outcome(&snapshot, &job);
         let now = tokio::time::Instant::now();
         if result.finished || now >= deadline {
-            return Ok(json_reply(&result, snapshot.index()));
+            return Ok(result);
         }
-        server.state.wait_index_above(snapshot.index(), deadline - now).await;
+        state.wait_index_above(snapshot.index(), deadline - now).await;
     }
 }

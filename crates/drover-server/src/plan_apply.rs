@@ -66,7 +66,6 @@ pub(crate) struct CommitOutcome {
     pub freed_capacity: bool,
 }
 
-
 /// The handle workers submit plans through.
 #[derive(Clone)]
 pub(crate) struct PlanApplier {

@@ -1,6 +1,7 @@
-//! The job queue (`GET /v1/queue`): work not running yet, in the order it
-//! will be taken, each item with the reason it waits, then the work that runs
-//! with its runner. Also the drain deadline enforcer.
+//! The job queue (`GET /v1/queue`, served by `http/queue.rs`): work not
+//! running yet, in the order it will be taken, each item with the reason it
+//! waits, then the work that runs with its runner. Also the drain deadline
+//! enforcer.
 //!
 //! Queued work, in order: evaluations in the broker (ready ones in dequeue
 //! order, then those behind an earlier evaluation of their job, delayed,
@@ -19,18 +20,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::State;
-use axum::routing::get;
-
 use drover_state::{AllocDesiredUpdate, Op, Snapshot, Txn};
 use drover_types::{
     AllocMetric, Allocation, Evaluation, Job, client_status, desired_status, eval_status, eval_trigger, new_id,
     node_status, now_nanos,
 };
 
-use crate::error::ServerError;
-use crate::http::{ApiError, ApiResult, AppState, Params, json_reply};
 use crate::server::ServerInner;
 
 pub use drover_types::api::{QueueItem, QueueResponse, RunningItem};
@@ -51,24 +46,6 @@ pub mod queue_kind {
 
 /// Items of each list a queue reply holds unless `?limit=N` says otherwise.
 pub const DEFAULT_QUEUE_LIMIT: usize = 1000;
-
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/v1/queue", get(queue))
-}
-
-async fn queue(State(server): State<AppState>, params: Params) -> ApiResult {
-    let limit = match params.number("limit")? {
-        None => DEFAULT_QUEUE_LIMIT,
-        Some(0) => {
-            return Err(ApiError(ServerError::BadRequest("invalid limit 0: expected at least 1".to_string())));
-        }
-        Some(limit) => usize::try_from(limit).unwrap_or(usize::MAX),
-    };
-    let namespace = params.get("namespace").filter(|ns| !ns.is_empty() && *ns != "*").map(|_| params.namespace());
-    let snapshot = server.state.snapshot();
-    let reply = server.queue(&snapshot, namespace.as_deref(), limit);
-    Ok(json_reply(&reply, snapshot.index()))
-}
 
 /// Why a task group could not be placed, in one line: `no node has 4096 MB
 /// of memory free (3 nodes exhausted)`, `constraint ${attr.kernel.name} =

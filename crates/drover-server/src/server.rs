@@ -31,7 +31,10 @@ pub struct ServerInner {
     pub broker: EvalBroker,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    pub(crate) applier: PlanApplier,
+    /// The plan applier workers commit through: started with the server,
+    /// dropped when leadership is revoked (its task ends with the last
+    /// handle) and started afresh when leadership is established.
+    applier: Mutex<Option<PlanApplier>>,
     pub(crate) node_watch: NodeWatch,
     heartbeats: Mutex<HashMap<String, Instant>>,
     /// Last heartbeat per node (Unix ns); kept in memory, not written per beat.
@@ -86,7 +89,7 @@ impl ServerInner {
             state,
             broker: EvalBroker::new(eval_source),
             metrics,
-            applier,
+            applier: Mutex::new(Some(applier)),
             node_watch: NodeWatch::default(),
             heartbeats: Mutex::new(HashMap::new()),
             last_seen: Mutex::new(HashMap::new()),
@@ -98,6 +101,26 @@ impl ServerInner {
             gate: crate::concurrency::ConcurrencyGate::default(),
             launcher: crate::periodic::Launcher::default(),
         })
+    }
+
+    /// The plan applier, while this server leads.
+    pub(crate) fn applier(&self) -> Result<PlanApplier, ServerError> {
+        self.applier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| ServerError::Internal("not the leader: no plan applier".to_string()))
+    }
+
+    /// Starts a plan applier unless one runs; or, with `false`, drops this
+    /// server's handle so the applier ends once the last worker's is gone.
+    pub(crate) fn set_plan_applier(&self, running: bool) {
+        let mut applier = self.applier.lock().unwrap_or_else(|p| p.into_inner());
+        if !running {
+            *applier = None;
+        } else if applier.is_none() {
+            *applier = Some(crate::plan_apply::start_applier(self.state.clone(), self.metrics.clone()));
+        }
     }
 
     /// Replaces the authorizer consulted on every request (the ACL system plugs in here).
@@ -129,7 +152,7 @@ impl ServerInner {
         for eval in &open_evals {
             match eval.status.as_str() {
                 eval_status::PENDING => self.broker.enqueue(eval.clone(), now),
-                eval_status::BLOCKED if !eval.status_description.starts_with(crate::concurrency::HELD_DESCRIPTION) => {
+                eval_status::BLOCKED if !eval.status_description.starts_with(drover_types::HELD_DESCRIPTION) => {
                     self.broker.block(eval);
                 }
                 _ => {}

@@ -216,7 +216,11 @@ async fn commit_decisions(
     }
     let n_planned = planned.len();
     parts.extend(parked_writes);
-    let outcomes = if parts.is_empty() { Ok(Vec::new()) } else { server.applier.submit(CommitRequest { parts }).await };
+    let outcomes = match server.applier() {
+        _ if parts.is_empty() => Ok(Vec::new()),
+        Ok(applier) => applier.submit(CommitRequest { parts }).await,
+        Err(err) => Err(err),
+    };
     let outcomes = match outcomes {
         Ok(outcomes) => outcomes,
         Err(err) => {

@@ -168,6 +168,100 @@ async fn the_job_list_pages_filters_and_leaves_children_out() {
     server.handle.shutdown().await;
 }
 
+/// How many allocations each job has.
+async fn allocs_by_job(server: &TestServer) -> std::collections::BTreeMap<String, usize> {
+    let allocs = server.get("/v1/allocations").await;
+    let mut by_job = std::collections::BTreeMap::new();
+    for alloc in allocs.as_array().expect("a list") {
+        *by_job.entry(alloc["JobID"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+    }
+    by_job
+}
+
+/// Waits until there are at least `n` allocations.
+async fn wait_for_allocs(server: &TestServer, n: usize) {
+    for _ in 0..200 {
+        if allocs_by_job(server).await.values().sum::<usize>() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let evals = server.get("/v1/evaluations").await;
+    let waiting: Vec<String> = evals
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|eval| eval["Status"] != "complete")
+        .map(|eval| format!("{} {} {}", eval["JobID"], eval["Status"], eval["StatusDescription"]))
+        .collect();
+    panic!(
+        "never reached {n} allocations ({} placed); evaluations not complete: {waiting:#?}",
+        allocs_by_job(server).await.len()
+    );
+}
+
+async fn dispatch_n(server: &TestServer, job_id: &str, n: usize) {
+    for _ in 0..n {
+        let (status, reply) =
+            server.call(reqwest::Method::POST, &format!("/v1/job/{job_id}/dispatch"), Some(json!({}))).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+}
+
+/// Leadership stopped and established again in the middle of a backlog:
+/// while no server leads, writes are accepted but nothing is scheduled; once
+/// it leads again every waiting child is placed, none is lost and none is
+/// placed twice.
+#[tokio::test]
+async fn leadership_stops_and_starts_again_mid_backlog() {
+    let server = TestServer::start().await;
+    server.register_node(NODE_A, 1000).await;
+    let mut template = job("resize", "batch", 1, 100);
+    template["Job"]["ParameterizedJob"] = json!({"Payload": "optional"});
+    // Memory decides the room: ten on node A, a hundred on node B.
+    template["Job"]["TaskGroups"][0]["Tasks"][0]["Resources"]["CPU"] = json!(10);
+    template["Job"]["TaskGroups"][0]["EphemeralDisk"] = json!({"SizeMB": 10});
+    let (status, reply) = server.call(reqwest::Method::PUT, "/v1/jobs", Some(template)).await;
+    assert_eq!(status, 200, "{reply}");
+
+    // Room for ten: ten placed, thirty waiting.
+    dispatch_n(&server, "resize", 40).await;
+    wait_for_allocs(&server, 10).await;
+    server.handle.revoke_leadership().await;
+    assert!(!server.handle.is_leader().await);
+
+    // No leader: dispatches are durable, capacity appears, nothing is placed.
+    dispatch_n(&server, "resize", 20).await;
+    server.register_node(NODE_B, 10_000).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(allocs_by_job(&server).await.values().sum::<usize>(), 10, "nothing is scheduled without a leader");
+
+    server.handle.establish_leadership().await;
+    assert!(server.handle.is_leader().await);
+    wait_for_allocs(&server, 60).await;
+    dispatch_n(&server, "resize", 5).await;
+    wait_for_allocs(&server, 65).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let placed = allocs_by_job(&server).await;
+    assert_eq!(placed.len(), 65, "every child placed: {placed:?}");
+    assert!(placed.values().all(|n| *n == 1), "none placed twice: {placed:?}");
+    let evals = server.get("/v1/evaluations").await;
+    let open: Vec<&Value> = evals
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|eval| eval["Status"] == "pending" || eval["Status"] == "blocked")
+        .collect();
+    assert!(open.is_empty(), "no evaluation left waiting: {open:?}");
+
+    // Stopping and starting again with nothing waiting changes nothing.
+    server.handle.revoke_leadership().await;
+    server.handle.establish_leadership().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(allocs_by_job(&server).await, placed);
+    server.handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn register_places_allocations_and_plan_diffs() {
     let server = TestServer::start().await;

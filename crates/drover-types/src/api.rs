@@ -1,15 +1,26 @@
 //! Request and response shapes of the HTTP API that are not domain objects
 //! themselves: list stubs, summaries, register / dispatch / plan replies.
 //! Field names follow Nomad's v1 API so its clients work unchanged.
+//!
+//! This is the one wire contract: the server builds its replies from these
+//! types, and the `drover-api` client and the CLI read them back with the
+//! same types. Replies that used to be ad hoc JSON objects keep their fields
+//! in alphabetical order, the order those objects had on the wire.
+//! [`metronome`] holds the Metronome API's run, history and error shapes.
+
+pub mod metronome;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::alloc::{AllocatedResources, Allocation, TaskState};
-use crate::eval::AllocMetric;
+use crate::eval::{AllocMetric, Evaluation};
 use crate::job::{Job, JobType};
 use crate::node::{DriverInfo, Node};
+use crate::run::{JobHistory, Run};
+use crate::schedule::JobSchedule;
 
 /// `PUT /v1/jobs` and `POST /v1/job/:id` body.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -594,8 +605,8 @@ pub struct SearchResponse {
 }
 
 /// One event of `GET /v1/event/stream`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
 pub struct StreamEvent {
     /// `Job`, `Evaluation`, `Allocation`, `Node`.
     pub topic: String,
@@ -609,7 +620,85 @@ pub struct StreamEvent {
     /// State index of the change.
     pub index: u64,
     /// `{"Job": {...}}`, `{"Evaluation": {...}}`...
-    pub payload: serde_json::Value,
+    pub payload: EventPayload,
+}
+
+/// The object an event carries, under its topic's key: `{"Job": {...}}`.
+///
+/// Read back, a deregistered job or node (only its ID) comes as the `Job` or
+/// `Node` variant with the other fields at their defaults; the event's `Type`
+/// says which it was.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum EventPayload {
+    /// A job written (`JobRegistered`).
+    Job {
+        /// The job.
+        #[serde(rename = "Job")]
+        job: Arc<Job>,
+    },
+    /// An evaluation written.
+    Evaluation {
+        /// The evaluation.
+        #[serde(rename = "Evaluation")]
+        eval: Arc<Evaluation>,
+    },
+    /// An allocation written.
+    Allocation {
+        /// The allocation.
+        #[serde(rename = "Allocation")]
+        alloc: Arc<Allocation>,
+    },
+    /// A node registered or changed (its secret ID cleared).
+    Node {
+        /// The node.
+        #[serde(rename = "Node")]
+        node: Arc<Node>,
+    },
+    /// A run written.
+    Run {
+        /// The run.
+        #[serde(rename = "Run")]
+        run: Arc<Run>,
+    },
+    /// A job's run history written.
+    History {
+        /// The history.
+        #[serde(rename = "History")]
+        history: Arc<JobHistory>,
+    },
+    /// A job purged (`JobDeregistered`).
+    JobDeleted {
+        /// The purged job's ID and namespace.
+        #[serde(rename = "Job")]
+        job: DeletedJob,
+    },
+    /// A node purged (`NodeDeregistration`).
+    NodeDeleted {
+        /// The purged node's ID.
+        #[serde(rename = "Node")]
+        node: DeletedNode,
+    },
+}
+
+/// A purged job in an event: what is left to name it.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeletedJob {
+    /// Job ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Namespace.
+    pub namespace: String,
+}
+
+/// A purged node in an event: its ID.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeletedNode {
+    /// Node ID.
+    #[serde(rename = "ID")]
+    pub id: String,
 }
 
 /// A batch of events as the stream sends them: one JSON line each.
@@ -622,16 +711,161 @@ pub struct StreamEvents {
     pub events: Vec<StreamEvent>,
 }
 
-/// `GET /v1/agent/self` (the parts Drover fills).
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+/// `GET /v1/agent/self` (the parts Drover fills; Nomad's names).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AgentSelf {
-    /// Config summary.
-    pub config: serde_json::Value,
-    /// Member info.
-    pub member: serde_json::Value,
-    /// Stats.
-    pub stats: serde_json::Value,
+    /// The agent's configuration.
+    #[serde(deserialize_with = "null_as_default")]
+    pub config: AgentConfig,
+    /// The agent as a cluster member.
+    #[serde(deserialize_with = "null_as_default")]
+    pub member: AgentMember,
+    /// Figures per subsystem (`drover`, `broker`, `raft`, `client`), as text.
+    #[serde(deserialize_with = "null_as_default")]
+    pub stats: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// The `Config` of [`AgentSelf`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AgentConfig {
+    /// Client mode.
+    #[serde(deserialize_with = "null_as_default")]
+    pub client: AgentClientConfig,
+    /// Data directory.
+    pub data_dir: String,
+    /// Datacenter.
+    pub datacenter: String,
+    /// Node name.
+    pub node_name: String,
+    /// Region.
+    pub region: String,
+    /// Server mode.
+    #[serde(deserialize_with = "null_as_default")]
+    pub server: AgentServerConfig,
+    /// The agent's build.
+    #[serde(deserialize_with = "null_as_default")]
+    pub version: AgentVersion,
+}
+
+/// The `Config.Client` of [`AgentSelf`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AgentClientConfig {
+    /// Whether this agent runs a client (a node).
+    pub enabled: bool,
+    /// The local node's ID ("" without a client). Drover addition.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+}
+
+/// The `Config.Server` of [`AgentSelf`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AgentServerConfig {
+    /// Whether this agent runs a server.
+    pub enabled: bool,
+    /// Scheduler workers.
+    pub num_schedulers: usize,
+}
+
+/// The `Config.Version` of [`AgentSelf`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AgentVersion {
+    /// `drover`.
+    pub name: String,
+    /// The version number.
+    pub version: String,
+}
+
+/// The `Member` of [`AgentSelf`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AgentMember {
+    /// HTTP address.
+    pub addr: String,
+    /// Node name.
+    pub name: String,
+    /// `alive`.
+    pub status: String,
+    /// `region`, `dc`, `role`.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// `GET /v1/agent/health` reply.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct AgentHealthResponse {
+    /// The client's health.
+    pub client: AgentHealth,
+    /// The server's health.
+    pub server: AgentHealth,
+}
+
+/// One part of [`AgentHealthResponse`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct AgentHealth {
+    /// What is wrong, or `ok`.
+    pub message: String,
+    /// Healthy.
+    pub ok: bool,
+}
+
+/// `GET /v1/metrics` reply (Nomad's `MetricsSummary`, the parts Drover fills).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MetricsSummary {
+    /// Counters since start.
+    pub counters: Vec<MetricCounter>,
+    /// Current values.
+    pub gauges: Vec<MetricGauge>,
+    /// Request latencies per route (milliseconds).
+    pub samples: Vec<MetricSample>,
+    /// When it was taken (Unix seconds, as text).
+    pub timestamp: String,
+}
+
+/// A counter of [`MetricsSummary`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MetricCounter {
+    /// How many.
+    pub count: u64,
+    /// `drover.<what>`.
+    pub name: String,
+    /// The count again, as Nomad sums it.
+    pub sum: f64,
+}
+
+/// A gauge of [`MetricsSummary`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MetricGauge {
+    /// `drover.<what>`.
+    pub name: String,
+    /// Its value.
+    pub value: f64,
+}
+
+/// A sample (request latencies of one route) of [`MetricsSummary`].
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MetricSample {
+    /// Requests.
+    pub count: u64,
+    /// `route`: `<METHOD> <path pattern>`.
+    pub labels: BTreeMap<String, String>,
+    /// Longest (ms).
+    pub max: f64,
+    /// Mean (ms).
+    pub mean: f64,
+    /// `drover.http.request`.
+    pub name: String,
+    /// Total (ms).
+    pub sum: f64,
 }
 
 /// Error body for JSON error replies (Drover's API answers plain text like
@@ -790,4 +1024,197 @@ pub struct AllocOutcome {
     pub client_status: String,
     /// Task name → its last exit code (`None` if it never exited).
     pub tasks: BTreeMap<String, Option<i32>>,
+}
+
+/// Reply to writes whose only news is the state index: client allocation
+/// updates (`POST /v1/client/allocs/update` and `update-batch`) and schedule
+/// changes (`POST /v1/job/:id/schedules`, `PUT|DELETE .../schedules/:id`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IndexResponse {
+    /// State index of the write.
+    pub index: u64,
+}
+
+/// `POST /v1/job/:id/evaluate` body (Nomad's `JobEvaluateRequest`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobEvaluateRequest {
+    /// The job.
+    #[serde(rename = "JobID")]
+    pub job_id: String,
+    /// Options of the evaluation.
+    pub eval_options: EvalOptions,
+}
+
+/// Options of a forced evaluation.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EvalOptions {
+    /// Reschedule failed allocations now (not supported yet: always false).
+    pub force_reschedule: bool,
+}
+
+/// `GET /v1/job/:id/versions` reply.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct JobVersionsResponse {
+    /// `diffs[i]` is the change from `versions[i + 1]` to `versions[i]`
+    /// (only with `?diffs=true`; empty otherwise, `null` from Nomad).
+    #[serde(deserialize_with = "null_as_default")]
+    pub diffs: Vec<JobDiff>,
+    /// State index.
+    pub index: u64,
+    /// Versions, newest first.
+    #[serde(deserialize_with = "null_as_default")]
+    pub versions: Vec<Job>,
+}
+
+/// `POST /v1/allocation/:id/stop` reply.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocStopResponse {
+    /// The evaluation created to replace the allocation.
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    /// State index of the write.
+    pub index: u64,
+}
+
+/// `POST /v1/client/allocation/:id/restart` body (Nomad's `AllocRestartRequest`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllocRestartRequest {
+    /// The task to restart; "" restarts every task.
+    pub task_name: String,
+}
+
+/// `PUT /v1/node/:id/heartbeat` body (client agent protocol).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeHeartbeatRequest {
+    /// The node's secret, as registered.
+    #[serde(rename = "SecretID")]
+    pub secret_id: String,
+}
+
+/// `POST /v1/node/:id/drain` body (Nomad's `NodeUpdateDrainRequest`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeDrainRequest {
+    /// The drain to start; `None` ends a drain.
+    pub drain_spec: Option<DrainSpec>,
+    /// Make the node eligible again when ending the drain.
+    pub mark_eligible: bool,
+}
+
+/// A drain to start.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DrainSpec {
+    /// How long allocations get to move (ns); 0 = no deadline.
+    pub deadline: i64,
+    /// Leave system jobs running.
+    pub ignore_system_jobs: bool,
+}
+
+/// `POST /v1/node/:id/drain` reply.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeDrainResponse {
+    /// State index of the evaluations' write.
+    pub eval_create_index: u64,
+    /// Evaluations created to move the node's work.
+    #[serde(rename = "EvalIDs", deserialize_with = "null_as_default")]
+    pub eval_ids: Vec<String>,
+    /// State index of the write.
+    pub index: u64,
+    /// The node's modify index after the write.
+    pub node_modify_index: u64,
+}
+
+/// `POST /v1/node/:id/eligibility` body.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeEligibilityRequest {
+    /// `eligible` or `ineligible`.
+    pub eligibility: String,
+}
+
+/// Reply to a node eligibility change or purge.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeModifyResponse {
+    /// State index of the write.
+    pub index: u64,
+    /// The node's modify index after the write.
+    pub node_modify_index: u64,
+}
+
+/// `POST /v1/node/:id/test` reply: whether a runner (node) can run work end to end.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeTestResult {
+    /// The node tested.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// Whether the probe ran and exited 0.
+    pub success: bool,
+    /// From submitting the probe to its end (or to the failure).
+    pub duration_ms: u64,
+    /// `probe task exited 0 on raw_exec` or what went wrong.
+    pub message: String,
+}
+
+/// `PUT /v1/system/gc` reply.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SystemGcResponse {
+    /// How many objects were collected. Drover addition.
+    pub purged: usize,
+}
+
+/// `POST /v1/job/:id/periodic/force` reply: Nomad's `PeriodicForceResponse`,
+/// plus the run and child Drover created.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PeriodicForceResponse {
+    /// The child's evaluation.
+    #[serde(rename = "EvalID")]
+    pub eval_id: String,
+    /// Its create index.
+    pub eval_create_index: u64,
+    /// State index of the write.
+    pub index: u64,
+    /// The run started.
+    #[serde(rename = "RunID")]
+    pub run_id: String,
+    /// The child job launched.
+    #[serde(rename = "DispatchedJobID")]
+    pub dispatched_job_id: String,
+}
+
+/// One schedule of `GET /v1/job/:id/schedules[/:id]`: the stored fields,
+/// where it comes from and its next launch.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ScheduleView {
+    /// The schedule.
+    #[serde(flatten)]
+    pub schedule: JobSchedule,
+    /// `periodic` (the job's Nomad block) or `schedules`.
+    pub source: String,
+    /// Next launch (Unix ns, 0 = none), computed even when disabled, as Metronome does.
+    pub next_run_at: i64,
+    /// The same in Metronome's format, `2019-04-11T00:20:00.000+0000`.
+    pub next_run_at_text: String,
+}
+
+/// `null` read as the type's default, as Go servers send empty lists.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }

@@ -25,6 +25,12 @@ pub mod eval_status {
     }
 }
 
+/// Start of the status description of a dispatched child's evaluation held
+/// by its parent's `max_concurrent` (stored `blocked`, not scheduled until
+/// the line moves): the server writes it and finds held evaluations by it
+/// after a restart; the CLI reads it to say a dispatch waits in line.
+pub const HELD_DESCRIPTION: &str = "waiting for max_concurrent";
+
 /// What created an evaluation.
 pub mod eval_trigger {
     /// A job was registered or its spec changed.

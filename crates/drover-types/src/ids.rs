@@ -3,6 +3,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// A job as a map key: `(namespace, job ID)`, for the tables a server keeps
+/// per job or per parent job.
+pub type JobKey = (String, String);
+
 /// The last microsecond [`new_id`] handed out in this process.
 static LAST_ID_MICROS: AtomicU64 = AtomicU64::new(0);
 

@@ -6,7 +6,7 @@ use axum::routing::{get, post};
 
 use drover_state::Snapshot;
 use drover_types::Allocation;
-use drover_types::api::AllocListStub;
+use drover_types::api::{AllocListStub, AllocStopResponse};
 
 use super::{ApiError, ApiResult, AppState, Params, blocking_snapshot, json_reply};
 use crate::error::ServerError;
@@ -54,5 +54,5 @@ async fn get_alloc(State(server): State<AppState>, Path(id): Path<String>, param
 
 async fn stop(State(server): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let (eval_id, index) = server.stop_alloc(&id).await?;
-    Ok(json_reply(&serde_json::json!({ "EvalID": eval_id, "Index": index }), index))
+    Ok(json_reply(&AllocStopResponse { eval_id, index }, index))
 }

@@ -3,6 +3,7 @@
 //! A `{}` line is sent every 10 seconds so idle connections stay open.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use drover_state::{Change, ChangedObject};
-use drover_types::api::{StreamEvent, StreamEvents};
+use drover_types::api::{DeletedJob, DeletedNode, EventPayload, StreamEvent, StreamEvents};
 
 use super::AppState;
 
@@ -50,46 +51,50 @@ impl TopicFilter {
 pub(crate) fn to_event(change: &Change) -> StreamEvent {
     let (topic, event_type, key, namespace, payload) = match &change.object {
         ChangedObject::Job(job) => {
-            ("Job", "JobRegistered", job.id.clone(), job.namespace.clone(), serde_json::json!({ "Job": &**job }))
+            ("Job", "JobRegistered", job.id.clone(), job.namespace.clone(), EventPayload::Job { job: job.clone() })
         }
         ChangedObject::JobDeleted { namespace, job_id } => (
             "Job",
             "JobDeregistered",
             job_id.clone(),
             namespace.clone(),
-            serde_json::json!({ "Job": { "ID": job_id, "Namespace": namespace } }),
+            EventPayload::JobDeleted { job: DeletedJob { id: job_id.clone(), namespace: namespace.clone() } },
         ),
         ChangedObject::Eval(eval) => (
             "Evaluation",
             "EvaluationUpdated",
             eval.id.clone(),
             eval.namespace.clone(),
-            serde_json::json!({ "Evaluation": &**eval }),
+            EventPayload::Evaluation { eval: eval.clone() },
         ),
         ChangedObject::Alloc(alloc) => (
             "Allocation",
             "AllocationUpdated",
             alloc.id.clone(),
             alloc.namespace.clone(),
-            serde_json::json!({ "Allocation": &**alloc }),
+            EventPayload::Allocation { alloc: alloc.clone() },
         ),
         ChangedObject::Node(node) => {
             let mut node = (**node).clone();
             node.secret_id.clear();
-            ("Node", "NodeRegistration", node.id.clone(), String::new(), serde_json::json!({ "Node": node }))
+            ("Node", "NodeRegistration", node.id.clone(), String::new(), EventPayload::Node { node: Arc::new(node) })
         }
-        ChangedObject::NodeDeleted(id) => {
-            ("Node", "NodeDeregistration", id.clone(), String::new(), serde_json::json!({ "Node": { "ID": id } }))
-        }
+        ChangedObject::NodeDeleted(id) => (
+            "Node",
+            "NodeDeregistration",
+            id.clone(),
+            String::new(),
+            EventPayload::NodeDeleted { node: DeletedNode { id: id.clone() } },
+        ),
         ChangedObject::Run(run) => {
-            ("Run", "RunUpdated", run.id.clone(), run.namespace.clone(), serde_json::json!({ "Run": &**run }))
+            ("Run", "RunUpdated", run.id.clone(), run.namespace.clone(), EventPayload::Run { run: run.clone() })
         }
         ChangedObject::JobHistory(history) => (
             "Job",
             "JobHistoryUpdated",
             history.job_id.clone(),
             history.namespace.clone(),
-            serde_json::json!({ "History": &**history }),
+            EventPayload::History { history: history.clone() },
         ),
     };
     StreamEvent {

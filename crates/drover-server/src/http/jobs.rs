@@ -12,7 +12,7 @@ use axum::routing::{any, get, post};
 use drover_state::Snapshot;
 use drover_types::api::{
     AllocListStub, JobChildrenSummary, JobListStub, JobPlanRequest, JobPlanResponse, JobRegisterRequest, JobSummary,
-    PlanAnnotations, TaskGroupSummary,
+    JobVersionsResponse, PlanAnnotations, TaskGroupSummary,
 };
 use drover_types::{Evaluation, Job, eval_status};
 
@@ -83,7 +83,7 @@ async fn job_dispatcher(
             find_job(&snapshot, &params, &job_id)?;
             Ok(json_reply(&server.gate.line(&params.namespace(), &job_id), snapshot.index()))
         }
-        ("GET", "outcome") => crate::outcome::http_outcome(&server, &params, &job_id).await,
+        ("GET", "outcome") => super::outcome::outcome(&server, &params, &job_id).await,
         ("GET", "deployments") => {
             let snapshot = server.state.snapshot();
             find_job(&snapshot, &params, &job_id)?;
@@ -100,7 +100,7 @@ async fn job_dispatcher(
             let reply = server.evaluate_job(&params.namespace(), &job_id).await?;
             Ok(json_reply(&reply, reply.index))
         }
-        ("POST" | "PUT", "dispatch") => crate::dispatch::http_dispatch(&server, &params, &job_id, &body).await,
+        ("POST" | "PUT", "dispatch") => super::dispatch::dispatch(&server, &params, &job_id, &body).await,
         _ => Err(ApiError(ServerError::BadRequest(format!("method {method} not allowed on /v1/job/{rest}")))),
     }
 }
@@ -170,7 +170,7 @@ struct JobListQuery {
     children: bool,
     per_page: Option<usize>,
     /// Where the page starts: `(namespace, job ID)` of `next_token`.
-    from: Option<(String, String)>,
+    from: Option<drover_types::JobKey>,
 }
 
 impl JobListQuery {
@@ -453,7 +453,7 @@ async fn versions(server: &AppState, params: &Params, job_id: &str) -> ApiResult
     } else {
         Vec::new()
     };
-    let reply = serde_json::json!({ "Versions": versions, "Diffs": diffs, "Index": snapshot.index() });
+    let reply = JobVersionsResponse { diffs, index: snapshot.index(), versions };
     Ok(json_reply(&reply, snapshot.index()))
 }
 

@@ -21,10 +21,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+#[cfg(test)]
+use serde_json::json;
 
 use drover_jobspec::metronome::{self as mapping, FieldError};
 use drover_state::Snapshot;
+use drover_types::api::metronome::{ErrorBody, ErrorDetail, FinishedRun, History, RunTask, RunView};
 use drover_types::{
     Allocation, Job, JobSchedule, Run, client_status, desired_status, format_metronome_time, now_nanos, run_status,
 };
@@ -57,7 +61,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-/// A Metronome-shaped error reply.
+/// A Metronome-shaped error reply: its status and its [`ErrorBody`] as JSON.
 #[derive(Debug)]
 pub(crate) struct MetronomeError {
     status: StatusCode,
@@ -65,27 +69,35 @@ pub(crate) struct MetronomeError {
 }
 
 impl MetronomeError {
-    fn new(status: StatusCode, body: Value) -> MetronomeError {
-        MetronomeError { status, body }
+    fn new(status: StatusCode, body: ErrorBody) -> MetronomeError {
+        MetronomeError { status, body: serde_json::to_value(body).unwrap_or_default() }
     }
 
     fn message(status: StatusCode, message: impl Into<String>) -> MetronomeError {
-        MetronomeError::new(status, json!({ "message": message.into() }))
+        MetronomeError::new(status, ErrorBody { message: message.into(), ..ErrorBody::default() })
+    }
+
+    /// A 404 naming what was not found (and the job of a run).
+    fn not_found(id: &str, job_spec: Option<&str>, message: &str) -> MetronomeError {
+        let body = ErrorBody {
+            id: Some(id.to_string()),
+            job_spec: job_spec.map(str::to_string),
+            message: message.to_string(),
+            ..ErrorBody::default()
+        };
+        MetronomeError::new(StatusCode::NOT_FOUND, body)
     }
 
     fn job_not_found(job_id: &str) -> MetronomeError {
-        MetronomeError::new(StatusCode::NOT_FOUND, json!({ "id": job_id, "message": "Job not found" }))
+        MetronomeError::not_found(job_id, None, "Job not found")
     }
 
     fn run_not_found(job_id: &str, run_id: &str) -> MetronomeError {
-        MetronomeError::new(
-            StatusCode::NOT_FOUND,
-            json!({ "jobSpec": job_id, "id": run_id, "message": "Job Run not found" }),
-        )
+        MetronomeError::not_found(run_id, Some(job_id), "Job Run not found")
     }
 
     fn schedule_not_found(schedule_id: &str) -> MetronomeError {
-        MetronomeError::new(StatusCode::NOT_FOUND, json!({ "id": schedule_id, "message": "Schedule not found" }))
+        MetronomeError::not_found(schedule_id, None, "Schedule not found")
     }
 
     /// 422 `Object is not valid` with one `details` entry per path.
@@ -97,12 +109,11 @@ impl MetronomeError {
                 None => by_path.push((error.path.clone(), vec![error.message.clone()])),
             }
         }
-        let details: Vec<Value> =
-            by_path.into_iter().map(|(path, errors)| json!({ "path": path, "errors": errors })).collect();
-        MetronomeError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "message": "Object is not valid", "details": details }),
-        )
+        let details: Vec<ErrorDetail> =
+            by_path.into_iter().map(|(path, errors)| ErrorDetail { errors, path }).collect();
+        let body =
+            ErrorBody { details: Some(details), message: "Object is not valid".to_string(), ..ErrorBody::default() };
+        MetronomeError::new(StatusCode::UNPROCESSABLE_ENTITY, body)
     }
 
     /// A server operation's error: validation problems are 422, the rest keep their status.
@@ -129,7 +140,7 @@ impl IntoResponse for MetronomeError {
 
 type MetronomeResult = Result<Response, MetronomeError>;
 
-fn reply(status: StatusCode, body: Value) -> MetronomeResult {
+fn reply<T: Serialize>(status: StatusCode, body: &T) -> MetronomeResult {
     Ok((status, axum::Json(body)).into_response())
 }
 
@@ -184,7 +195,7 @@ fn metronome_job(snapshot: &Snapshot, namespace: &str, job_id: &str) -> Result<A
 fn schedule_json(job: &Job, schedule: &JobSchedule, now: i64) -> Value {
     let mut value = mapping::schedule_to_metronome(schedule);
     if let (Some(next), Value::Object(map)) = (crate::periodic::next_run_at(job, schedule, now), &mut value) {
-        map.insert("nextRunAt".to_string(), json!(format_metronome_time(next)));
+        map.insert("nextRunAt".to_string(), Value::String(format_metronome_time(next)));
     }
     value
 }
@@ -198,16 +209,22 @@ fn job_json(snapshot: &Snapshot, job: &Job, embeds: &[String]) -> Value {
     let schedules: Vec<Value> = job.effective_schedules().iter().map(|s| schedule_json(job, s, now)).collect();
     map.insert("schedules".to_string(), Value::Array(schedules));
     if embeds.iter().any(|e| e == "activeRuns") {
-        let runs: Vec<Value> = active_runs(snapshot, job).iter().map(|run| run_json(snapshot, run)).collect();
-        map.insert("activeRuns".to_string(), Value::Array(runs));
+        let runs: Vec<RunView> = active_runs(snapshot, job).iter().map(|run| run_view(snapshot, run)).collect();
+        map.insert("activeRuns".to_string(), to_json(&runs));
     }
     if embeds.iter().any(|e| e == "history") {
-        map.insert("history".to_string(), history_json(snapshot, job, true));
+        map.insert("history".to_string(), to_json(&history_view(snapshot, job, true)));
     }
     if embeds.iter().any(|e| e == "historySummary") {
-        map.insert("historySummary".to_string(), history_json(snapshot, job, false));
+        map.insert("historySummary".to_string(), to_json(&history_view(snapshot, job, false)));
     }
     value
+}
+
+/// A reply part as JSON, to go into the job's JSON (`null` if it cannot be
+/// encoded, which these types never are).
+fn to_json<T: Serialize>(part: &T) -> Value {
+    serde_json::to_value(part).unwrap_or_default()
 }
 
 fn active_runs(snapshot: &Snapshot, job: &Job) -> Vec<Arc<Run>> {
@@ -217,8 +234,9 @@ fn active_runs(snapshot: &Snapshot, job: &Job) -> Vec<Arc<Run>> {
     runs
 }
 
-fn time_or_null(unix_nanos: i64) -> Value {
-    if unix_nanos > 0 { json!(format_metronome_time(unix_nanos)) } else { Value::Null }
+/// A time in Metronome's format; `None` (`null`) when unset.
+fn metronome_time(unix_nanos: i64) -> Option<String> {
+    (unix_nanos > 0).then(|| format_metronome_time(unix_nanos))
 }
 
 /// Every allocation of every attempt of a run, oldest first.
@@ -250,8 +268,8 @@ fn task_status(alloc: &Allocation) -> &'static str {
 }
 
 /// A run as Metronome shows it: `{id, jobId, status, createdAt, completedAt, tasks}`.
-fn run_json(snapshot: &Snapshot, run: &Run) -> Value {
-    let tasks: Vec<Value> = run_allocs(snapshot, run)
+fn run_view(snapshot: &Snapshot, run: &Run) -> RunView {
+    let tasks: Vec<RunTask> = run_allocs(snapshot, run)
         .iter()
         .map(|alloc| {
             let started = alloc.task_states.values().map(|s| s.started_at).filter(|t| *t > 0).min().unwrap_or(0);
@@ -260,40 +278,41 @@ fn run_json(snapshot: &Snapshot, run: &Run) -> Value {
             } else {
                 0
             };
-            json!({
-                "id": alloc.id,
-                "startedAt": time_or_null(started),
-                "completedAt": time_or_null(finished),
-                "status": task_status(alloc),
-            })
+            RunTask {
+                completed_at: metronome_time(finished),
+                id: alloc.id.clone(),
+                started_at: metronome_time(started),
+                status: task_status(alloc).to_string(),
+            }
         })
         .collect();
     // Metronome has no SKIPPED: a launch its policy skipped never ran.
     let status = if run.status == run_status::SKIPPED { run_status::FAILED } else { run.status.as_str() };
-    json!({
-        "id": run.id,
-        "jobId": run.job_id,
-        "status": status,
-        "createdAt": time_or_null(run.created_at),
-        "completedAt": time_or_null(run.finished_at),
-        "tasks": tasks,
-    })
+    RunView {
+        completed_at: metronome_time(run.finished_at),
+        created_at: metronome_time(run.created_at),
+        id: run.id.clone(),
+        job_id: run.job_id.clone(),
+        status: status.to_string(),
+        tasks,
+    }
 }
 
 /// `history` (with the finished runs kept) or `historySummary` (counters only).
-fn history_json(snapshot: &Snapshot, job: &Job, with_runs: bool) -> Value {
+fn history_view(snapshot: &Snapshot, job: &Job, with_runs: bool) -> History {
     let history = snapshot.job_history(&job.namespace, &job.id);
     let (successes, failures, last_success, last_failure) = history
         .as_ref()
         .map(|h| (h.success_count, h.failure_count, h.last_success_at, h.last_failure_at))
         .unwrap_or_default();
-    let mut value = json!({
-        "successCount": successes,
-        "failureCount": failures,
-        "lastSuccessAt": time_or_null(last_success),
-        "lastFailureAt": time_or_null(last_failure),
-    });
-    if with_runs && let Value::Object(map) = &mut value {
+    let mut view = History {
+        failure_count: failures,
+        last_failure_at: metronome_time(last_failure),
+        last_success_at: metronome_time(last_success),
+        success_count: successes,
+        ..History::default()
+    };
+    if with_runs {
         let mut finished: Vec<Arc<Run>> = snapshot
             .runs_of_job(&job.namespace, &job.id)
             .into_iter()
@@ -302,21 +321,21 @@ fn history_json(snapshot: &Snapshot, job: &Job, with_runs: bool) -> Value {
         finished.sort_by(|a, b| b.finished_at.cmp(&a.finished_at).then_with(|| b.id.cmp(&a.id)));
         let entry = |run: &Run| {
             let tasks: Vec<String> = run_allocs(snapshot, run).iter().map(|alloc| alloc.id.clone()).collect();
-            json!({
-                "id": run.id,
-                "createdAt": time_or_null(run.created_at),
-                "finishedAt": time_or_null(run.finished_at),
-                "tasks": tasks,
-            })
+            FinishedRun {
+                created_at: metronome_time(run.created_at),
+                finished_at: metronome_time(run.finished_at),
+                id: run.id.clone(),
+                tasks,
+            }
         };
-        let successful: Vec<Value> =
+        let successful: Vec<FinishedRun> =
             finished.iter().filter(|run| run.status == run_status::SUCCESS).map(|run| entry(run)).collect();
-        let failed: Vec<Value> =
+        let failed: Vec<FinishedRun> =
             finished.iter().filter(|run| run.status != run_status::SUCCESS).map(|run| entry(run)).collect();
-        map.insert("successfulFinishedRuns".to_string(), Value::Array(successful));
-        map.insert("failedFinishedRuns".to_string(), Value::Array(failed));
+        view.successful_finished_runs = Some(successful);
+        view.failed_finished_runs = Some(failed);
     }
-    value
+    view
 }
 
 /// A boolean query parameter as Metronome (Play) reads it: `true`, `false`,
@@ -348,7 +367,7 @@ async fn list_jobs(State(server): State<AppState>, params: Params, RawQuery(quer
         .filter(|job| job.parent_id.is_empty() && mapping::job_to_metronome(job).is_ok())
         .map(|job| job_json(&snapshot, job, &embeds))
         .collect();
-    reply(StatusCode::OK, Value::Array(jobs))
+    reply(StatusCode::OK, &jobs)
 }
 
 async fn create_job(State(server): State<AppState>, params: Params, body: Bytes) -> MetronomeResult {
@@ -368,7 +387,7 @@ async fn create_job(State(server): State<AppState>, params: Params, body: Bytes)
     })?;
     let snapshot = server.state.snapshot();
     let stored = snapshot.job(&job.namespace, &job.id).ok_or_else(|| MetronomeError::job_not_found(&job.id))?;
-    reply(StatusCode::CREATED, job_json(&snapshot, &stored, &[]))
+    reply(StatusCode::CREATED, &job_json(&snapshot, &stored, &[]))
 }
 
 async fn get_job(
@@ -380,7 +399,7 @@ async fn get_job(
     let embeds = embeds(query.as_deref())?;
     let snapshot = server.state.snapshot();
     let job = metronome_job(&snapshot, &params.namespace(), &job_id)?;
-    reply(StatusCode::OK, job_json(&snapshot, &job, &embeds))
+    reply(StatusCode::OK, &job_json(&snapshot, &job, &embeds))
 }
 
 /// `PUT /jobs/{id}`: replaces the spec. Without a `schedules` key the stored
@@ -399,7 +418,7 @@ async fn update_job(
     if let Value::Object(map) = &mut value
         && !map.contains_key("id")
     {
-        map.insert("id".to_string(), json!(job_id));
+        map.insert("id".to_string(), Value::String(job_id.clone()));
     }
     let mut job = mapping::metronome_to_job(&value).map_err(|errors| MetronomeError::invalid(&errors))?;
     if job.id != job_id {
@@ -418,7 +437,7 @@ async fn update_job(
     server.register_job(job, None).await.map_err(MetronomeError::from_server)?;
     let snapshot = server.state.snapshot();
     let stored = metronome_job(&snapshot, &namespace, &job_id)?;
-    reply(StatusCode::OK, job_json(&snapshot, &stored, &[]))
+    reply(StatusCode::OK, &job_json(&snapshot, &stored, &[]))
 }
 
 /// `DELETE /jobs/{id}?stopCurrentJobRuns=true|false`: refuses while runs are
@@ -440,7 +459,7 @@ async fn delete_job(State(server): State<AppState>, Path(job_id): Path<String>, 
         server.stop_run(&namespace, &job_id, &run.id).await.map_err(MetronomeError::from_server)?;
     }
     server.deregister_family(&namespace, &job_id, true).await.map_err(MetronomeError::from_server)?;
-    reply(StatusCode::OK, body)
+    reply(StatusCode::OK, &body)
 }
 
 // ---- runs ----
@@ -448,8 +467,8 @@ async fn delete_job(State(server): State<AppState>, Path(job_id): Path<String>, 
 async fn list_runs(State(server): State<AppState>, Path(job_id): Path<String>, params: Params) -> MetronomeResult {
     let snapshot = server.state.snapshot();
     let job = metronome_job(&snapshot, &params.namespace(), &job_id)?;
-    let runs: Vec<Value> = active_runs(&snapshot, &job).iter().map(|run| run_json(&snapshot, run)).collect();
-    reply(StatusCode::OK, Value::Array(runs))
+    let runs: Vec<RunView> = active_runs(&snapshot, &job).iter().map(|run| run_view(&snapshot, run)).collect();
+    reply(StatusCode::OK, &runs)
 }
 
 async fn start_run(State(server): State<AppState>, Path(job_id): Path<String>, params: Params) -> MetronomeResult {
@@ -458,7 +477,7 @@ async fn start_run(State(server): State<AppState>, Path(job_id): Path<String>, p
     let (run, _, _) = server.force_run(&namespace, &job_id).await.map_err(MetronomeError::from_server)?;
     let snapshot = server.state.snapshot();
     let run = snapshot.run(&namespace, &job_id, &run.id).map(|stored| (*stored).clone()).unwrap_or(run);
-    reply(StatusCode::CREATED, run_json(&snapshot, &run))
+    reply(StatusCode::CREATED, &run_view(&snapshot, &run))
 }
 
 async fn get_run(
@@ -471,7 +490,7 @@ async fn get_run(
     metronome_job(&snapshot, &namespace, &job_id)?;
     let run =
         snapshot.run(&namespace, &job_id, &run_id).ok_or_else(|| MetronomeError::run_not_found(&job_id, &run_id))?;
-    reply(StatusCode::OK, run_json(&snapshot, &run))
+    reply(StatusCode::OK, &run_view(&snapshot, &run))
 }
 
 /// Stops a run and answers with it once it has ended (as Metronome does),
@@ -507,7 +526,7 @@ async fn stop_run(
         }
         let now = tokio::time::Instant::now();
         if latest.is_terminal() || now >= deadline {
-            return reply(StatusCode::OK, run_json(&snapshot, &latest));
+            return reply(StatusCode::OK, &run_view(&snapshot, &latest));
         }
         index = index.max(snapshot.index());
         server.state.wait_index_above(index, deadline - now).await;
@@ -521,7 +540,7 @@ async fn list_schedules(State(server): State<AppState>, Path(job_id): Path<Strin
     let job = metronome_job(&snapshot, &params.namespace(), &job_id)?;
     let now = now_nanos();
     let schedules: Vec<Value> = job.effective_schedules().iter().map(|s| schedule_json(&job, s, now)).collect();
-    reply(StatusCode::OK, Value::Array(schedules))
+    reply(StatusCode::OK, &schedules)
 }
 
 fn schedule_body(body: &Bytes) -> Result<JobSchedule, MetronomeError> {
@@ -538,7 +557,7 @@ fn stored_schedule(server: &AppState, namespace: &str, job_id: &str, schedule_id
         .iter()
         .find(|schedule| schedule.id == schedule_id)
         .ok_or_else(|| MetronomeError::schedule_not_found(schedule_id))?;
-    reply(StatusCode::OK, schedule_json(&job, schedule, now_nanos()))
+    reply(StatusCode::OK, &schedule_json(&job, schedule, now_nanos()))
 }
 
 async fn add_schedule(
@@ -583,7 +602,7 @@ async fn update_schedule(
     if let Value::Object(map) = &mut value
         && !map.contains_key("id")
     {
-        map.insert("id".to_string(), json!(schedule_id));
+        map.insert("id".to_string(), Value::String(schedule_id.clone()));
     }
     let schedule = mapping::metronome_to_schedule(&value).map_err(|errors| MetronomeError::invalid(&errors))?;
     if schedule.id != schedule_id {

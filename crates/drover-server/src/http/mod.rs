@@ -1,19 +1,28 @@
 //! The HTTP API: Nomad's v1 API shapes (and Drover's client protocol) over axum.
 //!
-//! Handlers are thin: parse, call a [`ServerInner`] operation or read a
-//! snapshot, answer. Every error is a response ([`ApiError`]); 4xx bodies say
-//! what is wrong, 5xx bodies are generic and the detail is logged.
+//! Every axum handler lives here, and handlers are thin: parse, call a
+//! [`ServerInner`] operation or read a snapshot, answer with a
+//! `drover_types::api` type (or a domain object). Every error is a response
+//! ([`ApiError`]); 4xx bodies say what is wrong, 5xx bodies are generic and
+//! the detail is logged.
 
+mod acl;
 mod allocs;
 mod client_proxy;
+mod dispatch;
 mod evals;
 mod events;
 mod filter;
 mod jobs;
 mod metronome;
+mod node_test;
 mod nodes;
+mod outcome;
+mod queue;
 mod runs;
 mod status;
+
+pub use acl::required_capability;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,8 +59,8 @@ fn api(server: AppState) -> Router {
         .merge(evals::routes())
         .merge(allocs::routes())
         .merge(nodes::routes())
-        .merge(crate::node_test::routes())
-        .merge(crate::queue::routes())
+        .merge(node_test::routes())
+        .merge(queue::routes())
         .merge(client_proxy::routes())
         .merge(status::routes())
         .merge(events::routes())
@@ -119,8 +128,8 @@ async fn check_region(State(server): State<AppState>, request: Request, next: Ne
 
 /// Refuses a request whose token lacks the capability its route needs.
 async fn check_capability(State(server): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(capability) = crate::acl::required_capability(request.method(), request.uri().path()) {
-        let token = crate::acl::request_token(request.headers());
+    if let Some(capability) = acl::required_capability(request.method(), request.uri().path()) {
+        let token = acl::request_token(request.headers());
         let namespace = request
             .uri()
             .query()

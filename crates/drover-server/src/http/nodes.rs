@@ -7,9 +7,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
-use serde::Deserialize;
-
-use drover_types::api::{AllocListStub, ClientAllocsResponse, ClientAllocsUpdateRequest, NodeListStub};
+use drover_types::api::{
+    AllocListStub, ClientAllocsResponse, ClientAllocsUpdateRequest, IndexResponse, NodeDrainRequest, NodeDrainResponse,
+    NodeEligibilityRequest, NodeHeartbeatRequest, NodeListStub, NodeModifyResponse,
+};
 use drover_types::{Node, nanos_to_duration};
 
 use super::{ApiError, ApiResult, AppState, Params, blocking_snapshot, json_reply, parse_body};
@@ -71,15 +72,8 @@ async fn register(State(server): State<AppState>, body: Bytes) -> ApiResult {
     Ok(json_reply(&reply, reply.index))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct HeartbeatBody {
-    #[serde(rename = "SecretID")]
-    secret_id: String,
-}
-
 async fn heartbeat(State(server): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    let body: HeartbeatBody = if body.is_empty() { HeartbeatBody::default() } else { parse_body(&body)? };
+    let body: NodeHeartbeatRequest = if body.is_empty() { NodeHeartbeatRequest::default() } else { parse_body(&body)? };
     let reply = server.heartbeat(&id, &body.secret_id).await?;
     Ok(json_reply(&reply, reply.index))
 }
@@ -109,7 +103,7 @@ async fn client_allocs(State(server): State<AppState>, Path(id): Path<String>, p
 async fn client_update(State(server): State<AppState>, body: Bytes) -> ApiResult {
     let request: ClientAllocsUpdateRequest = parse_body(&body)?;
     let index = server.client_update(&request.node_id, request.allocs).await?;
-    Ok(json_reply(&serde_json::json!({ "Index": index }), index))
+    Ok(json_reply(&IndexResponse { index }, index))
 }
 
 /// Updates of many nodes in one request (`[{NodeID, Allocs}]`), for agents
@@ -127,39 +121,20 @@ async fn client_update_batch(State(server): State<AppState>, body: Bytes) -> Api
     for result in results {
         index = index.max(result?);
     }
-    Ok(json_reply(&serde_json::json!({ "Index": index }), index))
+    Ok(json_reply(&IndexResponse { index }, index))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct DrainBody {
-    drain_spec: Option<DrainSpec>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct DrainSpec {
-    deadline: i64,
-}
-
+/// `POST /v1/node/:id/drain`: starts a drain (`DrainSpec`) or ends it (`null`).
 async fn drain(State(server): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    let body: DrainBody = if body.is_empty() { DrainBody::default() } else { parse_body(&body)? };
+    let body: NodeDrainRequest = if body.is_empty() { NodeDrainRequest::default() } else { parse_body(&body)? };
     let drain: Option<Duration> = body.drain_spec.map(|spec| nanos_to_duration(spec.deadline));
     let (eval_ids, index) = server.drain_node(&id, drain).await?;
-    Ok(json_reply(
-        &serde_json::json!({ "EvalIDs": eval_ids, "EvalCreateIndex": index, "NodeModifyIndex": index, "Index": index }),
-        index,
-    ))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-struct EligibilityBody {
-    eligibility: String,
+    let reply = NodeDrainResponse { eval_create_index: index, eval_ids, index, node_modify_index: index };
+    Ok(json_reply(&reply, index))
 }
 
 async fn eligibility(State(server): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    let body: EligibilityBody = parse_body(&body)?;
+    let body: NodeEligibilityRequest = parse_body(&body)?;
     let eligible = match body.eligibility.as_str() {
         "eligible" => true,
         "ineligible" => false,
@@ -170,10 +145,10 @@ async fn eligibility(State(server): State<AppState>, Path(id): Path<String>, bod
         }
     };
     let index = server.set_eligibility(&id, eligible).await?;
-    Ok(json_reply(&serde_json::json!({ "NodeModifyIndex": index, "Index": index }), index))
+    Ok(json_reply(&NodeModifyResponse { index, node_modify_index: index }, index))
 }
 
 async fn purge(State(server): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let index = server.purge_node(&id).await?;
-    Ok(json_reply(&serde_json::json!({ "NodeModifyIndex": index, "Index": index }), index))
+    Ok(json_reply(&NodeModifyResponse { index, node_modify_index: index }, index))
 }

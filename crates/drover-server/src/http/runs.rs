@@ -3,7 +3,8 @@
 //! - `GET /v1/job/:id/runs[?limit=N]` (newest first), `GET /v1/job/:id/runs/:run_id`,
 //!   `POST /v1/job/:id/runs/:run_id/stop`
 //! - `GET /v1/job/:id/history`
-//! - `POST /v1/job/:id/periodic/force` (Nomad's reply `{EvalID, EvalCreateIndex, Index}`)
+//! - `POST /v1/job/:id/periodic/force` (Nomad's reply `{EvalID, EvalCreateIndex, Index}`,
+//!   plus `RunID` and `DispatchedJobID`)
 //! - `GET|POST /v1/job/:id/schedules`, `GET|PUT|DELETE /v1/job/:id/schedules/:schedule_id`;
 //!   bodies are a Drover schedule (`{"ID":...,"Cron":...}`) or a Metronome one
 //!   (`{"id":...,"cron":...,"timezone":...,"concurrencyPolicy":...}`, unknown
@@ -14,8 +15,9 @@
 
 use axum::body::Bytes;
 use axum::http::Method;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use drover_types::api::{IndexResponse, PeriodicForceResponse, ScheduleView};
 use drover_types::{ConcurrencyPolicy, Job, JobHistory, JobSchedule, Run, format_metronome_time, now_nanos};
 
 use super::{ApiError, ApiResult, AppState, Params, blocking_snapshot, json_reply, parse_body};
@@ -94,7 +96,7 @@ pub(super) async fn route(
             Ok(schedule) => server
                 .add_schedule(&namespace, &job_id, schedule)
                 .await
-                .map(|index| json_reply(&serde_json::json!({ "Index": index }), index))
+                .map(|index| json_reply(&IndexResponse { index }, index))
                 .map_err(ApiError),
             Err(err) => Err(err),
         },
@@ -113,7 +115,7 @@ pub(super) async fn route(
                     server
                         .update_schedule(&namespace, &job_id, schedule)
                         .await
-                        .map(|index| json_reply(&serde_json::json!({ "Index": index }), index))
+                        .map(|index| json_reply(&IndexResponse { index }, index))
                         .map_err(ApiError)
                 }
             }
@@ -122,7 +124,7 @@ pub(super) async fn route(
         ("DELETE", Route::Schedule(schedule_id)) => server
             .remove_schedule(&namespace, &job_id, &schedule_id)
             .await
-            .map(|index| json_reply(&serde_json::json!({ "Index": index }), index))
+            .map(|index| json_reply(&IndexResponse { index }, index))
             .map_err(ApiError),
         (method, _) => Err(ApiError(ServerError::BadRequest(format!("method {method} not allowed on /v1/job/{rest}")))),
     };
@@ -182,23 +184,9 @@ async fn history(server: &AppState, params: &Params, job_id: &str) -> ApiResult 
     Ok(json_reply(&history, snapshot.index()))
 }
 
-/// Nomad's `PeriodicForceResponse`, plus the run and child Drover created.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ForceResponse {
-    #[serde(rename = "EvalID")]
-    eval_id: String,
-    eval_create_index: u64,
-    index: u64,
-    #[serde(rename = "RunID")]
-    run_id: String,
-    #[serde(rename = "DispatchedJobID")]
-    dispatched_job_id: String,
-}
-
 async fn force(server: &AppState, namespace: &str, job_id: &str) -> ApiResult {
     let (run, eval_id, index) = server.force_run(namespace, job_id).await?;
-    let reply = ForceResponse {
+    let reply = PeriodicForceResponse {
         eval_id,
         eval_create_index: index,
         index,
@@ -206,21 +194,6 @@ async fn force(server: &AppState, namespace: &str, job_id: &str) -> ApiResult {
         run_id: run.id,
     };
     Ok(json_reply(&reply, index))
-}
-
-/// One schedule as the API shows it: the stored fields, where it comes from
-/// and its next launch.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ScheduleView {
-    #[serde(flatten)]
-    schedule: JobSchedule,
-    /// `periodic` (the job's Nomad block) or `schedules`.
-    source: &'static str,
-    /// Next launch (Unix ns, 0 = none), computed even when disabled, as Metronome does.
-    next_run_at: i64,
-    /// The same in Metronome's format, `2019-04-11T00:20:00.000+0000`.
-    next_run_at_text: String,
 }
 
 fn schedule_views(job: &Job) -> Vec<ScheduleView> {
@@ -233,7 +206,7 @@ fn schedule_views(job: &Job) -> Vec<ScheduleView> {
         .map(|(schedule_idx, schedule)| {
             let next_run_at = crate::periodic::next_run_at(job, &schedule, now).unwrap_or(0);
             ScheduleView {
-                source: if schedule_idx < n_from_periodic { "periodic" } else { "schedules" },
+                source: if schedule_idx < n_from_periodic { "periodic" } else { "schedules" }.to_string(),
                 next_run_at,
                 next_run_at_text: if next_run_at > 0 { format_metronome_time(next_run_at) } else { String::new() },
                 schedule,

@@ -9,7 +9,11 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use drover_types::api::{SearchRequest, SearchResponse};
+use drover_types::api::{
+    AgentClientConfig, AgentConfig, AgentHealth, AgentHealthResponse, AgentMember, AgentSelf, AgentServerConfig,
+    AgentVersion, MetricCounter, MetricGauge, MetricSample, MetricsSummary, SearchRequest, SearchResponse,
+    SystemGcResponse,
+};
 
 use super::{ApiResult, AppState, Params, json_reply, parse_body};
 
@@ -27,7 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 async fn system_gc(State(server): State<AppState>) -> ApiResult {
     let purged = server.collect_garbage(true).await?;
-    Ok(json_reply(&serde_json::json!({ "Purged": purged }), server.state.index()))
+    Ok(json_reply(&SystemGcResponse { purged }, server.state.index()))
 }
 
 async fn leader(State(server): State<AppState>) -> Response {
@@ -43,33 +47,63 @@ async fn regions(State(server): State<AppState>) -> Response {
 }
 
 async fn health(State(server): State<AppState>) -> Response {
-    json_reply(
-        &serde_json::json!({"server": {"ok": true, "message": "ok"}, "client": {"ok": true, "message": "ok"}}),
-        server.state.index(),
-    )
+    let ok = || AgentHealth { message: "ok".to_string(), ok: true };
+    json_reply(&AgentHealthResponse { client: ok(), server: ok() }, server.state.index())
 }
 
 async fn agent_self(State(server): State<AppState>) -> Response {
     let stats = server.broker.stats();
     let local_node = server.local_node_id();
-    let reply = serde_json::json!({
-        "Config": {
-            "Region": server.config.region,
-            "Datacenter": server.config.datacenter,
-            "NodeName": server.config.node_name,
-            "DataDir": server.config.data_dir,
-            "Version": {"Version": env!("CARGO_PKG_VERSION"), "Name": "drover"},
-            "Server": {"Enabled": true, "NumSchedulers": server.config.num_schedulers},
-            "Client": {"Enabled": local_node.is_some(), "NodeID": local_node.clone().unwrap_or_default()},
+    let config = &server.config;
+    let texts = |pairs: &[(&str, String)]| -> BTreeMap<String, String> {
+        pairs.iter().map(|(key, value)| (key.to_string(), value.clone())).collect()
+    };
+    let reply = AgentSelf {
+        config: AgentConfig {
+            client: AgentClientConfig {
+                enabled: local_node.is_some(),
+                node_id: local_node.clone().unwrap_or_default(),
+            },
+            data_dir: config.data_dir.to_string_lossy().into_owned(),
+            datacenter: config.datacenter.clone(),
+            node_name: config.node_name.clone(),
+            region: config.region.clone(),
+            server: AgentServerConfig { enabled: true, num_schedulers: config.num_schedulers },
+            version: AgentVersion { name: "drover".to_string(), version: env!("CARGO_PKG_VERSION").to_string() },
         },
-        "Member": {"Name": server.config.node_name, "Addr": server.config.http_addr, "Tags": {"region": server.config.region, "dc": server.config.datacenter, "role": "server"}, "Status": "alive"},
-        "Stats": {
-            "drover": {"server": "true", "leader": "true", "version": env!("CARGO_PKG_VERSION"), "uptime_seconds": server.started.elapsed().as_secs().to_string()},
-            "broker": {"total_ready": stats.ready.to_string(), "total_unacked": stats.unacked.to_string(), "total_blocked": stats.blocked.to_string(), "total_waiting": stats.delayed.to_string()},
-            "raft": {"applied_index": server.state.index().to_string()},
-            "client": {"node_id": local_node.unwrap_or_default()},
+        member: AgentMember {
+            addr: config.http_addr.clone(),
+            name: config.node_name.clone(),
+            status: "alive".to_string(),
+            tags: texts(&[
+                ("region", config.region.clone()),
+                ("dc", config.datacenter.clone()),
+                ("role", "server".to_string()),
+            ]),
         },
-    });
+        stats: BTreeMap::from([
+            (
+                "drover".to_string(),
+                texts(&[
+                    ("server", "true".to_string()),
+                    ("leader", "true".to_string()),
+                    ("version", env!("CARGO_PKG_VERSION").to_string()),
+                    ("uptime_seconds", server.started.elapsed().as_secs().to_string()),
+                ]),
+            ),
+            (
+                "broker".to_string(),
+                texts(&[
+                    ("total_ready", stats.ready.to_string()),
+                    ("total_unacked", stats.unacked.to_string()),
+                    ("total_blocked", stats.blocked.to_string()),
+                    ("total_waiting", stats.delayed.to_string()),
+                ]),
+            ),
+            ("raft".to_string(), texts(&[("applied_index", server.state.index().to_string())])),
+            ("client".to_string(), texts(&[("node_id", local_node.unwrap_or_default())])),
+        ]),
+    };
     json_reply(&reply, server.state.index())
 }
 
@@ -126,35 +160,28 @@ async fn metrics(State(server): State<AppState>, params: Params) -> Response {
     if params.get("format") == Some("prometheus") {
         return ([("content-type", "text/plain; version=0.0.4")], server.metrics.prometheus(&gauges)).into_response();
     }
-    let counters: Vec<serde_json::Value> = server
+    let counters: Vec<MetricCounter> = server
         .metrics
         .counters()
         .into_iter()
-        .map(|(name, value)| serde_json::json!({"Name": name, "Count": value, "Sum": value as f64}))
+        .map(|(name, value)| MetricCounter { count: value, name: name.to_string(), sum: value as f64 })
         .collect();
-    let gauge_values: Vec<serde_json::Value> =
-        gauges.into_iter().map(|(name, value)| serde_json::json!({"Name": name, "Value": value as f64})).collect();
-    let samples: Vec<serde_json::Value> = server
+    let gauge_values: Vec<MetricGauge> =
+        gauges.into_iter().map(|(name, value)| MetricGauge { name: name.to_string(), value: value as f64 }).collect();
+    let samples: Vec<MetricSample> = server
         .metrics
         .routes()
         .into_iter()
-        .map(|(route, stats)| {
-            serde_json::json!({
-                "Name": "drover.http.request",
-                "Labels": {"route": route},
-                "Count": stats.count,
-                "Sum": stats.sum_micros as f64 / 1000.0,
-                "Mean": if stats.count == 0 { 0.0 } else { stats.sum_micros as f64 / 1000.0 / stats.count as f64 },
-                "Max": stats.max_micros as f64 / 1000.0,
-            })
+        .map(|(route, stats)| MetricSample {
+            count: stats.count,
+            labels: BTreeMap::from([("route".to_string(), route)]),
+            max: stats.max_micros as f64 / 1000.0,
+            mean: if stats.count == 0 { 0.0 } else { stats.sum_micros as f64 / 1000.0 / stats.count as f64 },
+            name: "drover.http.request".to_string(),
+            sum: stats.sum_micros as f64 / 1000.0,
         })
         .collect();
-    let reply = serde_json::json!({
-        "Timestamp": chrono_like_now(),
-        "Counters": counters,
-        "Gauges": gauge_values,
-        "Samples": samples,
-    });
+    let reply = MetricsSummary { counters, gauges: gauge_values, samples, timestamp: chrono_like_now() };
     json_reply(&reply, server.state.index())
 }
 

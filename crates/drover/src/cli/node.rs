@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use drover_api::Client;
-use drover_types::api::{AllocListStub, NodeListStub};
+use drover_types::api::{AllocListStub, NodeListStub, NodeModifyResponse, NodeTestResult};
 use drover_types::{Allocation, Node, now_nanos, parse_duration};
 
 use crate::cli::flags::GeneralOptions;
@@ -74,8 +74,8 @@ async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 /// The local agent's node ID (`-self`).
 async fn local_node_id(client: &Client) -> anyhow::Result<String> {
     let agent = client.agent_self().await.context("Error querying agent info")?;
-    let from_stats = agent.stats.pointer("/client/node_id").and_then(|v| v.as_str()).map(str::to_string);
-    let from_config = agent.config.pointer("/Client/NodeID").and_then(|v| v.as_str()).map(str::to_string);
+    let from_stats = agent.stats.get("client").and_then(|stats| stats.get("node_id")).cloned();
+    let from_config = Some(agent.config.client.node_id);
     match from_stats.or(from_config).filter(|id| !id.is_empty()) {
         Some(id) => Ok(id),
         None => bail!("Error determining local node ID: the agent is not running a client"),
@@ -297,27 +297,12 @@ pub struct TestArgs {
     pub node: Option<String>,
 }
 
-/// The reply of `POST /v1/node/:id/test`.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NodeTestReply {
-    /// The node tested.
-    #[serde(rename = "NodeID")]
-    pub node_id: String,
-    /// Whether the probe ran and exited 0.
-    pub success: bool,
-    /// How long the test took.
-    pub duration_ms: u64,
-    /// What happened.
-    pub message: String,
-}
-
 async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     parse_duration(&args.timeout).map_err(|err| anyhow::anyhow!("Failed to parse timeout: {err}"))?;
     let (client, ui) = args.general.resolve()?;
     let node_id = node_arg(&client, args.node.as_deref(), args.local).await?;
     let path = format!("/v1/node/{node_id}/test");
-    let reply: NodeTestReply = client
+    let reply: NodeTestResult = client
         .write_json::<(), _>(reqwest::Method::POST, &path, &[("timeout", args.timeout.clone())], None)
         .await
         .map_err(server_error)
@@ -331,7 +316,7 @@ async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `Runner "f7476465" test succeeded in 42ms` or `Runner "f7476465" test failed: <why>`.
-pub fn test_line(reply: &NodeTestReply) -> String {
+pub fn test_line(reply: &NodeTestResult) -> String {
     let short = format::id(&reply.node_id, false);
     if reply.success {
         format!("Runner {short:?} test succeeded in {}ms ({})", reply.duration_ms, reply.message)
@@ -354,7 +339,7 @@ async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
     let (client, ui) = args.general.resolve()?;
     let node_id = resolve::node(&client, &args.node).await?.id;
     let path = format!("/v1/node/{node_id}/purge");
-    let _: serde_json::Value = client
+    let _: NodeModifyResponse = client
         .write_json::<(), _>(reqwest::Method::PUT, &path, &[], None)
         .await
         .map_err(server_error)
@@ -423,14 +408,14 @@ f7476465  default    dc1  laptop  <none>  false  eligible     ready   mock,raw_e
         assert_eq!(runner_status("ready", false, "ineligible"), "ineligible");
         assert_eq!(runner_status("down", true, "ineligible"), "down");
         assert_eq!(runner_status("ready", false, "eligible"), "ready");
-        let reply = NodeTestReply {
+        let reply = NodeTestResult {
             node_id: "f7476465-1111-2222-3333-444444444444".to_string(),
             success: true,
             duration_ms: 42,
             message: "probe task exited 0 on raw_exec".to_string(),
         };
         assert_eq!(test_line(&reply), r#"Runner "f7476465" test succeeded in 42ms (probe task exited 0 on raw_exec)"#);
-        let failed = NodeTestReply { success: false, message: "runner is down".to_string(), ..reply };
+        let failed = NodeTestResult { success: false, message: "runner is down".to_string(), ..reply };
         assert_eq!(test_line(&failed), r#"Runner "f7476465" test failed: runner is down"#);
         let text = render(&node, &[], false, t0, &Ui::plain());
         assert!(

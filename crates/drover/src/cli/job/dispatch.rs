@@ -27,7 +27,7 @@ use anyhow::{Context, anyhow, bail};
 
 use drover_api::{Client, JobOutcome, QueuedDispatch};
 use drover_types::api::{JobDispatchRequest, JobListStub};
-use drover_types::{eval_status, job_status};
+use drover_types::{HELD_DESCRIPTION, eval_status, job_status};
 
 use crate::cli::flags::GeneralOptions;
 use crate::cli::ui::Ui;
@@ -35,8 +35,6 @@ use crate::cli::{format, monitor, resolve, server_error};
 
 mod follow;
 
-/// Start of the status description of an evaluation held by `max_concurrent`.
-const HELD_DESCRIPTION: &str = "waiting for max_concurrent";
 /// How long one blocking query waits.
 const BLOCKING_WAIT: Duration = Duration::from_secs(5);
 /// How long one outcome request waits before asking again.

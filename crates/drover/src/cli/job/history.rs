@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use drover_api::JobVersionsResponse;
-use drover_types::api::diff_type;
+use drover_types::api::{JobVersionsResponse, diff_type};
 
 use crate::cli::flags::GeneralOptions;
 use crate::cli::job::{diff, inspect};

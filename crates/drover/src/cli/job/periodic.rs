@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use drover_types::api::PeriodicForceResponse;
+
 use crate::cli::flags::GeneralOptions;
 use crate::cli::{monitor, resolve, server_error};
 
@@ -50,14 +52,13 @@ pub async fn run(args: PeriodicArgs) -> anyhow::Result<ExitCode> {
 async fn force(args: ForceArgs) -> anyhow::Result<ExitCode> {
     let (client, ui) = args.general.resolve()?;
     let job = resolve::job(&client, &args.job).await?;
-    let reply: serde_json::Value = client
+    let reply: PeriodicForceResponse = client
         .write_json::<(), _>(reqwest::Method::POST, &format!("/v1/job/{}/periodic/force", job.id), &[], None)
         .await
         .map_err(server_error)
         .context("Error forcing periodic job")?;
-    let text = |key: &str| reply.get(key).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
-    ui.line(&format!("Run {} started: child job {:?}", text("RunID"), text("DispatchedJobID")))?;
-    let eval_id = text("EvalID");
+    ui.line(&format!("Run {} started: child job {:?}", reply.run_id, reply.dispatched_job_id))?;
+    let eval_id = reply.eval_id;
     if args.detach || eval_id.is_empty() {
         ui.line(&format!("Evaluation ID: {eval_id}"))?;
         return Ok(ExitCode::SUCCESS);

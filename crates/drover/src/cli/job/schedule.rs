@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use drover_api::Client;
+use drover_types::api::{IndexResponse, ScheduleView};
 use drover_types::{Job, JobHistory, now_nanos};
 
 use crate::cli::flags::GeneralOptions;
@@ -108,7 +109,7 @@ async fn write(args: FileArgs, update: bool) -> anyhow::Result<ExitCode> {
     } else {
         (reqwest::Method::POST, format!("/v1/job/{}/schedules", job.id), "adding")
     };
-    let _: serde_json::Value = client
+    let _: IndexResponse = client
         .write_json(method, &path, &[], Some(&body))
         .await
         .map_err(server_error)
@@ -120,7 +121,7 @@ async fn write(args: FileArgs, update: bool) -> anyhow::Result<ExitCode> {
 async fn remove(args: RemoveArgs) -> anyhow::Result<ExitCode> {
     let (client, ui) = args.general.resolve()?;
     let job = resolve::job(&client, &args.job).await?;
-    let _: serde_json::Value = client
+    let _: IndexResponse = client
         .write_json::<(), _>(
             reqwest::Method::DELETE,
             &format!("/v1/job/{}/schedules/{}", job.id, args.schedule_id),
@@ -134,7 +135,7 @@ async fn remove(args: RemoveArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn fetch_schedules(client: &Client, job_id: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+async fn fetch_schedules(client: &Client, job_id: &str) -> anyhow::Result<Vec<ScheduleView>> {
     let (schedules, _) = client
         .get_json(&format!("/v1/job/{job_id}/schedules"), &[])
         .await
@@ -148,7 +149,8 @@ async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let job = resolve::job(&client, &args.job).await?;
     let schedules = fetch_schedules(&client, &job.id).await?;
     if args.json {
-        ui.line(&serde_json::to_string_pretty(&schedules)?)?;
+        // Through a JSON value, whose keys are sorted, as this output always had them.
+        ui.line(&serde_json::to_string_pretty(&serde_json::to_value(&schedules)?)?)?;
     } else if schedules.is_empty() {
         ui.line(&format!("Job {:?} has no schedules", job.id))?;
     } else {
@@ -158,24 +160,26 @@ async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `ID  CRON  ENABLED  NEXT RUN  CONCURRENCY POLICY`, as `dcos job schedule show`.
-pub fn table(schedules: &[serde_json::Value]) -> String {
-    let text = |schedule: &serde_json::Value, key: &str| {
-        schedule.get(key).and_then(serde_json::Value::as_str).unwrap_or_default().to_string()
-    };
+pub fn table(schedules: &[ScheduleView]) -> String {
     let mut rows = vec![["ID", "CRON", "ENABLED", "NEXT RUN", "CONCURRENCY POLICY"].map(String::from).to_vec()];
-    for schedule in schedules {
-        let enabled = schedule.get("Enabled").and_then(serde_json::Value::as_bool).unwrap_or(false);
-        let mut cron = text(schedule, "Cron");
-        let zone = text(schedule, "TimeZone");
+    for view in schedules {
+        let schedule = &view.schedule;
+        let mut cron = schedule.cron.clone();
+        let zone = &schedule.time_zone;
         if !zone.is_empty() && zone != "UTC" {
             cron = format!("{cron} ({zone})");
         }
+        // The policy as the API names it (`ALLOW`...).
+        let policy = serde_json::to_value(schedule.concurrency_policy)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_string))
+            .unwrap_or_default();
         rows.push(vec![
-            text(schedule, "ID"),
+            schedule.id.clone(),
             cron,
-            if enabled { "True" } else { "False" }.to_string(),
-            text(schedule, "NextRunAtText"),
-            text(schedule, "ConcurrencyPolicy"),
+            if schedule.enabled { "True" } else { "False" }.to_string(),
+            view.next_run_at_text.clone(),
+            policy,
         ]);
     }
     format::table(&rows)
@@ -191,12 +195,8 @@ pub async fn status_sections(client: &Client, ui: &Ui, job: &Job) -> anyhow::Res
         .map_err(server_error)
         .context("Error querying run history")?;
     let now = now_nanos();
-    let next = schedules
-        .iter()
-        .filter(|schedule| schedule.get("Enabled").and_then(serde_json::Value::as_bool).unwrap_or(false))
-        .filter_map(|schedule| schedule.get("NextRunAt").and_then(serde_json::Value::as_i64))
-        .filter(|at| *at > 0)
-        .min();
+    let next =
+        schedules.iter().filter(|view| view.schedule.enabled).map(|view| view.next_run_at).filter(|at| *at > 0).min();
     let next_text = match next {
         Some(at) if !job.stop => format!("{} ({})", format::time(at), format::age(at, now)),
         _ => "none".to_string(),
@@ -221,12 +221,8 @@ pub async fn status_sections(client: &Client, ui: &Ui, job: &Job) -> anyhow::Res
 /// `Approximate next launch time: ...` for `job run` of a periodic job.
 pub async fn next_launch_line(client: &Client, job_id: &str) -> anyhow::Result<Option<String>> {
     let schedules = fetch_schedules(client, job_id).await?;
-    let next = schedules
-        .iter()
-        .filter(|schedule| schedule.get("Enabled").and_then(serde_json::Value::as_bool).unwrap_or(false))
-        .filter_map(|schedule| schedule.get("NextRunAt").and_then(serde_json::Value::as_i64))
-        .filter(|at| *at > 0)
-        .min();
+    let next =
+        schedules.iter().filter(|view| view.schedule.enabled).map(|view| view.next_run_at).filter(|at| *at > 0).min();
     Ok(next.map(|at| format!("Approximate next launch time: {} ({})", format::time(at), format::age(at, now_nanos()))))
 }
 
