@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 
 use drover_types::{AllocMetric, Evaluation, eval_status};
 
-use crate::class::ClassFingerprints;
+use crate::class::{BlockedClass, ClassFingerprints};
 
 /// Reads an evaluation by ID from the newest state: how the broker finds a
 /// parked evaluation again when it releases it.
@@ -170,21 +170,6 @@ type JobKey = (String, String);
 /// Where a blocked evaluation waits: priority (high first), age (old first),
 /// then a sequence number that keeps two evaluations of one age apart.
 type BlockOrder = (std::cmp::Reverse<i32>, u64, u64);
-
-/// Evaluations whose placement problem is the same: fresh children (no
-/// allocations yet) of one parent built from one placement spec. Two of them
-/// against the same cluster get the same plan, so once one is blocked the
-/// others need no scheduler pass until capacity changes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BlockedClass {
-    /// Namespace of the parent and its children.
-    pub namespace: String,
-    /// The parameterized or periodic parent.
-    pub parent_id: String,
-    /// Hash of everything the scheduler reads from the child's spec
-    /// (`crate::class::placement_fingerprint`).
-    pub spec_fingerprint: u64,
-}
 
 /// Why a class is blocked: the placement failure of the evaluation that found
 /// it so, kept once per class and written onto the evaluations parked

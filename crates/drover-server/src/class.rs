@@ -16,7 +16,20 @@ use std::sync::{Arc, Mutex};
 
 use drover_types::{Constraint, Job, JobType, TaskGroups};
 
-use crate::broker::BlockedClass;
+/// Evaluations whose placement problem is the same: fresh children (no
+/// allocations yet) of one parent built from one placement spec. Two of them
+/// against the same cluster get the same plan, so once one is blocked the
+/// others need no scheduler pass until capacity changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlockedClass {
+    /// Namespace of the parent and its children.
+    pub namespace: String,
+    /// The parameterized or periodic parent.
+    pub parent_id: String,
+    /// Hash of everything the scheduler reads from the child's spec
+    /// ([`placement_fingerprint`]).
+    pub spec_fingerprint: u64,
+}
 
 /// Most parents whose fingerprint is remembered; past it the memory is
 /// forgotten and refilled (it only saves hashing).
@@ -151,7 +164,7 @@ mod tests {
     }
 
     fn child(parent: &Job, id: &str) -> Job {
-        let mut child = crate::dispatch::child_of(parent, id, 1);
+        let mut child = crate::children::child_of(parent, id, 1);
         child.canonicalize();
         child
     }

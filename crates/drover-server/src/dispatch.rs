@@ -10,42 +10,15 @@
 //! Checks run in Nomad's order (payload, unpermitted meta, missing meta,
 //! priority) with Nomad's messages, but a client's mistake answers 400, not 500.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use drover_state::{Op, Precondition, Snapshot, Txn};
+use drover_state::Txn;
 use drover_types::api::{JobDispatchRequest, JobDispatchResponse};
-use drover_types::{Job, MAX_PRIORITY, eval_status, eval_trigger, new_id, now_nanos, payload_requirement};
+use drover_types::{Job, MAX_PRIORITY, eval_status, eval_trigger, now_nanos, payload_requirement};
 
+use crate::children;
 use crate::error::ServerError;
 use crate::server::ServerInner;
-
-/// The ID of a dispatched child: `<parent>/dispatch-[<tpl>-]<unix seconds>-<8 hex>`.
-pub fn dispatched_id(parent_id: &str, prefix_template: &str, unix_seconds: i64, suffix: u64) -> String {
-    if prefix_template.is_empty() {
-        format!("{parent_id}/dispatch-{unix_seconds}-{suffix:08x}")
-    } else {
-        format!("{parent_id}/dispatch-{prefix_template}-{unix_seconds}-{suffix:08x}")
-    }
-}
-
-/// A child ID (see [`dispatched_id`]) no job in `snapshot` has, drawing
-/// `(unix second, suffix)` pairs from `draw` until one is free.
-fn free_child_id(
-    snapshot: &Snapshot,
-    namespace: &str,
-    parent_id: &str,
-    prefix_template: &str,
-    mut draw: impl FnMut() -> (i64, u64),
-) -> String {
-    loop {
-        let (unix_seconds, suffix) = draw();
-        let candidate = dispatched_id(parent_id, prefix_template, unix_seconds, suffix);
-        if snapshot.job(namespace, &candidate).is_none() {
-            return candidate;
-        }
-    }
-}
 
 /// Checks a dispatch request against its template; `Err` carries the message.
 pub fn validate_dispatch(parent: &Job, request: &JobDispatchRequest, max_payload: usize) -> Result<(), String> {
@@ -94,44 +67,6 @@ pub fn validate_dispatch(parent: &Job, request: &JobDispatchRequest, max_payload
 
 fn join(items: &[&String]) -> String {
     items.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
-}
-
-/// A fresh child of `parent` (dispatched or launched): the parent's spec under
-/// the child's ID, with the server-managed fields reset.
-pub fn child_of(parent: &Job, child_id: &str, now: i64) -> Job {
-    let mut child = parent.clone();
-    child.id = child_id.to_string();
-    child.name = child_id.to_string();
-    child.parent_id = parent.id.clone();
-    child.stop = false;
-    child.status = String::new();
-    child.status_description = String::new();
-    child.version = 0;
-    child.create_index = 0;
-    child.modify_index = 0;
-    child.job_modify_index = 0;
-    child.submit_time = now;
-    child
-}
-
-/// Builds the child job of a validated dispatch.
-pub fn build_child(parent: &Job, request: &JobDispatchRequest, child_id: String, now: i64) -> Job {
-    let mut child = child_of(parent, &child_id, now);
-    child.dispatched = true;
-    child.dispatch_idempotency_token = request.idempotency_token.clone();
-    child.payload = request.payload.clone();
-    if request.priority != 0 {
-        child.priority = request.priority;
-    }
-    let mut meta: BTreeMap<String, String> = parent.meta.clone();
-    if let Some(config) = &parent.parameterized_job {
-        for key in &config.meta_optional {
-            meta.entry(key.clone()).or_default();
-        }
-    }
-    meta.extend(request.meta.clone());
-    child.meta = meta;
-    child
 }
 
 impl ServerInner {
@@ -191,31 +126,20 @@ impl ServerInner {
         // (or another before it) may have used one in the same second: draw
         // again until the ID is free (the precondition below turns any race
         // left into an error, never into one child overwriting another).
-        let child_id = free_child_id(&snapshot, namespace, parent_id, &request.id_prefix_template, || {
+        let child_id = children::free_dispatch_id(&snapshot, namespace, parent_id, &request.id_prefix_template, || {
             crate::ordered_ids::CHILD_SUFFIXES.next(now)
         });
-        let mut child = build_child(&parent, &request, child_id, now);
+        let mut child = children::build_child(&parent, &request, child_id, now);
         child.canonicalize();
         // Every dispatch is a run too, so runs and history are the same for every trigger.
-        let run = crate::periodic::new_run(&parent, &child.id, drover_types::run_trigger::DISPATCH, now, now);
+        let run = children::new_run(&parent, &child.id, drover_types::run_trigger::DISPATCH, now, now);
         let mut evals = Vec::new();
         let mut parked_epoch = None;
         let held = limit > 0
             && (self.gate.held_count(namespace, parent_id) > 0
                 || crate::concurrency::active_children(self, &snapshot, &parent) >= limit);
         if !child.is_periodic() {
-            let mut fresh = drover_types::Evaluation {
-                id: new_id(),
-                namespace: child.namespace.clone(),
-                priority: child.priority,
-                eval_type: child.job_type,
-                triggered_by: eval_trigger::JOB_REGISTER.to_string(),
-                job_id: child.id.clone(),
-                status: eval_status::PENDING.to_string(),
-                create_time: now,
-                modify_time: now,
-                ..drover_types::Evaluation::default()
-            };
+            let mut fresh = drover_types::Evaluation::new_for_job(&child, eval_trigger::JOB_REGISTER, now);
             if held {
                 fresh.status = eval_status::BLOCKED.to_string();
                 fresh.status_description =
@@ -229,13 +153,9 @@ impl ServerInner {
             evals.push(fresh);
         }
         let child_id = child.id.clone();
-        let mut ops = vec![Op::UpsertJob(child), Op::UpsertRuns(vec![run])];
-        if !evals.is_empty() {
-            ops.push(Op::UpsertEvals(evals.clone()));
-        }
-        let must_be_new =
-            Precondition::JobModifyIndex { namespace: namespace.to_string(), job_id: child_id.clone(), index: 0 };
-        let index = self.commit_with_evals(Txn { preconditions: vec![must_be_new], ops }, &evals).await?;
+        let mut txn = Txn::default();
+        children::add_new_child(&mut txn, child, &evals, Some(run));
+        let index = self.commit_with_evals(txn, &evals).await?;
         if let Some(eval) = evals.first_mut() {
             eval.create_index = index;
             if held {
@@ -259,6 +179,8 @@ impl ServerInner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::children::{build_child, build_periodic_child, dispatched_id, free_dispatch_id};
+    use drover_state::Op;
     use drover_types::{JobType, ParameterizedJobConfig};
 
     fn template(payload: &str, required: &[&str], optional: &[&str]) -> Job {
@@ -302,7 +224,7 @@ mod tests {
         let second = now / 1_000_000_000;
         let mut draws = [7u64, 7, 8].into_iter().map(|suffix| (second, suffix));
         let id =
-            free_child_id(&store.snapshot(), "default", "video-encode", "", || draws.next().unwrap_or((second, 9)));
+            free_dispatch_id(&store.snapshot(), "default", "video-encode", "", || draws.next().unwrap_or((second, 9)));
         assert_eq!(id, dispatched_id("video-encode", "", second, 8));
     }
 
@@ -362,7 +284,7 @@ mod tests {
         let mut child = build_child(&parent, &request(b"", &[]), "video-encode/dispatch-1-0".to_string(), 5);
         child.canonicalize();
         assert!(child.task_groups.is_shared_with(&parent.task_groups));
-        let periodic = crate::periodic::build_periodic_child(&parent, "video-encode/periodic-1", 5);
+        let periodic = build_periodic_child(&parent, "video-encode/periodic-1", 5);
         assert!(periodic.task_groups.is_shared_with(&parent.task_groups));
 
         child.task_groups[0].count = 4;

@@ -21,11 +21,13 @@
 
 mod acl;
 mod broker;
+mod children;
 mod class;
 mod concurrency;
 mod config;
 mod dispatch;
 mod error;
+mod gate;
 mod gc;
 mod http;
 mod leader;
@@ -36,6 +38,7 @@ mod outcome;
 mod periodic;
 mod plan_apply;
 mod queue;
+mod schedules;
 mod server;
 mod tls;
 mod ui;
@@ -48,18 +51,17 @@ use std::time::Duration;
 
 pub use acl::{AllowAll, Authorizer, Capability};
 pub use broker::{BrokerStats, EvalBroker};
+pub use children::{build_child, build_periodic_child, dispatched_id, new_run, new_run_id};
 pub use config::ServerConfig;
-pub use dispatch::{build_child, dispatched_id, validate_dispatch};
+pub use dispatch::validate_dispatch;
 pub use error::ServerError;
 pub use gc::{CollectedChildren, collected_children};
 pub use http::required_capability;
 pub use metrics::Metrics;
 pub use node_test::NodeTestResult;
 pub use outcome::{AllocOutcome, JobOutcome, outcome};
-pub use periodic::{
-    build_periodic_child, new_run, new_run_id, next_launch, next_run_at, validate_schedule, validate_schedules,
-};
 pub use queue::{QueueItem, QueueResponse, RunningItem, placement_reason, queue_kind};
+pub use schedules::{next_launch, next_run_at, validate_schedule, validate_schedules};
 pub use server::ServerInner;
 pub use tls::{TlsConfig, TlsError};
 

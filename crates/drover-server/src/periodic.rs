@@ -33,121 +33,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use drover_cron::CronSpec;
-use drover_state::{ChangedObject, Op, Precondition, Snapshot, Txn};
+use drover_state::{ChangedObject, Op, Snapshot, Txn};
 use drover_types::{
-    Evaluation, Job, JobSchedule, NANOS_PER_SEC, Run, client_status, eval_status, eval_trigger, job_status, new_id,
-    now_nanos, run_id, run_status, run_trigger, validate_schedule_id,
+    Evaluation, Job, JobSchedule, Run, client_status, eval_status, eval_trigger, job_status, now_nanos, run_status,
+    run_trigger,
 };
 
-use self::decide::{Action, Attempt, ChildState, JobInput, decide, to_datetime, to_nanos};
+use self::decide::{Action, Attempt, ChildState, JobInput, decide};
+use crate::children;
 use crate::error::ServerError;
 use crate::server::ServerInner;
 
 /// `(namespace, job ID)`.
 type JobKey = (String, String);
-
-/// Checks every schedule of a job (HCL `periodic` and `Schedules`): IDs,
-/// duplicates, cron expressions and zones. The message names the field.
-pub fn validate_schedules(job: &Job) -> Result<(), String> {
-    let mut seen = BTreeSet::new();
-    let schedules = job.effective_schedules();
-    let n_from_periodic = schedules.len() - job.schedules.len();
-    for (schedule_idx, schedule) in schedules.iter().enumerate() {
-        let field = if schedule_idx < n_from_periodic {
-            "periodic".to_string()
-        } else {
-            format!("schedules[{}]", schedule_idx - n_from_periodic)
-        };
-        validate_schedule(schedule).map_err(|err| format!("{field}: {err}"))?;
-        if !seen.insert(schedule.id.clone()) {
-            return Err(format!("{field} -> id: A schedule with id {} already exists", schedule.id));
-        }
-    }
-    if !job.schedules.is_empty() && job.is_parameterized() {
-        return Err("schedules: a parameterized job cannot have schedules".to_string());
-    }
-    Ok(())
-}
-
-/// Checks one schedule; the message starts with the field (`id`, `cron`, `timezone`).
-pub fn validate_schedule(schedule: &JobSchedule) -> Result<(), String> {
-    validate_schedule_id(&schedule.id).map_err(|err| format!("id: {err}"))?;
-    drover_cron::validate_time_zone(&schedule.time_zone).map_err(|err| format!("timezone: {err}"))?;
-    CronSpec::parse(&schedule.cron, &schedule.time_zone).map_err(|err| format!("cron: {err}"))?;
-    Ok(())
-}
-
-/// The next launch of one schedule after `now` (Unix ns), enabled or not.
-pub fn next_run_at(job: &Job, schedule: &JobSchedule, now: i64) -> Option<i64> {
-    let spec = CronSpec::parse(&schedule.cron, &schedule.time_zone).ok()?;
-    let _ = job;
-    spec.next_after(to_datetime(now)).map(to_nanos)
-}
-
-/// The next launch of any enabled schedule of a job (Unix ns).
-pub fn next_launch(job: &Job, now: i64) -> Option<i64> {
-    if !job.is_periodic() || job.stop {
-        return None;
-    }
-    job.effective_schedules().iter().filter(|s| s.enabled).filter_map(|s| next_run_at(job, s, now)).min()
-}
-
-/// A new run ID for a run created at `now` (Unix ns): later runs sort later
-/// (see [`crate::ordered_ids`]).
-pub fn new_run_id(now: i64) -> String {
-    let (unix_seconds, suffix) = crate::ordered_ids::RUN_SUFFIXES.next(now);
-    run_id(unix_seconds, &drover_types::run_id_suffix(suffix))
-}
-
-/// A fresh run of `job` with its first child.
-pub fn new_run(job: &Job, child_id: &str, trigger: &str, scheduled_for: i64, now: i64) -> Run {
-    Run {
-        id: new_run_id(now),
-        namespace: job.namespace.clone(),
-        job_id: job.id.clone(),
-        child_job_ids: vec![child_id.to_string()],
-        trigger: trigger.to_string(),
-        scheduled_for,
-        status: run_status::STARTING.to_string(),
-        reason: String::new(),
-        created_at: now,
-        ..Run::default()
-    }
-}
-
-/// The child job of a periodic launch (Nomad: `<job>/periodic-<unix seconds>`).
-pub fn build_periodic_child(parent: &Job, child_id: &str, now: i64) -> Job {
-    let mut child = crate::dispatch::child_of(parent, child_id, now);
-    child.periodic = None;
-    child.schedules = Vec::new();
-    child.canonicalize();
-    child
-}
-
-/// A free child ID `<job>/periodic-<unix seconds>[-n]`.
-fn free_child_id(snapshot: &Snapshot, job: &Job, at: i64) -> String {
-    let base = format!("{}/periodic-{}", job.id, at.div_euclid(NANOS_PER_SEC));
-    if snapshot.job(&job.namespace, &base).is_none() {
-        return base;
-    }
-    (1..).map(|n| format!("{base}-{n}")).find(|id| snapshot.job(&job.namespace, id).is_none()).unwrap_or(base)
-}
-
-fn child_eval(child: &Job, now: i64) -> Evaluation {
-    Evaluation {
-        id: new_id(),
-        namespace: child.namespace.clone(),
-        priority: child.priority,
-        eval_type: child.job_type,
-        triggered_by: eval_trigger::PERIODIC_JOB.to_string(),
-        job_id: child.id.clone(),
-        status: eval_status::PENDING.to_string(),
-        create_time: now,
-        modify_time: now,
-        ..Evaluation::default()
-    }
-}
 
 /// The newest attempt of a run as the snapshot has it.
 fn attempt_of(snapshot: &Snapshot, namespace: &str, child_id: &str, now: i64) -> Attempt {
@@ -171,13 +69,6 @@ fn attempt_of(snapshot: &Snapshot, namespace: &str, child_id: &str, now: i64) ->
         _ => ChildState::Pending,
     };
     Attempt { state, allocs: alloc_ids.into_iter().map(|(_, id)| id).collect(), exit_code: outcome.exit_code }
-}
-
-/// The launcher's shared part: serialises every run write.
-#[derive(Default)]
-pub(crate) struct Launcher {
-    /// Held while a job's runs are decided and written (and by run stops).
-    pub(crate) lock: tokio::sync::Mutex<()>,
 }
 
 /// Next due time per job, earliest first.
@@ -365,7 +256,7 @@ pub(crate) async fn run_launcher(server: Arc<ServerInner>, mut shutdown: tokio::
 /// Decides and writes for one job (all of it, or only the runs of the
 /// children in `scope`); returns when to look again.
 async fn evaluate(server: &ServerInner, key: &JobKey, scope: &Scope) -> Option<i64> {
-    let _guard = server.launcher.lock.lock().await;
+    let _guard = server.run_lock.lock().await;
     let snapshot = server.state.snapshot();
     let job = snapshot.job(&key.0, &key.1)?;
     let now = now_nanos();
@@ -459,8 +350,7 @@ fn stop_child_ops(
     let mut stopped = (*child).clone();
     stopped.stop = true;
     ops.push(Op::UpsertJob(stopped));
-    let mut eval = child_eval(&child, now_nanos());
-    eval.triggered_by = eval_trigger::JOB_DEREGISTER.to_string();
+    let eval = Evaluation::new_for_job(&child, eval_trigger::JOB_DEREGISTER, now_nanos());
     ops.push(Op::UpsertEvals(vec![eval.clone()]));
     evals.push(eval);
     if let Some(blocked) = server.broker.unblock_job(namespace, child_id) {
@@ -493,67 +383,48 @@ fn slot_op(job: &Job, schedule_id: &str, slot: i64) -> Op {
 /// Writes one action as one transaction.
 async fn execute(server: &ServerInner, job: &Job, action: Action, now: i64) -> Result<(), ServerError> {
     let snapshot = server.state.snapshot();
-    let mut ops = Vec::new();
+    let mut txn = Txn::default();
     let mut evals = Vec::new();
-    let mut preconditions = Vec::new();
     match action {
         Action::Launch { schedule_id, slot, replace } => {
             for mut run in replace {
                 if let Some(child) = run.current_child().map(str::to_string) {
-                    stop_child_ops(server, &snapshot, &job.namespace, &child, &mut ops, &mut evals);
+                    stop_child_ops(server, &snapshot, &job.namespace, &child, &mut txn.ops, &mut evals);
                 }
                 run.reason = run.stop_reason.clone();
-                ops.push(Op::UpsertRuns(vec![run]));
+                txn.ops.push(Op::UpsertRuns(vec![run]));
             }
-            let child_id = free_child_id(&snapshot, job, slot);
-            let child = build_periodic_child(job, &child_id, now);
-            let eval = child_eval(&child, now);
-            let run = new_run(job, &child_id, &run_trigger::schedule(&schedule_id), slot, now);
-            preconditions.push(Precondition::JobModifyIndex {
-                namespace: job.namespace.clone(),
-                job_id: child_id,
-                index: 0,
-            });
-            ops.push(Op::UpsertJob(child));
-            ops.push(Op::UpsertEvals(vec![eval.clone()]));
+            let (child, eval) = children::periodic_child(&snapshot, job, slot, now);
+            let run = children::new_run(job, &child.id, &run_trigger::schedule(&schedule_id), slot, now);
+            children::add_new_child(&mut txn, child, std::slice::from_ref(&eval), Some(run));
             evals.push(eval);
-            ops.push(Op::UpsertRuns(vec![run]));
-            ops.push(slot_op(job, &schedule_id, slot));
+            txn.ops.push(slot_op(job, &schedule_id, slot));
         }
         Action::Record { schedule_id, slot, status, reason } => {
-            let mut run = new_run(job, "", &run_trigger::schedule(&schedule_id), slot, now);
+            let mut run = children::new_run(job, "", &run_trigger::schedule(&schedule_id), slot, now);
             run.child_job_ids.clear();
             run.status = status.to_string();
             run.reason = reason;
             run.finished_at = now;
-            ops.push(Op::UpsertRuns(vec![run]));
-            ops.push(slot_op(job, &schedule_id, slot));
-            ops.push(trim_op(server, job));
+            txn.ops.push(Op::UpsertRuns(vec![run]));
+            txn.ops.push(slot_op(job, &schedule_id, slot));
+            txn.ops.push(trim_op(server, job));
         }
         Action::Update(run) => return write_run_updates(server, job, vec![run]).await,
         Action::Retry(mut run) => {
-            let child_id = free_child_id(&snapshot, job, now);
-            let child = build_periodic_child(job, &child_id, now);
-            let eval = child_eval(&child, now);
-            run.child_job_ids.push(child_id.clone());
-            preconditions.push(Precondition::JobModifyIndex {
-                namespace: job.namespace.clone(),
-                job_id: child_id,
-                index: 0,
-            });
-            ops.push(Op::UpsertJob(child));
-            ops.push(Op::UpsertEvals(vec![eval.clone()]));
+            let (child, eval) = children::periodic_child(&snapshot, job, now, now);
+            run.child_job_ids.push(child.id.clone());
+            children::add_new_child(&mut txn, child, std::slice::from_ref(&eval), Some(run));
             evals.push(eval);
-            ops.push(Op::UpsertRuns(vec![run]));
         }
         Action::Stop(run) => {
             if let Some(child) = run.current_child() {
-                stop_child_ops(server, &snapshot, &job.namespace, child, &mut ops, &mut evals);
+                stop_child_ops(server, &snapshot, &job.namespace, child, &mut txn.ops, &mut evals);
             }
-            ops.push(Op::UpsertRuns(vec![run]));
+            txn.ops.push(Op::UpsertRuns(vec![run]));
         }
     }
-    server.commit_with_evals(Txn { preconditions, ops }, &evals).await?;
+    server.commit_with_evals(txn, &evals).await?;
     Ok(())
 }
 
@@ -561,7 +432,7 @@ impl ServerInner {
     /// Starts a run of a periodic job now, whatever its concurrency policy
     /// (`drover job periodic force`). Returns the run and the evaluation's index.
     pub async fn force_run(&self, namespace: &str, job_id: &str) -> Result<(Run, String, u64), ServerError> {
-        let _guard = self.launcher.lock.lock().await;
+        let _guard = self.run_lock.lock().await;
         let snapshot = self.state.snapshot();
         let job =
             snapshot.job(namespace, job_id).ok_or_else(|| ServerError::NotFound(format!("job not found: {job_id}")))?;
@@ -572,18 +443,10 @@ impl ServerInner {
             return Err(ServerError::BadRequest(format!("job {job_id:?} is stopped")));
         }
         let now = now_nanos();
-        let child_id = free_child_id(&snapshot, &job, now);
-        let child = build_periodic_child(&job, &child_id, now);
-        let eval = child_eval(&child, now);
-        let run = new_run(&job, &child_id, run_trigger::MANUAL, now, now);
-        let txn = Txn {
-            preconditions: vec![Precondition::JobModifyIndex {
-                namespace: namespace.to_string(),
-                job_id: child_id,
-                index: 0,
-            }],
-            ops: vec![Op::UpsertJob(child), Op::UpsertEvals(vec![eval.clone()]), Op::UpsertRuns(vec![run.clone()])],
-        };
+        let (child, eval) = children::periodic_child(&snapshot, &job, now, now);
+        let run = children::new_run(&job, &child.id, run_trigger::MANUAL, now, now);
+        let mut txn = Txn::default();
+        children::add_new_child(&mut txn, child, std::slice::from_ref(&eval), Some(run.clone()));
         let index = self.commit_with_evals(txn, std::slice::from_ref(&eval)).await?;
         Ok((run, eval.id, index))
     }
@@ -591,7 +454,7 @@ impl ServerInner {
     /// Adds a schedule to a job (a new job version). An ID the job already
     /// has is a 409 `A schedule with id <id> already exists`.
     pub async fn add_schedule(&self, namespace: &str, job_id: &str, schedule: JobSchedule) -> Result<u64, ServerError> {
-        validate_schedule(&schedule).map_err(ServerError::BadRequest)?;
+        crate::schedules::validate_schedule(&schedule).map_err(ServerError::BadRequest)?;
         let job = self.editable_job(namespace, job_id)?;
         if job.effective_schedules().iter().any(|existing| existing.id == schedule.id) {
             return Err(ServerError::Conflict(format!("A schedule with id {} already exists", schedule.id)));
@@ -609,7 +472,7 @@ impl ServerInner {
         job_id: &str,
         schedule: JobSchedule,
     ) -> Result<u64, ServerError> {
-        validate_schedule(&schedule).map_err(ServerError::BadRequest)?;
+        crate::schedules::validate_schedule(&schedule).map_err(ServerError::BadRequest)?;
         let mut job = (*self.editable_job(namespace, job_id)?).clone();
         let Some(slot) = job.schedules.iter_mut().find(|existing| existing.id == schedule.id) else {
             return Err(self.missing_schedule(&job, &schedule.id));
@@ -656,7 +519,7 @@ impl ServerInner {
     /// once, running tasks get SIGTERM and their `kill_timeout`); the run ends
     /// `FAILED` when the child is dead. Returns the run as written.
     pub async fn stop_run(&self, namespace: &str, job_id: &str, run_id: &str) -> Result<(Run, u64), ServerError> {
-        let _guard = self.launcher.lock.lock().await;
+        let _guard = self.run_lock.lock().await;
         let snapshot = self.state.snapshot();
         let job =
             snapshot.job(namespace, job_id).ok_or_else(|| ServerError::NotFound(format!("job not found: {job_id}")))?;

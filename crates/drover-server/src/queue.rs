@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use drover_state::{AllocDesiredUpdate, Op, Snapshot, Txn};
 use drover_types::{
-    AllocMetric, Allocation, Evaluation, Job, client_status, desired_status, eval_status, eval_trigger, new_id,
-    node_status, now_nanos,
+    AllocMetric, Allocation, Evaluation, Job, client_status, desired_status, eval_status, eval_trigger, node_status,
+    now_nanos,
 };
 
 use crate::server::ServerInner;
@@ -224,20 +224,7 @@ impl ServerInner {
             .into_iter()
             .filter_map(|(namespace, job_id, node_id)| {
                 let job = snapshot.job(&namespace, &job_id)?;
-                Some(Evaluation {
-                    id: new_id(),
-                    namespace: job.namespace.clone(),
-                    priority: job.priority,
-                    eval_type: job.job_type,
-                    triggered_by: eval_trigger::NODE_DRAIN.to_string(),
-                    job_id: job.id.clone(),
-                    job_modify_index: job.job_modify_index,
-                    node_id,
-                    status: eval_status::PENDING.to_string(),
-                    create_time: now,
-                    modify_time: now,
-                    ..Evaluation::default()
-                })
+                Some(Evaluation { node_id, ..Evaluation::new_for_job(&job, eval_trigger::NODE_DRAIN, now) })
             })
             .collect();
         let mut ops = vec![Op::UpdateAllocsDesired(updates)];
@@ -295,6 +282,7 @@ fn starting_item(snapshot: &Snapshot, alloc: &Allocation) -> QueueItem {
 
 #[cfg(test)]
 mod tests {
+    use drover_types::new_id;
     use std::collections::BTreeMap;
 
     use drover_types::{Resources, Task, TaskGroup};

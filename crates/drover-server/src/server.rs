@@ -11,7 +11,7 @@ use drover_state::{AllocDesiredUpdate, Op, Precondition, StateStore, Txn};
 use drover_types::api::{JobRegisterResponse, NodeRegisterResponse};
 use drover_types::{
     AllocClientUpdate, DrainStrategy, Evaluation, Job, Node, client_status, desired_status, duration_to_nanos,
-    eligibility, eval_status, eval_trigger, new_id, node_status, now_nanos,
+    eligibility, eval_status, eval_trigger, node_status, now_nanos,
 };
 
 use crate::broker::EvalBroker;
@@ -50,26 +50,14 @@ pub struct ServerInner {
     /// Serialises dispatches that carry an idempotency token or face a concurrency limit.
     pub(crate) dispatch_lock: tokio::sync::Mutex<()>,
     /// Dispatched children held by `max_concurrent`.
-    pub(crate) gate: crate::concurrency::ConcurrencyGate,
+    pub(crate) gate: crate::gate::ConcurrencyGate,
     /// Serialises run writes (the cron launcher, forced runs, run stops).
-    pub(crate) launcher: crate::periodic::Launcher,
+    pub(crate) run_lock: tokio::sync::Mutex<()>,
 }
 
+/// A new pending evaluation of `job` made now.
 fn new_eval(job: &Job, triggered_by: &str) -> Evaluation {
-    let now = now_nanos();
-    Evaluation {
-        id: new_id(),
-        namespace: job.namespace.clone(),
-        priority: job.priority,
-        eval_type: job.job_type,
-        triggered_by: triggered_by.to_string(),
-        job_id: job.id.clone(),
-        job_modify_index: job.job_modify_index,
-        status: eval_status::PENDING.to_string(),
-        create_time: now,
-        modify_time: now,
-        ..Evaluation::default()
-    }
+    Evaluation::new_for_job(job, triggered_by, now_nanos())
 }
 
 impl ServerInner {
@@ -98,8 +86,8 @@ impl ServerInner {
             local_node_id: Mutex::new(None),
             authorizer: std::sync::RwLock::new(Arc::new(crate::AllowAll)),
             dispatch_lock: tokio::sync::Mutex::new(()),
-            gate: crate::concurrency::ConcurrencyGate::default(),
-            launcher: crate::periodic::Launcher::default(),
+            gate: crate::gate::ConcurrencyGate::default(),
+            run_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -196,7 +184,7 @@ impl ServerInner {
     ) -> Result<JobRegisterResponse, ServerError> {
         job.canonicalize();
         job.validate().map_err(|e| ServerError::BadRequest(e.to_string()))?;
-        crate::periodic::validate_schedules(&job).map_err(ServerError::BadRequest)?;
+        crate::schedules::validate_schedules(&job).map_err(ServerError::BadRequest)?;
         if job.dispatched {
             return Err(ServerError::BadRequest("job can't be submitted with 'Dispatched' set".to_string()));
         }

@@ -16,7 +16,7 @@
 //! knows to be blocked (or that an earlier evaluation of the same batch found
 //! blocked) gets no scheduler pass: it is written `blocked` with its class's
 //! placement failure, inside the batch's commit, and parked in the broker
-//! (see [`crate::broker::BlockedClass`]).
+//! (see [`crate::class::BlockedClass`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,9 +26,10 @@ use std::sync::atomic::Ordering;
 
 use drover_scheduler::{AllocIds, EligibleNodes, Plan, SchedulerInput, StateView};
 use drover_state::{AllocDesiredUpdate, Op, Snapshot, Txn};
-use drover_types::{Allocation, Evaluation, Job, Node, eval_status, eval_trigger, new_id, now_nanos};
+use drover_types::{Allocation, Evaluation, Job, Node, eval_status, eval_trigger, now_nanos};
 
-use crate::broker::{BlockedClass, CapacityEpoch, ClassBlock, EvalBatch, EvalBroker};
+use crate::broker::{CapacityEpoch, ClassBlock, EvalBatch, EvalBroker};
+use crate::class::BlockedClass;
 use crate::plan_apply::{CommitOutcome, CommitRequest, EvalCommit, NodeUsage};
 use crate::server::ServerInner;
 
@@ -444,21 +445,12 @@ fn build_commit(eval: &Evaluation, job: Option<&Job>, plan: Plan, snapshot_index
         } else {
             eval_update.status = eval_status::COMPLETE.to_string();
             let blocked_eval = Evaluation {
-                id: new_id(),
-                namespace: eval.namespace.clone(),
-                priority: eval.priority,
-                eval_type: eval.eval_type,
-                triggered_by: eval_trigger::QUEUED_ALLOCS.to_string(),
-                job_id: eval.job_id.clone(),
                 job_modify_index: job.map(|j| j.job_modify_index).unwrap_or(eval.job_modify_index),
                 status: eval_status::BLOCKED.to_string(),
                 status_description: "created to place remaining allocations".to_string(),
-                previous_eval: eval.id.clone(),
                 failed_tg_allocs: plan.failed_tg_allocs.clone(),
                 queued_allocations: plan.queued_allocations.clone(),
-                create_time: now,
-                modify_time: now,
-                ..Evaluation::default()
+                ..Evaluation::follow_on(eval, eval_trigger::QUEUED_ALLOCS, now)
             };
             eval_update.blocked_eval = blocked_eval.id.clone();
             blocked = Some(blocked_eval);
@@ -473,19 +465,9 @@ fn build_commit(eval: &Evaluation, job: Option<&Job>, plan: Plan, snapshot_index
     let mut followup_links = Vec::new();
     for followup in &plan.followups {
         let followup_eval = Evaluation {
-            id: new_id(),
-            namespace: eval.namespace.clone(),
-            priority: eval.priority,
-            eval_type: eval.eval_type,
-            triggered_by: eval_trigger::FAILED_FOLLOW_UP.to_string(),
-            job_id: eval.job_id.clone(),
-            status: eval_status::PENDING.to_string(),
             status_description: "created for delayed rescheduling".to_string(),
-            previous_eval: eval.id.clone(),
             wait_until: followup.wait_until,
-            create_time: now,
-            modify_time: now,
-            ..Evaluation::default()
+            ..Evaluation::follow_on(eval, eval_trigger::FAILED_FOLLOW_UP, now)
         };
         for alloc_id in &followup.alloc_ids {
             followup_links.push(AllocDesiredUpdate {
@@ -554,6 +536,7 @@ pub(crate) fn cancel_evals(server: &Arc<ServerInner>, evals: Vec<Evaluation>) {
 #[cfg(test)]
 mod tests {
     use drover_scheduler::testing::{job, node};
+    use drover_types::new_id;
     use drover_types::{Allocation, JobType, client_status, desired_status};
 
     use super::*;

@@ -113,6 +113,45 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// A new pending evaluation of `job`, made at `now` (Unix ns) for
+    /// `triggered_by`: the one constructor of every evaluation a server
+    /// operation starts (register, stop, dispatch, a cron launch, a drain,
+    /// a plan's dry run...), so they all carry the same fields.
+    pub fn new_for_job(job: &crate::Job, triggered_by: &str, now: i64) -> Evaluation {
+        Evaluation {
+            id: crate::new_id(),
+            namespace: job.namespace.clone(),
+            priority: job.priority,
+            eval_type: job.job_type,
+            triggered_by: triggered_by.to_string(),
+            job_id: job.id.clone(),
+            job_modify_index: job.job_modify_index,
+            status: eval_status::PENDING.to_string(),
+            create_time: now,
+            modify_time: now,
+            ..Evaluation::default()
+        }
+    }
+
+    /// A new evaluation that follows `previous` for the same job (a blocked
+    /// evaluation for what it could not place, a delayed follow-up for a
+    /// reschedule), pending, made at `now`.
+    pub fn follow_on(previous: &Evaluation, triggered_by: &str, now: i64) -> Evaluation {
+        Evaluation {
+            id: crate::new_id(),
+            namespace: previous.namespace.clone(),
+            priority: previous.priority,
+            eval_type: previous.eval_type,
+            triggered_by: triggered_by.to_string(),
+            job_id: previous.job_id.clone(),
+            status: eval_status::PENDING.to_string(),
+            previous_eval: previous.id.clone(),
+            create_time: now,
+            modify_time: now,
+            ..Evaluation::default()
+        }
+    }
+
     /// Whether no further change will happen to it.
     pub fn is_terminal(&self) -> bool {
         eval_status::is_terminal(&self.status)

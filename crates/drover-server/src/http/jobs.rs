@@ -566,16 +566,7 @@ pub(crate) async fn plan_job(server: &AppState, mut job: Job, with_diff: bool) -
         job.version = if existing.spec_eq(&job) { existing.version } else { existing.version + 1 };
     }
     let job = Arc::new(job);
-    let eval = Evaluation {
-        id: drover_types::new_id(),
-        namespace: job.namespace.clone(),
-        priority: job.priority,
-        eval_type: job.job_type,
-        triggered_by: drover_types::eval_trigger::JOB_REGISTER.to_string(),
-        job_id: job.id.clone(),
-        status: eval_status::PENDING.to_string(),
-        ..Evaluation::default()
-    };
+    let eval = Evaluation::new_for_job(&job, drover_types::eval_trigger::JOB_REGISTER, drover_types::now_nanos());
     let input = drover_scheduler::SchedulerInput {
         eval,
         job: if job.is_template() { None } else { Some(job.clone()) },
@@ -602,7 +593,7 @@ pub(crate) async fn plan_job(server: &AppState, mut job: Job, with_diff: bool) -
         failed_tg_allocs: plan.failed_tg_allocs.clone(),
         job_modify_index: existing.map(|j| j.job_modify_index).unwrap_or(0),
         diff: if with_diff { Some(diff) } else { None },
-        next_periodic_launch: crate::periodic::next_launch(&job, drover_types::now_nanos()).unwrap_or(0),
+        next_periodic_launch: crate::schedules::next_launch(&job, drover_types::now_nanos()).unwrap_or(0),
         warnings: String::new(),
         index: snapshot.index(),
     })

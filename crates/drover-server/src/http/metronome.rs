@@ -194,7 +194,7 @@ fn metronome_job(snapshot: &Snapshot, namespace: &str, job_id: &str) -> Result<A
 /// A schedule with its `nextRunAt`.
 fn schedule_json(job: &Job, schedule: &JobSchedule, now: i64) -> Value {
     let mut value = mapping::schedule_to_metronome(schedule);
-    if let (Some(next), Value::Object(map)) = (crate::periodic::next_run_at(job, schedule, now), &mut value) {
+    if let (Some(next), Value::Object(map)) = (crate::schedules::next_run_at(job, schedule, now), &mut value) {
         map.insert("nextRunAt".to_string(), Value::String(format_metronome_time(next)));
     }
     value
@@ -374,7 +374,7 @@ async fn create_job(State(server): State<AppState>, params: Params, body: Bytes)
     let value = json_body(&body)?;
     let mut job = mapping::metronome_to_job(&value).map_err(|errors| MetronomeError::invalid(&errors))?;
     job.namespace = params.namespace();
-    crate::periodic::validate_schedules(&job)
+    crate::schedules::validate_schedules(&job)
         .map_err(|message| MetronomeError::message(StatusCode::UNPROCESSABLE_ENTITY, message))?;
     if server.state.snapshot().job(&job.namespace, &job.id).is_some() {
         return Err(MetronomeError::message(StatusCode::CONFLICT, "Job with this id already exists"));
@@ -432,7 +432,7 @@ async fn update_job(
         job.schedules = existing.schedules.clone();
         job.periodic = existing.periodic.clone();
     }
-    crate::periodic::validate_schedules(&job)
+    crate::schedules::validate_schedules(&job)
         .map_err(|message| MetronomeError::message(StatusCode::UNPROCESSABLE_ENTITY, message))?;
     server.register_job(job, None).await.map_err(MetronomeError::from_server)?;
     let snapshot = server.state.snapshot();

@@ -204,7 +204,7 @@ fn schedule_views(job: &Job) -> Vec<ScheduleView> {
         .into_iter()
         .enumerate()
         .map(|(schedule_idx, schedule)| {
-            let next_run_at = crate::periodic::next_run_at(job, &schedule, now).unwrap_or(0);
+            let next_run_at = crate::schedules::next_run_at(job, &schedule, now).unwrap_or(0);
             ScheduleView {
                 source: if schedule_idx < n_from_periodic { "periodic" } else { "schedules" }.to_string(),
                 next_run_at,

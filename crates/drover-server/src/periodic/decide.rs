@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-
 use drover_cron::CronSpec;
 use drover_types::{ConcurrencyPolicy, Job, NANOS_PER_SEC, Run, RunRestartPolicy, run_status};
+
+use crate::schedules::{to_datetime, to_nanos};
 
 /// Most missed slots recorded one by one after a long outage (the newest ones).
 const MAX_MISSED_RECORDED: usize = 10;
@@ -111,16 +111,6 @@ pub(super) struct Decision {
     pub(super) actions: Vec<Action>,
     /// The next time something may be due.
     pub(super) next_wake: Option<i64>,
-}
-
-/// A Unix time in ns as a UTC date-time.
-pub(super) fn to_datetime(nanos: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_nanos(nanos)
-}
-
-/// A UTC date-time as Unix ns (`i64::MAX` past 2262).
-pub(super) fn to_nanos(at: DateTime<Utc>) -> i64 {
-    at.timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
 /// Wait before attempt `n_attempts + 1`: 1 s, 2 s, 4 s ... capped at 60 s.

@@ -10,6 +10,7 @@ use drover_types::{
 
 use super::decide::{Action, Attempt, ChildState, Decision, JobInput, backoff_nanos, decide, retry_at};
 use super::*;
+use crate::schedules::validate_schedules;
 
 /// 2026-01-01T00:00:00Z.
 const T0: i64 = 1_767_225_600 * NANOS_PER_SEC;
