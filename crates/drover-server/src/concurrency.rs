@@ -13,7 +13,7 @@ use std::sync::Arc;
 use drover_state::{ChangedObject, Op, Snapshot, Txn};
 use drover_types::{Evaluation, HELD_DESCRIPTION, Job, eval_status, job_status, now_nanos};
 
-use crate::server::ServerInner;
+use crate::server::Server;
 
 /// Children of a parent that count against its limit: not dead, not
 /// stopped and not held. O(log jobs): read from the state's children counts.
@@ -22,13 +22,13 @@ use crate::server::ServerInner;
 /// it was held (it is held only after its dispatch commits, and leaves the
 /// line before the write that stops it), so subtracting the line's length
 /// from the active count leaves exactly the active children not held.
-pub(crate) fn active_children(server: &ServerInner, snapshot: &Snapshot, parent: &Job) -> usize {
+pub(crate) fn active_children(server: &Server, snapshot: &Snapshot, parent: &Job) -> usize {
     let active = snapshot.children_counts(&parent.namespace, &parent.id).active;
     let active = usize::try_from(active).unwrap_or(usize::MAX);
     active.saturating_sub(server.gate.held_count(&parent.namespace, &parent.id))
 }
 
-impl ServerInner {
+impl Server {
     /// Releases held children of a parent while it has room.
     pub(crate) async fn release_held(&self, namespace: &str, parent_id: &str) {
         if self.gate.held_count(namespace, parent_id) == 0 {
@@ -75,7 +75,7 @@ impl ServerInner {
 }
 
 /// Follows state changes; when a dispatched child finishes, its parent's line moves.
-pub(crate) async fn follow_children(server: Arc<ServerInner>) {
+pub(crate) async fn follow_children(server: Arc<Server>) {
     let mut changes = server.state.subscribe();
     loop {
         let batch = match changes.recv().await {

@@ -18,7 +18,7 @@ use drover_types::{Job, MAX_PRIORITY, eval_status, eval_trigger, now_nanos, payl
 
 use crate::children;
 use crate::error::ServerError;
-use crate::server::ServerInner;
+use crate::server::Server;
 
 /// Checks a dispatch request against its template; `Err` carries the message.
 pub fn validate_dispatch(parent: &Job, request: &JobDispatchRequest, max_payload: usize) -> Result<(), String> {
@@ -69,7 +69,7 @@ fn join(items: &[&String]) -> String {
     items.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
 }
 
-impl ServerInner {
+impl Server {
     /// Dispatches a parameterized job.
     pub async fn dispatch_job(
         &self,

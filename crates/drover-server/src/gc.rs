@@ -19,7 +19,7 @@ use drover_state::{Op, Snapshot, Txn};
 use drover_types::{Job, job_status, now_nanos};
 
 use crate::error::ServerError;
-use crate::server::ServerInner;
+use crate::server::Server;
 
 /// KV table: `<ns>\x1f<parent>\x1f<token>` → a [`TokenRecord`].
 pub(crate) const TOKEN_TABLE: &str = "dispatch-token";
@@ -105,7 +105,7 @@ fn collectable(snapshot: &Snapshot, job: &Job, threshold: Option<i64>, now: i64)
     evals_done && allocs_done
 }
 
-impl ServerInner {
+impl Server {
     /// Runs one collection; `force` ignores the age thresholds. Returns how many jobs were purged.
     pub async fn collect_garbage(&self, force: bool) -> Result<usize, ServerError> {
         let now = now_nanos();
@@ -203,7 +203,7 @@ impl ServerInner {
 }
 
 /// Runs a collection every `job_gc_interval` until shutdown.
-pub(crate) async fn run_gc(server: Arc<ServerInner>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn run_gc(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(server.config.job_gc_interval.max(std::time::Duration::from_millis(100)));
     tick.tick().await;
     loop {

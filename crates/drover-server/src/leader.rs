@@ -1,7 +1,7 @@
 //! The leadership boundary, as in Nomad's `leader.go`: the subsystems that
 //! must run on exactly one server start together in
-//! [`ServerInner::establish_leadership`] and stop together in
-//! [`ServerInner::revoke_leadership`].
+//! [`Server::establish_leadership`] and stop together in
+//! [`Server::revoke_leadership`].
 //!
 //! Behind the boundary: the evaluation broker (ready, blocked and delayed
 //! evaluations) and the `max_concurrent` lines of held dispatches, the
@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::server::ServerInner;
+use crate::server::Server;
 
 /// How long revoking waits for a worker to finish the batch in hand.
 const WORKER_STOP_WAIT: Duration = Duration::from_secs(10);
@@ -34,14 +34,14 @@ const WORKER_STOP_WAIT: Duration = Duration::from_secs(10);
 const LOOP_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// The running leader-only subsystems; hand it back to
-/// [`ServerInner::revoke_leadership`] to stop them.
+/// [`Server::revoke_leadership`] to stop them.
 pub(crate) struct Leadership {
     stop: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
     loops: Vec<JoinHandle<()>>,
 }
 
-impl ServerInner {
+impl Server {
     /// Starts every leader-only subsystem from the state store's contents.
     pub(crate) fn establish_leadership(self: &Arc<Self>) -> Leadership {
         self.broker.enable();
@@ -109,14 +109,14 @@ async fn until_stopped(mut stopped: watch::Receiver<bool>, work: impl Future<Out
 }
 
 /// Moves every held-dispatch line as far as its parent's limit allows.
-async fn release_all_held(server: Arc<ServerInner>) {
+async fn release_all_held(server: Arc<Server>) {
     for (namespace, parent, _) in server.gate.all_lines() {
         server.release_held(&namespace, &parent).await;
     }
 }
 
 /// Periodic work: expire heartbeats, promote delayed evaluations, enforce drain deadlines.
-async fn background_ticks(server: Arc<ServerInner>, mut stopped: watch::Receiver<bool>) {
+async fn background_ticks(server: Arc<Server>, mut stopped: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {

@@ -5,7 +5,7 @@
 //! [`start`] opens the state store in the data dir, establishes leadership
 //! (`leader`: refills the broker from the state, starts the workers, the plan
 //! applier, the cron launcher, the heartbeat sweeper and garbage collection)
-//! and serves HTTP. Data flow for one registration: handler -> [`ServerInner`] operation ->
+//! and serves HTTP. Data flow for one registration: handler -> [`Server`] operation ->
 //! one durable state write (job + evaluation) -> broker -> worker runs the pure
 //! scheduler over a snapshot -> plan applier re-checks and commits -> clients
 //! see their allocations through their long poll.
@@ -20,6 +20,7 @@
 //! ```
 
 mod acl;
+mod allocations;
 mod broker;
 mod children;
 mod class;
@@ -30,9 +31,11 @@ mod error;
 mod gate;
 mod gc;
 mod http;
+mod jobs;
 mod leader;
 mod metrics;
 mod node_test;
+mod nodes;
 mod ordered_ids;
 mod outcome;
 mod periodic;
@@ -62,7 +65,7 @@ pub use node_test::NodeTestResult;
 pub use outcome::{AllocOutcome, JobOutcome, outcome};
 pub use queue::{QueueItem, QueueResponse, RunningItem, placement_reason, queue_kind};
 pub use schedules::{next_launch, next_run_at, validate_schedule, validate_schedules};
-pub use server::ServerInner;
+pub use server::Server;
 pub use tls::{TlsConfig, TlsError};
 
 /// Why the server could not start.
@@ -91,7 +94,7 @@ pub enum StartError {
 
 /// A running server.
 pub struct ServerHandle {
-    inner: Arc<ServerInner>,
+    inner: Arc<Server>,
     addr: SocketAddr,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -106,7 +109,7 @@ impl ServerHandle {
     }
 
     /// The server's state and operations (for tests and the agent).
-    pub fn inner(&self) -> &Arc<ServerInner> {
+    pub fn inner(&self) -> &Arc<Server> {
         &self.inner
     }
 
@@ -174,7 +177,7 @@ pub async fn start_with_state(
         Some(tls_config) => Some(tls::acceptor(tls_config)?),
         None => None,
     };
-    let inner = ServerInner::new(config, state);
+    let inner = Server::new(config, state);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(inner.node_watch.clone().follow(inner.state.clone())));

@@ -24,7 +24,7 @@ use drover_types::{
 };
 
 use crate::error::ServerError;
-use crate::server::ServerInner;
+use crate::server::Server;
 
 pub use drover_types::api::NodeTestResult;
 
@@ -113,7 +113,7 @@ enum Outcome {
     Failed(String),
 }
 
-impl ServerInner {
+impl Server {
     /// Runs a probe task on `node_id` and reports how it went (see the module docs).
     pub async fn test_node(&self, node_id: &str, timeout: Duration) -> Result<NodeTestResult, ServerError> {
         let snapshot = self.state.snapshot();

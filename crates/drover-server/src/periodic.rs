@@ -42,7 +42,7 @@ use drover_types::{
 use self::decide::{Action, Attempt, ChildState, JobInput, decide};
 use crate::children;
 use crate::error::ServerError;
-use crate::server::ServerInner;
+use crate::server::Server;
 
 /// `(namespace, job ID)`.
 type JobKey = (String, String);
@@ -203,7 +203,7 @@ fn runs_of_children(snapshot: &Snapshot, key: &JobKey, children: &BTreeSet<Strin
 }
 
 /// The launcher loop; ends at shutdown.
-pub(crate) async fn run_launcher(server: Arc<ServerInner>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn run_launcher(server: Arc<Server>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut changes = server.state.subscribe();
     let mut timers = Timers::default();
     let mut dirty = all_jobs(&server.state.snapshot());
@@ -255,7 +255,7 @@ pub(crate) async fn run_launcher(server: Arc<ServerInner>, mut shutdown: tokio::
 
 /// Decides and writes for one job (all of it, or only the runs of the
 /// children in `scope`); returns when to look again.
-async fn evaluate(server: &ServerInner, key: &JobKey, scope: &Scope) -> Option<i64> {
+async fn evaluate(server: &Server, key: &JobKey, scope: &Scope) -> Option<i64> {
     let _guard = server.run_lock.lock().await;
     let snapshot = server.state.snapshot();
     let job = snapshot.job(&key.0, &key.1)?;
@@ -324,7 +324,7 @@ const RUN_UPDATES_PER_COMMIT: usize = 1000;
 
 /// Writes updated runs of `job` in one transaction, trimming its history
 /// when any of them finished.
-async fn write_run_updates(server: &ServerInner, job: &Job, runs: Vec<Run>) -> Result<(), ServerError> {
+async fn write_run_updates(server: &Server, job: &Job, runs: Vec<Run>) -> Result<(), ServerError> {
     let any_finished = runs.iter().any(Run::is_terminal);
     let mut ops = vec![Op::UpsertRuns(runs)];
     if any_finished {
@@ -336,7 +336,7 @@ async fn write_run_updates(server: &ServerInner, job: &Job, runs: Vec<Run>) -> R
 
 /// The ops that stop a child job (like `job stop`): the stopped job and its evaluation.
 fn stop_child_ops(
-    server: &ServerInner,
+    server: &Server,
     snapshot: &Snapshot,
     namespace: &str,
     child_id: &str,
@@ -361,7 +361,7 @@ fn stop_child_ops(
     }
 }
 
-fn trim_op(server: &ServerInner, job: &Job) -> Op {
+fn trim_op(server: &Server, job: &Job) -> Op {
     let keep = |per_job: u32, server_default: usize| if per_job > 0 { per_job as usize } else { server_default };
     Op::TrimRuns {
         namespace: job.namespace.clone(),
@@ -381,7 +381,7 @@ fn slot_op(job: &Job, schedule_id: &str, slot: i64) -> Op {
 }
 
 /// Writes one action as one transaction.
-async fn execute(server: &ServerInner, job: &Job, action: Action, now: i64) -> Result<(), ServerError> {
+async fn execute(server: &Server, job: &Job, action: Action, now: i64) -> Result<(), ServerError> {
     let snapshot = server.state.snapshot();
     let mut txn = Txn::default();
     let mut evals = Vec::new();
@@ -428,7 +428,7 @@ async fn execute(server: &ServerInner, job: &Job, action: Action, now: i64) -> R
     Ok(())
 }
 
-impl ServerInner {
+impl Server {
     /// Starts a run of a periodic job now, whatever its concurrency policy
     /// (`drover job periodic force`). Returns the run and the evaluation's index.
     pub async fn force_run(&self, namespace: &str, job_id: &str) -> Result<(Run, String, u64), ServerError> {

@@ -26,7 +26,7 @@ use drover_types::{
     now_nanos,
 };
 
-use crate::server::ServerInner;
+use crate::server::Server;
 
 pub use drover_types::api::{QueueItem, QueueResponse, RunningItem};
 
@@ -92,7 +92,7 @@ fn nodes(count: u64) -> &'static str {
     if count == 1 { "node" } else { "nodes" }
 }
 
-impl ServerInner {
+impl Server {
     /// The queue and the running work (see the module docs).
     ///
     /// Only items of `namespace` (all when `None`); each list holds its
@@ -312,7 +312,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = crate::config::ServerConfig::new(dir.path().to_path_buf());
         let state = drover_state::StateStore::open(&dir.path().join("state.db")).expect("state opens");
-        let server = ServerInner::new(config, state);
+        let server = Server::new(config, state);
         let now = now_nanos();
         for (idx, namespace) in ["default", "default", "other", "default", "other"].into_iter().enumerate() {
             let eval = Evaluation {

@@ -31,7 +31,7 @@ use drover_types::{Allocation, Evaluation, Job, Node, eval_status, eval_trigger,
 use crate::broker::{CapacityEpoch, ClassBlock, EvalBatch, EvalBroker};
 use crate::class::BlockedClass;
 use crate::plan_apply::{CommitOutcome, CommitRequest, EvalCommit, NodeUsage};
-use crate::server::ServerInner;
+use crate::server::Server;
 
 /// The scheduler's view of a state snapshot.
 pub(crate) struct SnapshotView<'a>(pub &'a Snapshot);
@@ -112,7 +112,7 @@ pub(crate) fn parked_eval(mut eval: Evaluation, block: &ClassBlock, now: i64) ->
 
 /// One scheduler worker: takes batches of ready evaluations until the broker
 /// closes, schedules each batch against one snapshot and commits it at once.
-pub(crate) async fn run_worker(server: Arc<ServerInner>) {
+pub(crate) async fn run_worker(server: Arc<Server>) {
     while let Some(batch) = server.broker.dequeue_batch(MAX_BATCH).await {
         let results = process_batch(&server, &batch).await;
         for (eval, result) in batch.evals.iter().zip(results) {
@@ -126,7 +126,7 @@ pub(crate) async fn run_worker(server: Arc<ServerInner>) {
 }
 
 /// Writes an evaluation as failed (its processing hit an error).
-async fn record_failed(server: &Arc<ServerInner>, eval: &Evaluation, err: &crate::error::ServerError) {
+async fn record_failed(server: &Arc<Server>, eval: &Evaluation, err: &crate::error::ServerError) {
     tracing::error!(eval_id = %eval.id, error = %err, "evaluation failed");
     let mut failed = eval.clone();
     failed.status = eval_status::FAILED.to_string();
@@ -155,7 +155,7 @@ enum Decision {
 /// placements of the batch's earlier ones, then one commit for all of them;
 /// evaluations whose placements were rejected are scheduled again from fresh
 /// state (bounded attempts). Returns one result per evaluation of the batch.
-async fn process_batch(server: &Arc<ServerInner>, batch: &EvalBatch) -> Vec<Result<(), crate::error::ServerError>> {
+async fn process_batch(server: &Arc<Server>, batch: &EvalBatch) -> Vec<Result<(), crate::error::ServerError>> {
     let mut results: Vec<Result<(), crate::error::ServerError>> = batch.evals.iter().map(|_| Ok(())).collect();
     let mut todo: Vec<usize> = (0..batch.evals.len()).collect();
     for attempt in 0..MAX_PLAN_ATTEMPTS {
@@ -189,7 +189,7 @@ async fn process_batch(server: &Arc<ServerInner>, batch: &EvalBatch) -> Vec<Resu
 /// Commits a batch's decisions in one transaction and acts on the outcome;
 /// returns the batch positions to schedule again (placements rejected).
 async fn commit_decisions(
-    server: &Arc<ServerInner>,
+    server: &Arc<Server>,
     batch: &EvalBatch,
     todo: &[usize],
     decisions: Vec<Decision>,
@@ -417,10 +417,7 @@ impl StateView for BatchView<'_> {
 }
 
 /// An evaluation whose plans kept being rejected waits blocked for capacity.
-async fn block_after_conflicts(
-    server: &Arc<ServerInner>,
-    eval: &Arc<Evaluation>,
-) -> Result<(), crate::error::ServerError> {
+async fn block_after_conflicts(server: &Arc<Server>, eval: &Arc<Evaluation>) -> Result<(), crate::error::ServerError> {
     // The stored copy carries the create index the evaluation waits by.
     let mut failed = server.state.snapshot().eval(&eval.id).map(|e| (*e).clone()).unwrap_or_else(|| (**eval).clone());
     failed.status = eval_status::BLOCKED.to_string();
@@ -484,7 +481,7 @@ fn build_commit(eval: &Evaluation, job: Option<&Job>, plan: Plan, snapshot_index
 /// Acts on a committed plan: blocked evaluations wait (found blocked from a
 /// snapshot at capacity epoch `seen`), follow-ups are queued, freed capacity
 /// releases the blocked line.
-fn after_commit(server: &Arc<ServerInner>, outcome: &CommitOutcome, seen: CapacityEpoch) {
+fn after_commit(server: &Arc<Server>, outcome: &CommitOutcome, seen: CapacityEpoch) {
     let now = now_nanos();
     if let Some(blocked) = &outcome.blocked
         && let Some(replaced) = server.broker.block_since(blocked, seen)
@@ -510,7 +507,7 @@ fn after_commit(server: &Arc<ServerInner>, outcome: &CommitOutcome, seen: Capaci
 }
 
 /// Marks evaluations canceled (in the background; best effort).
-pub(crate) fn cancel_evals(server: &Arc<ServerInner>, evals: Vec<Evaluation>) {
+pub(crate) fn cancel_evals(server: &Arc<Server>, evals: Vec<Evaluation>) {
     if evals.is_empty() {
         return;
     }
@@ -546,7 +543,7 @@ mod tests {
     const CHILD_MEMORY_MB: u64 = 4000;
 
     struct Fixture {
-        server: Arc<ServerInner>,
+        server: Arc<Server>,
         _dir: tempfile::TempDir,
     }
 
@@ -554,7 +551,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = crate::config::ServerConfig::new(dir.path().to_path_buf());
         let state = drover_state::StateStore::open(&dir.path().join("state.db")).expect("state opens");
-        let server = ServerInner::new(config, state);
+        let server = Server::new(config, state);
         let nodes = (0..n_nodes).map(|idx| Op::UpsertNode(node(&format!("node-{idx}"), "dc1"))).collect();
         server.state.apply(Txn { preconditions: vec![], ops: nodes }).await.expect("nodes written");
         Fixture { server, _dir: dir }
@@ -582,7 +579,7 @@ mod tests {
     }
 
     /// Writes the children and their pending evaluations; returns the evaluations.
-    async fn dispatch(server: &Arc<ServerInner>, names: &[&str]) -> Vec<Arc<Evaluation>> {
+    async fn dispatch(server: &Arc<Server>, names: &[&str]) -> Vec<Arc<Evaluation>> {
         let jobs: Vec<Job> = names.iter().map(|name| child(name)).collect();
         let evals: Vec<Evaluation> = jobs.iter().map(pending_eval).collect();
         let mut ops: Vec<Op> = jobs.into_iter().map(Op::UpsertJob).collect();
@@ -592,11 +589,11 @@ mod tests {
         evals.iter().map(|eval| snapshot.eval(&eval.id).expect("stored")).collect()
     }
 
-    fn batch_of(server: &Arc<ServerInner>, evals: &[Arc<Evaluation>]) -> EvalBatch {
+    fn batch_of(server: &Arc<Server>, evals: &[Arc<Evaluation>]) -> EvalBatch {
         EvalBatch { evals: evals.to_vec(), epoch: server.broker.capacity_epoch() }
     }
 
-    fn stored(server: &Arc<ServerInner>, eval: &Evaluation) -> Arc<Evaluation> {
+    fn stored(server: &Arc<Server>, eval: &Evaluation) -> Arc<Evaluation> {
         server.state.snapshot().eval(&eval.id).expect("evaluation stored")
     }
 

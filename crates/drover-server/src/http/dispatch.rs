@@ -1,6 +1,6 @@
 //! `POST /v1/job/:id/dispatch`: reads the dispatch request (body, and the
 //! `?idempotency_token=` a CLI may pass instead) and answers with the child
-//! [`ServerInner::dispatch_job`](crate::ServerInner::dispatch_job) created.
+//! [`Server::dispatch_job`](crate::Server::dispatch_job) created.
 
 use axum::body::Bytes;
 

@@ -4,7 +4,7 @@
 //! `.../actions/stop`) and schedules (`/jobs/{id}/schedules`, `.../{sid}`).
 //!
 //! Handlers translate Metronome JSON with [`drover_jobspec::metronome`] and
-//! call the same [`ServerInner`](crate::ServerInner) operations as the Nomad
+//! call the same [`Server`](crate::Server) operations as the Nomad
 //! API (`register_job`, `force_run`, `stop_run`, `add_schedule`, ...), so a
 //! job added here is an ordinary Drover job (a batch job marked
 //! `RunOnDemand`) seen by the Nomad-style API, the CLI and the UI. Errors use

@@ -1,7 +1,7 @@
 //! The HTTP API: Nomad's v1 API shapes (and Drover's client protocol) over axum.
 //!
 //! Every axum handler lives here, and handlers are thin: parse, call a
-//! [`ServerInner`] operation or read a snapshot, answer with a
+//! [`Server`] operation or read a snapshot, answer with a
 //! `drover_types::api` type (or a domain object). Every error is a response
 //! ([`ApiError`]); 4xx bodies say what is wrong, 5xx bodies are generic and
 //! the detail is logged.
@@ -42,10 +42,10 @@ use drover_types::DEFAULT_NAMESPACE;
 use drover_types::api::INDEX_HEADER;
 
 use crate::error::ServerError;
-use crate::server::ServerInner;
+use crate::server::Server;
 
 /// Shared handler state.
-pub(crate) type AppState = Arc<ServerInner>;
+pub(crate) type AppState = Arc<Server>;
 
 /// The whole API, behind the slash merge (see [`merge_slashes`]).
 pub(crate) fn router(server: AppState) -> Router {
@@ -284,7 +284,7 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Waits per `?index=&wait=` and returns the snapshot to answer from.
-pub(crate) async fn blocking_snapshot(server: &ServerInner, params: &Params) -> ApiResult<Arc<Snapshot>> {
+pub(crate) async fn blocking_snapshot(server: &Server, params: &Params) -> ApiResult<Arc<Snapshot>> {
     if let Some((index, wait)) = params.blocking()? {
         server.state.wait_index_above(index, wait).await;
     }

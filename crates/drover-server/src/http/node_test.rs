@@ -1,5 +1,5 @@
 //! `POST /v1/node/:id/test[?timeout=]`: runs a probe on a runner (node) and
-//! answers how it went (see [`ServerInner::test_node`](crate::ServerInner::test_node)).
+//! answers how it went (see [`Server::test_node`](crate::Server::test_node)).
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! `GET /v1/queue[?namespace=&limit=]`: the job queue, what waits and why
-//! (see [`ServerInner::queue`](crate::ServerInner::queue)).
+//! (see [`Server::queue`](crate::Server::queue)).
 
 use axum::Router;
 use axum::extract::State;
