@@ -1,5 +1,5 @@
-//! A typed HTTP client for Drover's API, used by the CLI, the client agent
-//! and tests.
+//! A typed HTTP client for Drover's API, used by the CLI and the client agent
+//! (its simulated clients too).
 //!
 //! [`Client`] wraps one server address plus the general options every request
 //! carries (token, namespace, region, TLS). Each endpoint is one method
@@ -13,6 +13,8 @@
 //! let jobs = client.jobs_list("").await?;
 //! # let _ = jobs; Ok(()) }
 //! ```
+
+#![warn(unreachable_pub)]
 
 mod client;
 mod endpoints;

@@ -5,9 +5,10 @@
 //! then a human table.
 //!
 //! Scenarios ([`scenarios`]): `dispatch_accept`, `placement`,
-//! `dispatch_latency`, `e2e_throughput`, `memory`, `backlog`, and `all`
-//! (every one; with `-quick` at a size that finishes in about two minutes).
-//! Options ([`Options`]): `-n`, `-nodes`, `-concurrency`, `-address`, `-quick`.
+//! `dispatch_latency`, `e2e_throughput`, `memory`, `backlog`, `cli_dispatch`,
+//! and `all` (every one; with `-quick` at a size that finishes in about two
+//! minutes). Options ([`Options`]): `-n`, `-nodes`, `-concurrency`,
+//! `-address`, `-quick`, `-schedulers`.
 //!
 //! Finding `drover` ([`agent::drover_binary`]): `-drover PATH`, `$DROVER_BIN`,
 //! else the `drover` next to this executable (`target/<profile>/drover`); when
@@ -21,6 +22,8 @@
 //! drover_bench::run(&["dispatch_accept".to_string(), "-n".to_string(), "1000".to_string()], &mut out)?;
 //! # Ok::<(), anyhow::Error>(())
 //! ```
+
+#![warn(unreachable_pub)]
 
 pub mod agent;
 pub mod api;

@@ -71,7 +71,7 @@ pub(crate) struct AllocRunnerHandle {
 }
 
 /// Nomad's client status for a set of task states, with its description.
-pub fn client_status_of(tasks: &BTreeMap<String, TaskState>) -> (&'static str, &'static str) {
+pub(crate) fn client_status_of(tasks: &BTreeMap<String, TaskState>) -> (&'static str, &'static str) {
     if tasks.values().any(|t| t.state == task_state::DEAD && t.failed) {
         return (client_status::FAILED, "Failed tasks");
     }

@@ -118,7 +118,7 @@ impl DirPool {
     /// be made, the pool keeps no spares and [`DirPool::place`] makes every
     /// tree in place.
     /// It keeps the newest `keep_retired` finished allocations' trees.
-    pub fn start(alloc_dir: &Path, keep_retired: usize) -> DirPool {
+    pub(crate) fn start(alloc_dir: &Path, keep_retired: usize) -> DirPool {
         let spare_dir = alloc_dir.join(SPARE_DIR);
         let _ = std::fs::remove_dir_all(&spare_dir);
         let usable = std::fs::create_dir_all(&spare_dir).is_ok();
@@ -145,7 +145,7 @@ impl DirPool {
     /// Puts a `layout` tree at `dest` (which must not exist yet to use a
     /// spare): a spare renamed into place, or one made in place (see
     /// [`make_in_place`] for the error).
-    pub fn place(&self, layout: Layout, dest: &Path) -> io::Result<()> {
+    pub(crate) fn place(&self, layout: Layout, dest: &Path) -> io::Result<()> {
         if std::fs::symlink_metadata(dest).is_err()
             && let Some(spare) = self.shared.take(layout)
         {
@@ -160,7 +160,7 @@ impl DirPool {
 
     /// Queues a finished allocation's root for collection once it is no
     /// longer among the newest kept.
-    pub fn retire(&self, alloc_root: PathBuf) {
+    pub(crate) fn retire(&self, alloc_root: PathBuf) {
         self.shared.lock().retired.push_back(alloc_root);
         self.shared.changed.notify_all();
     }
@@ -169,7 +169,7 @@ impl DirPool {
     /// belong to none of `known` (left by allocations an earlier client
     /// process finished and forgot). Call before any new allocation is
     /// placed: every other root counts as an orphan.
-    pub fn retire_orphans(&self, known: &HashSet<String>) {
+    pub(crate) fn retire_orphans(&self, known: &HashSet<String>) {
         let Some(alloc_dir) = self.shared.spare_dir.parent() else { return };
         let Ok(entries) = std::fs::read_dir(alloc_dir) else { return };
         let mut orphans: Vec<(std::time::SystemTime, PathBuf)> = entries

@@ -23,7 +23,8 @@
 //! - Nothing is started twice: persisted allocations are re-attached before the
 //!   node registers, the watch loop only starts allocations it has no runner
 //!   for, and a task whose start was never recorded (the client died right
-//!   after it) is found by its executor's pid file and re-attached.
+//!   after it) is found by the status file its executor wrote in the task dir
+//!   and re-attached.
 //!
 //! ```no_run
 //! # async fn demo(config: drover_client::ClientConfig) -> Result<(), drover_client::ClientError> {
@@ -32,6 +33,8 @@
 //! client.shutdown().await;
 //! # Ok(()) }
 //! ```
+
+#![warn(unreachable_pub)]
 
 mod agent;
 mod alloc_runner;

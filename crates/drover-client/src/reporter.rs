@@ -39,7 +39,7 @@ struct Inner {
 
 impl Reporter {
     /// Queues an update, replacing any unsent one of the same allocation.
-    pub fn push(&self, update: AllocClientUpdate) {
+    pub(crate) fn push(&self, update: AllocClientUpdate) {
         if let Ok(mut pending) = self.inner.pending.lock() {
             pending.insert(update.id.clone(), update);
         }
@@ -65,7 +65,7 @@ impl Reporter {
 
     /// Sends batches until `shutdown` turns true, then flushes what is left
     /// (for at most `flush_timeout`).
-    pub async fn run(self, servers: Arc<Servers>, node_id: String, mut shutdown: watch::Receiver<bool>) {
+    pub(crate) async fn run(self, servers: Arc<Servers>, node_id: String, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = self.inner.notify.notified() => {}
@@ -84,7 +84,7 @@ impl Reporter {
     }
 
     /// Sends what is pending, retrying for at most `timeout`.
-    pub async fn flush(&self, servers: &Servers, node_id: &str, timeout: Duration) {
+    pub(crate) async fn flush(&self, servers: &Servers, node_id: &str, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.has_pending() && tokio::time::Instant::now() < deadline {
             if !self.send_once(servers, node_id).await {

@@ -16,7 +16,7 @@ pub(crate) struct Servers {
 
 impl Servers {
     /// API clients for `addresses` (`http://host:port`, or `host:port`).
-    pub fn new(addresses: &[String], token: &str) -> Result<Servers, ClientError> {
+    pub(crate) fn new(addresses: &[String], token: &str) -> Result<Servers, ClientError> {
         let mut clients = Vec::new();
         for address in addresses.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
             let address = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
@@ -31,7 +31,7 @@ impl Servers {
 
     /// Runs `call` against the current server, moving on to the next ones
     /// when a server does not answer (or answers 5xx).
-    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ApiError>
+    pub(crate) async fn call<T, F, Fut>(&self, call: F) -> Result<T, ApiError>
     where
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,

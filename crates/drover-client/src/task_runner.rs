@@ -22,11 +22,11 @@ use crate::restart::{RestartDecision, RestartInput, RunOutcome, decide};
 use crate::state::PersistedTask;
 
 /// Events kept per task.
-pub const MAX_EVENTS: usize = 20;
+pub(crate) const MAX_EVENTS: usize = 20;
 /// Event type of a user-requested restart.
-pub const RESTART_SIGNALED: &str = "Restart Signaled";
+pub(crate) const RESTART_SIGNALED: &str = "Restart Signaled";
 /// Event type when the group's leader task died.
-pub const LEADER_DEAD: &str = "Leader Task Dead";
+pub(crate) const LEADER_DEAD: &str = "Leader Task Dead";
 
 /// What the alloc runner asks a task runner to do.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ pub(crate) struct TaskRunnerArgs {
 }
 
 /// A new event with its display message (also used as the message).
-pub fn new_event(event_type: &str, display: impl Into<String>) -> TaskEvent {
+pub(crate) fn new_event(event_type: &str, display: impl Into<String>) -> TaskEvent {
     let display = display.into();
     let mut event = TaskEvent::new(event_type, now_nanos(), display.clone());
     event.message = display;
@@ -194,9 +194,9 @@ impl TaskRunner {
     }
 
     /// For a task this client has no record of: if an earlier client process
-    /// started it and died before recording anything (the task dir holds its
-    /// executor's pid file; task dirs belong to one allocation), re-attaches
-    /// to it instead of starting it a second time.
+    /// started it and died before recording anything (the task dir holds the
+    /// status file its executor wrote; task dirs belong to one allocation),
+    /// re-attaches to it instead of starting it a second time.
     fn adopt_unrecorded(&mut self) -> Option<Step> {
         let driver = self.driver.clone()?;
         let handle_state = driver.find_unrecorded(&self.ctx)?;

@@ -72,6 +72,8 @@
 //! 2026-11-01. croner 3.0.1 also ran `30 1 * * *` twice on 2026-03-08 and returned
 //! the repeated hour out of order.
 
+#![warn(unreachable_pub)]
+
 mod error;
 mod spec;
 mod zone;

@@ -35,6 +35,8 @@
 //! than `hcl::from_str`, because it keeps the spans errors need and gives
 //! template strings back unevaluated.
 
+#![warn(unreachable_pub)]
+
 mod api_json;
 mod detect;
 mod error;

@@ -35,6 +35,8 @@
 //! assert_eq!(plan.placements[0].node_id, "n1");
 //! ```
 
+#![warn(unreachable_pub)]
+
 use std::sync::Arc;
 
 use drover_types::api::{DesiredUpdates, JobDiff};

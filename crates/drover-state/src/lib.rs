@@ -35,8 +35,10 @@
 //!   keep the indexes in step.
 //! - `children`: [`ChildCounts`], how a child job counts in its parent's
 //!   summary (status, and for a dead child how it ended).
-//! - `apply`: `apply_txn`, a pure function (state, txn, index, now) ->
-//!   changes. Preconditions, versioning, job status derivation live here.
+//! - `apply`: a transaction checked (`check_preconditions`) and applied to
+//!   the maps (`apply_ops_in_place`: state, txn, index, now -> changes and
+//!   the rows to write; no I/O). Preconditions, versioning, job status
+//!   derivation live here.
 //! - `writer`: the one writer thread; group commit over a `Backend`.
 //! - `backend` / `sqlite`: what is durable; SQLite today, a small trait so
 //!   PostgreSQL can follow.
@@ -51,6 +53,8 @@
 //! - Changes are broadcast once per committed transaction (not per batch).
 //! - Deleting evaluations or allocations produces no [`Change`]: there is no
 //!   [`ChangedObject`] variant for it (the rows are still deleted).
+
+#![warn(unreachable_pub)]
 
 mod alloc_counts;
 mod apply;

@@ -27,6 +27,8 @@
 //! assert_eq!(job.task_groups[0].count, 1);
 //! ```
 
+#![warn(unreachable_pub)]
+
 mod alloc;
 pub mod api;
 mod ending;
