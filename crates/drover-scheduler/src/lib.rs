@@ -167,7 +167,11 @@ pub struct Followup {
     pub alloc_ids: Vec<String>,
 }
 
-/// Decides placements for one evaluation. Pure: no I/O, no clock, no global RNG.
+/// Decides placements for one evaluation. No I/O, and no clock or global RNG
+/// in the decisions; the one exception is the IDs of new allocations under
+/// [`AllocIds::Ordered`], which come from the process's ordered ID clock
+/// (`drover_types::new_id`): with [`AllocIds::Seeded`] the same input gives
+/// the same plan, IDs included.
 pub fn schedule(state: &dyn StateView, input: &SchedulerInput) -> Plan {
     generic::schedule(state, input)
 }

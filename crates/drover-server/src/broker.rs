@@ -37,7 +37,7 @@ use crate::class::{BlockedClass, ClassFingerprints};
 
 /// Reads an evaluation by ID from the newest state: how the broker finds a
 /// parked evaluation again when it releases it.
-pub type EvalSource = Arc<dyn Fn(&str) -> Option<Arc<Evaluation>> + Send + Sync>;
+pub(crate) type EvalSource = Arc<dyn Fn(&str) -> Option<Arc<Evaluation>> + Send + Sync>;
 
 /// A job, held once per parked evaluation and shared by the broker's indexes.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -157,7 +157,7 @@ fn age_of(eval: &Evaluation) -> u64 {
 /// allocations continues the work of the job version it names, so it waits
 /// at that version's index, not at its own (later) create index; any other
 /// waits at its create index. The same rule applies after a restart.
-pub fn blocked_age(eval: &Evaluation) -> u64 {
+pub(crate) fn blocked_age(eval: &Evaluation) -> u64 {
     let own = age_of(eval);
     if eval.triggered_by == drover_types::eval_trigger::QUEUED_ALLOCS && eval.job_modify_index > 0 {
         return own.min(eval.job_modify_index);

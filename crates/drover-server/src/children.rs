@@ -43,7 +43,7 @@ pub(crate) fn free_dispatch_id(
 
 /// A fresh child of `parent` (dispatched or launched): the parent's spec under
 /// the child's ID, with the server-managed fields reset.
-pub fn child_of(parent: &Job, child_id: &str, now: i64) -> Job {
+pub(crate) fn child_of(parent: &Job, child_id: &str, now: i64) -> Job {
     let mut child = parent.clone();
     child.id = child_id.to_string();
     child.name = child_id.to_string();

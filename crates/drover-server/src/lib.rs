@@ -19,6 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(unreachable_pub)]
+
 mod acl;
 mod allocations;
 mod broker;

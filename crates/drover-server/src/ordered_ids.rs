@@ -23,7 +23,7 @@ use drover_types::NANOS_PER_SEC;
 const MICROS_PER_SEC: u64 = 1_000_000;
 
 /// A process-wide source of increasing `(second, suffix)` pairs.
-pub struct OrderedSuffixes {
+pub(crate) struct OrderedSuffixes {
     /// Random values below this come after each microsecond's base.
     per_micro: u64,
     /// The last pair handed out, as `second * span + suffix`.
@@ -32,7 +32,7 @@ pub struct OrderedSuffixes {
 
 impl OrderedSuffixes {
     /// Suffixes from `0` to `per_micro * 1,000,000 - 1` within each second.
-    pub const fn new(per_micro: u64) -> OrderedSuffixes {
+    pub(crate) const fn new(per_micro: u64) -> OrderedSuffixes {
         OrderedSuffixes { per_micro, last: AtomicU64::new(0) }
     }
 
@@ -44,7 +44,7 @@ impl OrderedSuffixes {
     /// The next `(unix second, suffix)` at `now` (Unix ns): at least the time
     /// `now` names, and above every pair handed out before (a burst beyond
     /// the second's room carries into the next second).
-    pub fn next(&self, now: i64) -> (i64, u64) {
+    pub(crate) fn next(&self, now: i64) -> (i64, u64) {
         let seconds = now.div_euclid(NANOS_PER_SEC).max(0) as u64;
         let micros = now.rem_euclid(NANOS_PER_SEC) as u64 / 1_000;
         let random = rand::rng().random_range(0..self.per_micro);
@@ -55,11 +55,11 @@ impl OrderedSuffixes {
 }
 
 /// Suffixes of dispatched children's IDs: 8 hex digits (4,096 per microsecond).
-pub static CHILD_SUFFIXES: OrderedSuffixes = OrderedSuffixes::new(4096);
+pub(crate) static CHILD_SUFFIXES: OrderedSuffixes = OrderedSuffixes::new(4096);
 
 /// Suffixes of run IDs, spelled by [`drover_types::run_id_suffix`] (900 per
 /// microsecond, below 62^5 a second).
-pub static RUN_SUFFIXES: OrderedSuffixes = OrderedSuffixes::new(900);
+pub(crate) static RUN_SUFFIXES: OrderedSuffixes = OrderedSuffixes::new(900);
 
 #[cfg(test)]
 mod tests {

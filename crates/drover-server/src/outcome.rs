@@ -19,7 +19,7 @@ pub fn outcome(snapshot: &Snapshot, job: &Job) -> JobOutcome {
 
 /// The outcome of a job whose allocations the caller has read already (an
 /// archived job's are read back from storage: once is enough).
-pub fn outcome_with(snapshot: &Snapshot, job: &Job, mut allocs: Vec<Arc<Allocation>>) -> JobOutcome {
+pub(crate) fn outcome_with(snapshot: &Snapshot, job: &Job, mut allocs: Vec<Arc<Allocation>>) -> JobOutcome {
     allocs.sort_by_key(|a| a.create_index);
     let mut exit_code = 0;
     let mut failed_exit: Option<i32> = None;

@@ -45,7 +45,7 @@ pub mod queue_kind {
 }
 
 /// Items of each list a queue reply holds unless `?limit=N` says otherwise.
-pub const DEFAULT_QUEUE_LIMIT: usize = 1000;
+pub(crate) const DEFAULT_QUEUE_LIMIT: usize = 1000;
 
 /// Why a task group could not be placed, in one line: `no node has 4096 MB
 /// of memory free (3 nodes exhausted)`, `constraint ${attr.kernel.name} =

@@ -1,11 +1,15 @@
-//! Applying a transaction to the in-memory state: a pure function of the
-//! state, the transaction, the new index and the time.
+//! Applying a transaction to the in-memory state: a function of the state,
+//! the transaction, the new index and the time.
 //!
-//! [`apply_txn`] checks the preconditions, applies the operations to a copy of
-//! the maps (cheap: `imbl` shares structure), derives the status of every job
-//! the transaction touched, and only then replaces the state. On any error the
-//! state is left exactly as it was. It also reports which storage rows changed
-//! ([`ChangedRows`]) so the writer knows what to persist.
+//! The writer (`writer.rs`) applies a batch in place: for each transaction
+//! [`check_preconditions`], then [`apply_ops_in_place`] straight on the
+//! working maps (no copy), which also derives the status of every job the
+//! transaction touched and reports which storage rows changed
+//! ([`ChangedRows`]) so the writer knows what to persist. An op that fails
+//! part-way leaves the maps half-changed; the writer then rebuilds them by
+//! replaying the batch so far on the last published maps (see `writer.rs`).
+//! [`apply_txn`] is the all-or-nothing form on a copy of the maps (cheap:
+//! `imbl` shares structure), for tests.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
