@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use drover_types::{AllocMetric, Evaluation, eval_status};
+use drover_types::{AllocMetric, Evaluation, JobKey, eval_status};
 
 use crate::class::{BlockedClass, ClassFingerprints};
 
@@ -164,8 +164,6 @@ pub(crate) fn blocked_age(eval: &Evaluation) -> u64 {
     }
     own
 }
-
-type JobKey = (String, String);
 
 /// Where a blocked evaluation waits: priority (high first), age (old first),
 /// then a sequence number that keeps two evaluations of one age apart.

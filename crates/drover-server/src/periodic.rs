@@ -35,17 +35,14 @@ use std::time::Duration;
 
 use drover_state::{ChangedObject, Op, Snapshot, Txn};
 use drover_types::{
-    Evaluation, Job, JobSchedule, Run, client_status, eval_status, eval_trigger, job_status, now_nanos, run_status,
-    run_trigger,
+    Evaluation, Job, JobKey, JobSchedule, Run, client_status, eval_status, eval_trigger, job_status, now_nanos,
+    run_status, run_trigger,
 };
 
 use self::decide::{Action, Attempt, ChildState, JobInput, decide};
 use crate::children;
 use crate::error::ServerError;
 use crate::server::Server;
-
-/// `(namespace, job ID)`.
-type JobKey = (String, String);
 
 /// The newest attempt of a run as the snapshot has it.
 fn attempt_of(snapshot: &Snapshot, namespace: &str, child_id: &str, now: i64) -> Attempt {
