@@ -62,6 +62,29 @@ pub fn validate_dispatch(parent: &Job, request: &JobDispatchRequest, max_payload
     if request.priority != 0 && !(1..=MAX_PRIORITY).contains(&request.priority) {
         return Err(format!("dispatch job priority must be between [1, {MAX_PRIORITY}]"));
     }
+    validate_id_prefix_template(&request.id_prefix_template)
+}
+
+/// Longest `IdPrefixTemplate` accepted.
+const MAX_ID_PREFIX_TEMPLATE: usize = 64;
+
+/// The `IdPrefixTemplate` goes into the child's job ID (and so into URLs,
+/// file names and log lines): only letters, digits, `-`, `_` and single
+/// dots, at most [`MAX_ID_PREFIX_TEMPLATE`] characters.
+fn validate_id_prefix_template(template: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if template.chars().count() > MAX_ID_PREFIX_TEMPLATE {
+        return Err(format!("IdPrefixTemplate is longer than {MAX_ID_PREFIX_TEMPLATE} characters"));
+    }
+    if let Some(bad) = template.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "IdPrefixTemplate {template:?} contains {bad:?}: it becomes part of the child job's ID, \
+             so only letters, digits, '-', '_' and '.' are allowed"
+        ));
+    }
+    if template.contains("..") {
+        return Err(format!("IdPrefixTemplate {template:?} contains \"..\""));
+    }
     Ok(())
 }
 
@@ -252,6 +275,22 @@ mod tests {
         let mut plain = job.clone();
         plain.parameterized_job = None;
         check(&plain, &request(b"", &[]), Err("Specified job \"video-encode\" is not a parameterized job"));
+    }
+
+    #[test]
+    fn id_prefix_templates_are_checked_like_job_ids() {
+        let job = template("optional", &[], &[]);
+        let with = |prefix: &str| JobDispatchRequest { id_prefix_template: prefix.to_string(), ..request(b"", &[]) };
+        check(&job, &with("config1"), Ok(()));
+        check(&job, &with("v1.2_x-y"), Ok(()));
+        let err = validate_dispatch(&job, &with("a b/../c"), 16384).expect_err("refused");
+        assert!(err.contains("IdPrefixTemplate \"a b/../c\" contains ' '"), "{err}");
+        let err = validate_dispatch(&job, &with("a/b"), 16384).expect_err("refused");
+        assert!(err.contains("contains '/'"), "{err}");
+        let err = validate_dispatch(&job, &with(".."), 16384).expect_err("refused");
+        assert!(err.contains("contains \"..\""), "{err}");
+        let err = validate_dispatch(&job, &with(&"x".repeat(65)), 16384).expect_err("refused");
+        assert!(err.contains("longer than 64"), "{err}");
     }
 
     #[test]

@@ -362,6 +362,15 @@ async fn dispatch_validates_with_400_and_is_idempotent() {
         .await;
     assert_eq!(status, 400);
     assert_eq!(body, "Payload is not provided but required by parameterized job");
+    let (status, body) = server
+        .call(
+            reqwest::Method::POST,
+            "/v1/job/video-encode/dispatch",
+            Some(json!({"Payload": "eA==", "Meta": {"codec": "webm"}, "IdPrefixTemplate": "a b/../c"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.as_str().is_some_and(|text| text.contains("IdPrefixTemplate \"a b/../c\" contains ' '")), "{body}");
 
     let request = json!({"Payload": "eyJhIjoxfQ==", "Meta": {"codec": "webm"}, "IdempotencyToken": "prod"});
     let (status, first) =
