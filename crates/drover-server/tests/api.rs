@@ -140,6 +140,15 @@ async fn the_job_list_pages_filters_and_leaves_children_out() {
     // Children left out.
     assert_eq!(ids(&server.get("/v1/jobs?prefix=tin&children=false").await), ["tinier", "tiny"]);
     assert_eq!(ids(&server.get("/v1/jobs?prefix=tiny&children=false").await), ["tiny"]);
+    // Booleans as Go's strconv.ParseBool reads them, on every Nomad endpoint.
+    assert_eq!(ids(&server.get("/v1/jobs?prefix=tiny&children=F").await), ["tiny"]);
+    assert_eq!(server.get("/v1/jobs?prefix=tiny&children=False&meta=T").await[0]["Meta"]["owner"], "team-a");
+    let (status, reply) = server.call(reqwest::Method::GET, "/v1/jobs?meta=maybe", None).await;
+    assert_eq!(status, 400);
+    assert!(
+        reply.as_str().is_some_and(|text| text.contains("Failed to parse value of \"meta\" (\"maybe\")")),
+        "{reply}"
+    );
     assert_eq!(ids(&server.get("/v1/jobs?prefix=tiny").await).len(), 6);
     // Nomad's filter expressions.
     let children = server.get("/v1/jobs?filter=ParentID%20%3D%3D%20%22tiny%22").await;

@@ -180,7 +180,7 @@ impl JobListQuery {
             Some(text) => Some(super::filter::Filter::parse(text).map_err(bad)?),
             None => None,
         };
-        if params.flag("reverse") {
+        if params.flag("reverse")? {
             return Err(bad("reverse=true is not supported yet on the job list".to_string()));
         }
         let per_page = match params.number("per_page")? {
@@ -192,13 +192,9 @@ impl JobListQuery {
                 Some((namespace, id)) => (namespace.to_string(), id.to_string()),
                 None => (params.namespace(), token.to_string()),
             });
-        let children = match params.get("children") {
-            None | Some("" | "true" | "1") => true,
-            Some("false" | "0") => false,
-            Some(other) => return Err(bad(format!("invalid children {other:?}: expected true or false"))),
-        };
+        let children = params.flag_or("children", true)?;
         Ok(JobListQuery {
-            with_meta: params.flag("meta"),
+            with_meta: params.flag("meta")?,
             parent: params.get("parent").map(str::to_string),
             group: params.get("group").map(str::to_string),
             labels: super::runs::label_filter(params)?,
@@ -401,9 +397,9 @@ async fn register_request(
 }
 
 async fn deregister(server: &AppState, params: &Params, job_id: &str) -> ApiResult {
-    let purge = params.flag("purge");
+    let purge = params.flag("purge")?;
     let namespace = params.namespace();
-    if params.flag("children") {
+    if params.flag("children")? {
         let reply = server.deregister_family(&namespace, job_id, purge).await?;
         return Ok(json_reply(&reply, reply.index));
     }
@@ -445,7 +441,7 @@ async fn versions(server: &AppState, params: &Params, job_id: &str) -> ApiResult
     find_job(&snapshot, params, job_id)?;
     let versions: Vec<Job> = snapshot.job_versions(&params.namespace(), job_id).iter().map(|j| (**j).clone()).collect();
     // Diffs[i] is what changed from version i+1 (older) to version i (newer).
-    let diffs: Vec<drover_types::api::JobDiff> = if params.flag("diffs") {
+    let diffs: Vec<drover_types::api::JobDiff> = if params.flag("diffs")? {
         versions
             .windows(2)
             .map(|pair| drover_scheduler::job_diff(Some(&pair[1]), &pair[0], &drover_scheduler::Plan::default()))

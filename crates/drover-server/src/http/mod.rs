@@ -205,8 +205,24 @@ impl Params {
         }
     }
 
-    pub(crate) fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("" | "true" | "1"))
+    /// A boolean query parameter as Nomad (Go's `strconv.ParseBool`) reads
+    /// it: `1`, `t`, `T`, `TRUE`, `true`, `True` and the false forms `0`, `f`,
+    /// `F`, `FALSE`, `false`, `False`; given without a value it is true;
+    /// absent, `default`. Anything else is a 400 naming the parameter.
+    pub(crate) fn flag_or(&self, key: &str, default: bool) -> Result<bool, ApiError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some("" | "1" | "t" | "T" | "TRUE" | "true" | "True") => Ok(true),
+            Some("0" | "f" | "F" | "FALSE" | "false" | "False") => Ok(false),
+            Some(other) => Err(ApiError(ServerError::BadRequest(format!(
+                "Failed to parse value of {key:?} ({other:?}) as a bool: expected true or false"
+            )))),
+        }
+    }
+
+    /// [`Params::flag_or`], false when absent.
+    pub(crate) fn flag(&self, key: &str) -> Result<bool, ApiError> {
+        self.flag_or(key, false)
     }
 
     pub(crate) fn prefix(&self) -> &str {
