@@ -405,6 +405,26 @@ async fn dispatch_validates_with_400_and_is_idempotent() {
     let (parent, stored_child) = (parent.expect("parent stored"), stored_child.expect("child stored"));
     assert!(stored_child.task_groups.is_shared_with(&parent.task_groups), "the child holds no copy of the spec");
     tokio::time::sleep(Duration::from_millis(10)).await;
+    // Go clients send null for what they leave out: absent, not an error.
+    let (status, body) = server
+        .call(
+            reqwest::Method::POST,
+            "/v1/job/video-encode/dispatch",
+            Some(json!({"Payload": "eA==", "Meta": {"codec": "webm"}, "IdempotencyToken": null, "IdPrefixTemplate": null, "Priority": null, "JobID": null})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // An oversized body is a 413 that says the limit.
+    let resp = server
+        .http
+        .post(format!("{}/v1/job/video-encode/dispatch", server.base))
+        .body(vec![b' '; 5 * 1024 * 1024])
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(resp.status().as_u16(), 413);
+    let text = resp.text().await.expect("body");
+    assert!(text.contains("the limit is 4194304 bytes (4 MiB)"), "{text}");
     server.handle.shutdown().await;
 }
 

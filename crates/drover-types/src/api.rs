@@ -61,18 +61,22 @@ pub struct JobRegisterResponse {
 #[serde(rename_all = "PascalCase", default)]
 pub struct JobDispatchRequest {
     /// Must equal the path's job ID when given.
-    #[serde(rename = "JobID")]
+    #[serde(rename = "JobID", deserialize_with = "null_as_default")]
     pub job_id: String,
     /// Payload, base64 in JSON.
     #[serde(with = "opt_base64")]
     pub payload: Vec<u8>,
     /// Meta merged into the child's job meta.
+    #[serde(deserialize_with = "null_as_default")]
     pub meta: BTreeMap<String, String>,
     /// Dispatch at most once per token.
+    #[serde(deserialize_with = "null_as_default")]
     pub idempotency_token: String,
     /// Inserted into the child ID: `<parent>/dispatch-<tpl>-<unix>-<8hex>`.
+    #[serde(deserialize_with = "null_as_default")]
     pub id_prefix_template: String,
     /// Priority of the child (0 = the parent's).
+    #[serde(deserialize_with = "null_as_default")]
     pub priority: i32,
 }
 

@@ -68,6 +68,8 @@ fn api(server: AppState) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(server.clone(), check_capability))
         .layer(axum::middleware::from_fn_with_state(server.clone(), check_region))
+        .layer(axum::middleware::from_fn(limit_body))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(server.clone(), record_latency))
         .with_state(server)
 }
@@ -101,6 +103,28 @@ async fn merge_slashes(mut request: Request, next: Next) -> Response {
             Ok(uri) => *request.uri_mut() = uri,
             Err(_) => return ApiError(ServerError::BadRequest(format!("invalid path {path:?}"))).into_response(),
         }
+    }
+    next.run(request).await
+}
+
+/// The largest request body the API reads (a jobspec, a dispatch with its payload).
+pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Answers a body whose `Content-Length` is over [`MAX_BODY_BYTES`] with a
+/// 413 that says the limit, before reading it. (A body sent without a length
+/// is cut at the same limit by the body reader, whose 413 is generic.)
+async fn limit_body(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if let Some(length) = declared.filter(|length| *length > MAX_BODY_BYTES as u64) {
+        return ApiError(ServerError::TooLarge(format!(
+            "request body too large: {length} bytes, the limit is {MAX_BODY_BYTES} bytes ({} MiB)",
+            MAX_BODY_BYTES / (1024 * 1024)
+        )))
+        .into_response();
     }
     next.run(request).await
 }
