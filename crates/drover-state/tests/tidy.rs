@@ -1,5 +1,5 @@
 //! Tidy checks for this crate: every source and test file starts with a `//!`
-//! module comment (STYLE.md rule 16).
+//! module comment saying what it is for.
 
 use std::path::Path;
 
