@@ -31,9 +31,9 @@ pub struct Server {
     pub broker: EvalBroker,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// The plan applier workers commit through: started with the server,
-    /// dropped when leadership is revoked (its task ends with the last
-    /// handle) and started afresh when leadership is established.
+    /// The plan applier workers commit through: started when leadership is
+    /// established, dropped when it is revoked (its task ends with the last
+    /// handle).
     applier: Mutex<Option<PlanApplier>>,
     pub(crate) node_watch: NodeWatch,
     /// When each node's heartbeat is due (missed: the node goes down).
@@ -65,7 +65,6 @@ impl Server {
     /// Builds the server around an open store (no tasks started).
     pub(crate) fn new(config: ServerConfig, state: StateStore) -> Arc<Server> {
         let metrics = Arc::new(Metrics::default());
-        let applier = crate::plan_apply::start_applier(state.clone(), metrics.clone());
         let evals_state = state.clone();
         let eval_source: crate::broker::EvalSource =
             Arc::new(move |eval_id: &str| evals_state.snapshot().eval(eval_id));
@@ -78,7 +77,7 @@ impl Server {
             state,
             broker: EvalBroker::new(eval_source),
             metrics,
-            applier: Mutex::new(Some(applier)),
+            applier: Mutex::new(None),
             node_watch: NodeWatch::default(),
             heartbeats: Mutex::new(HashMap::new()),
             last_seen: Mutex::new(HashMap::new()),

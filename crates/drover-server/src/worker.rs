@@ -552,6 +552,7 @@ mod tests {
         let config = crate::config::ServerConfig::new(dir.path().to_path_buf());
         let state = drover_state::StateStore::open(&dir.path().join("state.db")).expect("state opens");
         let server = Server::new(config, state);
+        server.set_plan_applier(true);
         let nodes = (0..n_nodes).map(|idx| Op::UpsertNode(node(&format!("node-{idx}"), "dc1"))).collect();
         server.state.apply(Txn { preconditions: vec![], ops: nodes }).await.expect("nodes written");
         Fixture { server, _dir: dir }

@@ -129,16 +129,21 @@ async fn limit_body(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// One query parameter, decoded, for the checks that run before a handler
+/// (and its [`Params`]); empty reads as absent.
+fn query_value(uri: &axum::http::Uri, key: &str) -> Option<String> {
+    let query = uri.query()?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+        .map(percent_decode)
+        .filter(|value| !value.is_empty())
+}
+
 /// Refuses a request for another region (`?region=`): this server answers
 /// for its own region only, as Nomad does with no path to the one asked for.
 async fn check_region(State(server): State<AppState>, request: Request, next: Next) -> Response {
-    let asked = request
-        .uri()
-        .query()
-        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("region=")))
-        .map(percent_decode)
-        .filter(|region| !region.is_empty());
-    if let Some(region) = asked
+    if let Some(region) = query_value(request.uri(), "region")
         && region != server.config.region
     {
         return ApiError(ServerError::BadRequest(format!(
@@ -154,13 +159,7 @@ async fn check_region(State(server): State<AppState>, request: Request, next: Ne
 async fn check_capability(State(server): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(capability) = acl::required_capability(request.method(), request.uri().path()) {
         let token = acl::request_token(request.headers());
-        let namespace = request
-            .uri()
-            .query()
-            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("namespace=")))
-            .map(percent_decode)
-            .filter(|ns| !ns.is_empty())
-            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+        let namespace = query_value(request.uri(), "namespace").unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
         if !server.allowed(&token, &namespace, capability) {
             tracing::debug!(capability = capability.as_str(), namespace = %namespace, "request refused by ACL");
             return ApiError(ServerError::PermissionDenied).into_response();
